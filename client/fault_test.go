@@ -1,0 +1,225 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fault injection runs against kfake only: it can move leaders and answer
+// requests with chosen errors.
+
+type (
+	kmsgRequest  = kmsg.Request
+	kmsgResponse = kmsg.Response
+)
+
+// errorProduceResponse answers req with code for every partition.
+func errorProduceResponse(req kmsg.Request, code int16) kmsg.Response {
+	preq := req.(*kmsg.ProduceRequest)
+	resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+	for _, t := range preq.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+func TestLeaderMovesKeepOrder(t *testing.T) {
+	b := newFake(t, 3)
+	topic := newTopic(t, b, 4)
+	p := newTestProducer(t, b, Linger(time.Millisecond))
+	produceKeyed(t, p, topic, 16, 300, func(i int) {
+		if i%20 == 10 {
+			part := rand.Int32N(4)
+			leader := b.fake.LeaderFor(topic, part)
+			if err := b.fake.MoveTopicPartition(topic, part, (leader+1)%3); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	checkOrdered(t, consume(t, b, topic, 16*300), 16, 300, 4)
+}
+
+func TestInjectedRetriableErrors(t *testing.T) {
+	for _, code := range []int16{ErrNotLeaderOrFollower.Code, ErrRequestTimedOut.Code, ErrNotEnoughReplicas.Code, ErrUnknownProducerID.Code} {
+		t.Run(ErrorForCode(code).(*KafkaError).Name, func(t *testing.T) {
+			b := newFake(t, 3)
+			topic := newTopic(t, b, 3)
+			var n, injected atomic.Int64
+			b.fake.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
+				b.fake.KeepControl()
+				if n.Add(1)%3 != 1 {
+					return nil, nil, false
+				}
+				injected.Add(1)
+				return errorProduceResponse(req, code), nil, true
+			})
+			p := newTestProducer(t, b, Linger(time.Millisecond))
+			produceKeyed(t, p, topic, 12, 200, nil)
+			if injected.Load() == 0 {
+				t.Fatal("no error injected")
+			}
+			checkOrdered(t, consume(t, b, topic, 12*200), 12, 200, 3)
+		})
+	}
+}
+
+// TestDroppedConnections closes every connection (through the Dialer)
+// every few milliseconds: requests already written are appended by the
+// broker but their responses are lost, so the producer resends the same
+// batches and the broker must drop them as duplicates.
+func TestDroppedConnections(t *testing.T) {
+	b := newFake(t, 3)
+	topic := newTopic(t, b, 4)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		drops atomic.Int64
+	)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			drops.Add(int64(len(conns)))
+			conns = nil
+			mu.Unlock()
+		}
+	}()
+	p := newTestProducer(t, b, Dialer(dial), Linger(time.Millisecond))
+	produceKeyed(t, p, topic, 16, 300, func(i int) {
+		if i%10 == 0 {
+			time.Sleep(3 * time.Millisecond)
+		}
+	})
+	close(stop)
+	wg.Wait()
+	if drops.Load() == 0 {
+		t.Fatal("no connection dropped")
+	}
+	t.Logf("dropped %d connections", drops.Load())
+	checkOrdered(t, consume(t, b, topic, 16*300), 16, 300, 4)
+}
+
+// A non-retriable error fails exactly the records of that batch, with the
+// Kafka code; the partition then starts a new producer id and goes on.
+func TestNonRetriableError(t *testing.T) {
+	b := newFake(t, 1)
+	topic := newTopic(t, b, 1)
+	var n atomic.Int64
+	b.fake.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.fake.KeepControl()
+		if n.Add(1) != 2 {
+			return nil, nil, false
+		}
+		return errorProduceResponse(req, ErrMessageTooLarge.Code), nil, true
+	})
+	p := newTestProducer(t, b)
+	var failed []int
+	for i := 0; i < 3; i++ {
+		err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: []byte(fmt.Sprint(i))})
+		if err != nil {
+			var ke *KafkaError
+			if !errors.As(err, &ke) || ke.Code != 10 || !errors.Is(err, ErrMessageTooLarge) {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) != 1 || failed[0] != 1 {
+		t.Fatalf("failed records %v, want [1]", failed)
+	}
+	got := consume(t, b, topic, 2)
+	if len(got) != 2 || string(got[0].Value) != "0" || string(got[1].Value) != "2" {
+		t.Fatalf("consumed %v", got)
+	}
+}
+
+// Retries stop at the delivery timeout, and the error says why.
+func TestDeliveryTimeoutDuringRetries(t *testing.T) {
+	b := newFake(t, 1)
+	topic := newTopic(t, b, 1)
+	b.fake.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.fake.KeepControl()
+		return errorProduceResponse(req, ErrNotEnoughReplicas.Code), nil, true
+	})
+	p := newTestProducer(t, b, DeliveryTimeout(300*time.Millisecond))
+	start := time.Now()
+	err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: []byte("x")})
+	if !errors.Is(err, ErrDeliveryTimeout) || !errors.Is(err, ErrNotEnoughReplicas) {
+		t.Fatalf("got %v", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("failed after %v", d)
+	}
+}
+
+// A callback that blocks must not stall sending: records keep reaching the
+// broker while the result goroutine is stuck.
+func TestSlowCallbackDoesNotStallSending(t *testing.T) {
+	b := newFake(t, 1)
+	topic := newTopic(t, b, 2)
+	var produced atomic.Int64
+	b.fake.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.fake.KeepControl()
+		for _, t := range req.(*kmsg.ProduceRequest).Topics {
+			produced.Add(int64(len(t.Partitions)))
+		}
+		return nil, nil, false
+	})
+	p := newTestProducer(t, b, Linger(0), WithPartitioner(ManualPartitioner()))
+	block := make(chan struct{})
+	p.Produce(testCtx(t), &Record{Topic: topic, Partition: 0}, func(*Record, error) { <-block })
+	deadline := time.Now().Add(5 * time.Second)
+	for produced.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		p.Produce(testCtx(t), &Record{Topic: topic, Partition: int32(i % 2)}, nil)
+		time.Sleep(time.Millisecond)
+	}
+	for produced.Load() < 5 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(block)
+	if produced.Load() < 5 {
+		t.Fatalf("only %d partition batches sent while a callback blocked", produced.Load())
+	}
+}

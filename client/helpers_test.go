@@ -1,0 +1,123 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// backend is a broker (or cluster) the end-to-end tests run against.
+type backend struct {
+	name  string
+	addrs []string
+	fake  *kfake.Cluster // nil unless kfake: fault injection is kfake-only
+}
+
+// samsaBackend is set by samsa_backend_test.go when internal/samsatest is
+// available; it starts a samsa broker for t.
+var samsaBackend func(t testing.TB) backend
+
+// backends returns every backend the e2e suite runs against: kfake always,
+// samsa (samsatest) when built in, and the reference Apache Kafka when
+// KAFKA_REFERENCE_BOOTSTRAP=host:port[,host:port] is set.
+func backends(t *testing.T) []backend {
+	bs := []backend{newFake(t, 3)}
+	if samsaBackend != nil {
+		bs = append(bs, samsaBackend(t))
+	}
+	if v := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP"); v != "" {
+		bs = append(bs, backend{name: "kafka", addrs: strings.Split(v, ",")})
+	}
+	return bs
+}
+
+// forEachBackend runs fn as a subtest per backend.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+func newFake(t testing.TB, brokers int, opts ...kfake.Opt) backend {
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(brokers)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return backend{name: "kfake", addrs: c.ListenAddrs(), fake: c}
+}
+
+var topicSeq atomic.Int64
+
+// newTopic creates a fresh topic with n partitions on b.
+func newTopic(t testing.TB, b backend, partitions int32) string {
+	name := fmt.Sprintf("samsa-test-%d-%d", time.Now().UnixNano()%1e9, topicSeq.Add(1))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	return name
+}
+
+// consume reads n records from topic (all partitions, from the start).
+func consume(t testing.TB, b backend, topic string, n int) []*kgo.Record {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(out), n, ctx.Err())
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch error: %v", err) })
+		out = append(out, fs.Records()...)
+	}
+	// Anything beyond n would be a duplicate: look briefly for it.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	out = append(out, cl.PollFetches(ctx2).Records()...)
+	return out
+}
+
+func newTestProducer(t testing.TB, b backend, opts ...Option) *Producer {
+	p, err := NewProducer(append([]Option{SeedBrokers(b.addrs...), RetryBackoff(20*time.Millisecond, 200*time.Millisecond), MetadataMinAge(20 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	})
+	return p
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

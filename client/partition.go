@@ -1,0 +1,518 @@
+package client
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/batch"
+)
+
+// partitionProducer is the goroutine for one partition. It owns everything
+// about the partition's order: it encodes records into the open batch,
+// seals batches (full, linger elapsed, Flush or ProduceSync), stamps them
+// with the producer id and sequence numbers, keeps up to
+// MaxInFlightPerPartition batches in flight at the leader's broker
+// goroutine, and retries.
+//
+// Retry rule (the batch is the unit of retry): when a batch comes back with
+// a retriable error, the partition stops sending, waits until every batch in
+// flight has come back (later ones fail too with an idempotent producer:
+// the broker refuses the sequence gap), puts the failed batches back at the
+// front of the queue in their original order, backs off, looks the leader
+// up again and resends them with the same sequence numbers. Nothing newer
+// can overtake them, so order holds, and the broker drops any duplicate.
+type partitionProducer struct {
+	p         *Producer
+	topic     string
+	partition int32
+	in        mailbox[pendingRec]
+	resps     mailbox[batchResult]
+	stop      chan struct{}
+
+	// Owned by run.
+	open     *recBatch
+	lingerAt time.Time   // when open must be sealed (zero: no open batch)
+	queue    []*recBatch // sealed, not in flight, oldest first
+	inflight []*recBatch // sent, awaiting results, oldest first
+	retry    []*recBatch // came back retriable this round
+	order    uint64      // seal order, to put retried batches back in place
+
+	id         producerID // id the partition stamps with
+	haveID     bool
+	nextSeq    int32
+	ackedSeq   int32 // next sequence the broker expects under id (after acks)
+	acked      bool  // a batch stamped with ackedGen was acknowledged
+	ackedGen   uint64
+	needReset  bool // a stamped batch failed for good: renew the id
+	badGen     uint64
+	backoff    time.Duration
+	backoffAt  time.Time // do not send before
+	leader     int32
+	bp         *brokerProducer
+	metaWait   <-chan struct{}
+	leaderLost bool
+}
+
+// batchResult is a produce outcome for one batch, from a bridge or a
+// connection callback.
+type batchResult struct {
+	b          *recBatch
+	err        error
+	baseOffset int64
+	appendTime int64
+}
+
+func newPartitionProducer(p *Producer, topic string, partition int32) *partitionProducer {
+	return &partitionProducer{
+		p: p, topic: topic, partition: partition,
+		in: newMailbox[pendingRec](), resps: newMailbox[batchResult](),
+		stop: make(chan struct{}), leader: -1,
+	}
+}
+
+func (pp *partitionProducer) run() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var timerC <-chan time.Time
+		if at := pp.nextWake(); !at.IsZero() {
+			timer.Reset(time.Until(at))
+			timerC = timer.C
+		}
+		select {
+		case <-pp.in.wake:
+			pp.absorb()
+		case <-pp.resps.wake:
+			pp.handleResults()
+		case <-timerC:
+		case <-pp.metaWait:
+			pp.metaWait = nil
+		case <-pp.stop:
+			if pp.open != nil {
+				pp.open.free()
+			}
+			return
+		}
+		pp.step()
+	}
+}
+
+// nextWake is the earliest time the partition has something to do on its
+// own: seal a lingering batch, end a backoff, or expire a queued batch.
+func (pp *partitionProducer) nextWake() time.Time {
+	var at time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if pp.open != nil {
+		earlier(pp.lingerAt)
+	}
+	if len(pp.queue) > 0 {
+		earlier(pp.backoffAt)
+		earlier(pp.queue[0].deadline)
+	}
+	return at
+}
+
+// absorb appends newly routed records to the open batch.
+func (pp *partitionProducer) absorb() {
+	recs := pp.in.take()
+	if pp.p.aborting.Load() {
+		pp.p.results.failRecs(recs, ErrClosed)
+		pp.in.recycle(recs)
+		return
+	}
+	cfg := &pp.p.cfg
+	for i := range recs {
+		pr := &recs[i]
+		ts := pr.r.Timestamp.UnixMilli()
+		b := pp.open
+		if b == nil {
+			b = pp.newBatch(ts)
+		}
+		tsDelta := ts - b.firstTS
+		body := recordBodyLen(pr.r, tsDelta, b.n)
+		size := varintLen(int64(body)) + body
+		if b.n > 0 && len(b.buf)+size > cfg.batchBytes {
+			pp.seal()
+			b = pp.newBatch(ts)
+			tsDelta = 0
+			body = recordBodyLen(pr.r, 0, 0)
+			size = varintLen(int64(body)) + body
+		}
+		if batch.HeaderSize+size > cfg.batchBytes {
+			pp.p.results.failRecs(recs[i:i+1], ErrRecordTooLarge)
+			continue
+		}
+		b.buf = appendRecord(b.buf, pr.r, body, tsDelta, b.n)
+		b.recs = append(b.recs, *pr)
+		b.n++
+		b.maxTS = max(b.maxTS, ts)
+		if pr.sync {
+			b.urgent = true
+		}
+	}
+	pp.in.recycle(recs)
+}
+
+func (pp *partitionProducer) newBatch(ts int64) *recBatch {
+	b := getBatch(pp)
+	b.firstTS, b.maxTS = ts, ts
+	b.created = time.Now()
+	if d := pp.p.cfg.deliveryTimeout; d > 0 {
+		b.deadline = b.created.Add(d)
+	}
+	pp.open = b
+	pp.lingerAt = b.created.Add(pp.p.cfg.linger)
+	return b
+}
+
+// seal closes the open batch: header, compression, into the queue.
+func (pp *partitionProducer) seal() {
+	b := pp.open
+	pp.open = nil
+	pp.lingerAt = time.Time{}
+	if b == nil || b.n == 0 {
+		if b != nil {
+			b.free()
+		}
+		return
+	}
+	pp.order++
+	b.order = pp.order
+	b.seal(pp.p.comp)
+	pp.queue = append(pp.queue, b)
+}
+
+// step does whatever the partition can do now: seal, expire, renew the
+// producer id, find the leader, send.
+func (pp *partitionProducer) step() {
+	p := pp.p
+	now := time.Now()
+	if b := pp.open; b != nil && (b.urgent || p.flushing.Load() > 0 || !now.Before(pp.lingerAt)) {
+		pp.seal()
+	}
+	if p.aborting.Load() {
+		for _, b := range pp.queue {
+			pp.fail(b, ErrClosed)
+		}
+		pp.queue = pp.queue[:0]
+		return
+	}
+	if len(pp.queue) == 0 {
+		return
+	}
+	// Expire queued batches. One already sent once may have been written,
+	// so failing it leaves a gap in the sequence: renew the id.
+	for len(pp.queue) > 0 && !pp.queue[0].deadline.IsZero() && !now.Before(pp.queue[0].deadline) {
+		b := pp.queue[0]
+		pp.queue = pp.queue[1:]
+		err := ErrDeliveryTimeout
+		if b.lastErr != nil {
+			err = fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, b.lastErr)
+		}
+		pp.fail(b, err)
+	}
+	if len(pp.queue) == 0 || len(pp.retry) > 0 || now.Before(pp.backoffAt) {
+		return
+	}
+	if !pp.ensureID() {
+		return
+	}
+	if !pp.ensureLeader() {
+		return
+	}
+	max := p.cfg.maxInFlightPart
+	if p.cfg.idempotent && (!pp.acked || pp.ackedGen != pp.id.gen) {
+		// Until the broker has acknowledged a batch of this producer id
+		// on this partition, it has no state for us and accepts any
+		// first sequence (Kafka ≥2.5): a second batch in flight could
+		// be appended before a failed first one. So: one at a time.
+		max = 1
+	}
+	first := len(pp.inflight)
+	for len(pp.inflight) < max && len(pp.queue) > 0 {
+		b := pp.queue[0]
+		pp.queue = pp.queue[1:]
+		if !b.stamped || b.gen != pp.id.gen {
+			b.stamp(pp.id, pp.nextSeq)
+			pp.nextSeq = addSeq(pp.nextSeq, b.n)
+		}
+		b.attempts++
+		pp.inflight = append(pp.inflight, b)
+	}
+	if len(pp.queue) == 0 {
+		pp.queue = pp.queue[:0:0] // do not pin the old array's head
+	}
+	pp.bp.in.putAll(pp.inflight[first:])
+}
+
+// ensureID makes sure the partition stamps with a current producer id:
+// renewed after a sequence gap, once nothing is in flight.
+func (pp *partitionProducer) ensureID() bool {
+	if !pp.p.cfg.idempotent {
+		pp.id = producerID{id: -1, epoch: -1}
+		return true
+	}
+	if pp.haveID && !pp.needReset {
+		return true
+	}
+	if len(pp.inflight) > 0 {
+		return false // wait: results of the old id still come back
+	}
+	bad := uint64(0)
+	if pp.needReset {
+		bad = pp.badGen
+	}
+	id, err := pp.p.ids.reset(pp.p.ctx, bad)
+	if err != nil {
+		if pp.p.ctx.Err() == nil {
+			// InitProducerId failed for good (e.g. authorization):
+			// every queued batch fails with it.
+			for _, b := range pp.queue {
+				pp.fail(b, fmt.Errorf("samsa/client: InitProducerId: %w", err))
+			}
+			pp.queue = pp.queue[:0]
+		}
+		return false
+	}
+	if !pp.haveID || id.gen != pp.id.gen {
+		pp.nextSeq, pp.ackedSeq = 0, 0
+	}
+	pp.id, pp.haveID, pp.needReset = id, true, false
+	return true
+}
+
+// ensureLeader finds the partition's leader and its broker goroutine. A new
+// leader is used only once nothing is in flight to the old one, so one
+// partition's requests always travel on one connection, in order.
+func (pp *partitionProducer) ensureLeader() bool {
+	if pp.metaWait != nil {
+		return false
+	}
+	meta, changed := pp.p.cl.metadataWait()
+	leader := int32(-1)
+	if tm := meta.Topics[pp.topic]; tm != nil && tm.Err == nil && int(pp.partition) < len(tm.Partitions) {
+		leader = tm.Partitions[pp.partition].Leader
+	}
+	if leader < 0 || pp.leaderLost {
+		pp.leaderLost = false
+		pp.p.cl.TriggerMetadataRefresh()
+		if leader < 0 {
+			pp.metaWait = changed
+			return false
+		}
+	}
+	if leader != pp.leader {
+		if len(pp.inflight) > 0 {
+			return false
+		}
+		pp.leader = leader
+		pp.bp = pp.p.brokerFor(leader)
+	}
+	return true
+}
+
+// handleResults processes produce outcomes.
+func (pp *partitionProducer) handleResults() {
+	rs := pp.resps.take()
+	for i := range rs {
+		pp.handleResult(&rs[i])
+	}
+	pp.resps.recycle(rs)
+	if len(pp.inflight) == 0 && len(pp.retry) > 0 {
+		// The round is over: failed batches go back to the front, in
+		// their original order, after a backoff.
+		slices.SortFunc(pp.retry, func(a, b *recBatch) int { return int(a.order - b.order) })
+		pp.queue = append(pp.retry, pp.queue...)
+		pp.retry = nil
+		if pp.backoff == 0 {
+			pp.backoff = pp.p.cfg.retryBackoff
+		} else {
+			pp.backoff = min(2*pp.backoff, pp.p.cfg.retryBackoffMax)
+		}
+		pp.backoffAt = time.Now().Add(jitter(pp.backoff))
+	}
+}
+
+func (pp *partitionProducer) handleResult(r *batchResult) {
+	b := r.b
+	if i := slices.Index(pp.inflight, b); i >= 0 {
+		pp.inflight = slices.Delete(pp.inflight, i, i+1)
+	}
+	err := r.err
+	if errors.Is(err, ErrDuplicateSequenceNumber) {
+		err = nil // already written: the broker reports the duplicate as done
+		r.baseOffset = -1
+	}
+	if err == nil {
+		pp.backoff = 0
+		if b.gen == pp.id.gen {
+			pp.ackedSeq = addSeq(b.seq, b.n)
+			pp.acked, pp.ackedGen = true, b.gen
+		}
+		pp.p.results.box.put(completion{b: b, baseOffset: r.baseOffset, appendTime: r.appendTime})
+		return
+	}
+	b.lastErr = err
+	if pp.p.aborting.Load() {
+		pp.fail(b, ErrClosed)
+		return
+	}
+	idempotent := pp.p.cfg.idempotent
+	retriable := IsRetriable(err)
+	switch {
+	case errors.Is(err, ErrOutOfOrderSequenceNumber):
+		// Expected for batches behind one that failed; at the head of
+		// the partition it means the broker lost our state: start a
+		// new id and resend.
+		if b.gen == pp.id.gen && b.seq == pp.ackedSeq && len(pp.retry) == 0 {
+			pp.markReset(b.gen)
+		}
+		retriable = true
+	case errors.Is(err, ErrUnknownProducerID), errors.Is(err, ErrInvalidProducerEpoch), errors.Is(err, ErrProducerFenced):
+		if idempotent {
+			pp.markReset(b.gen)
+			retriable = true
+		}
+	}
+	if retriable && !b.deadline.IsZero() && !time.Now().Before(b.deadline) {
+		pp.fail(b, fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, err))
+		return
+	}
+	if !retriable {
+		pp.fail(b, fmt.Errorf("produce to %s[%d]: %w", pp.topic, pp.partition, err))
+		return
+	}
+	if isLeaderError(err) {
+		pp.leaderLost = true
+	}
+	if pp.p.cfg.logf != nil {
+		pp.p.cfg.logf("retrying batch of %d records to %s[%d] (attempt %d): %v", b.n, pp.topic, pp.partition, b.attempts, err)
+	}
+	pp.retry = append(pp.retry, b)
+}
+
+func (pp *partitionProducer) markReset(gen uint64) {
+	if !pp.p.cfg.idempotent {
+		return
+	}
+	pp.needReset, pp.badGen = true, gen
+}
+
+// fail completes b with err. A stamped batch that fails leaves a gap in
+// the partition's sequence, so the id must be renewed before the next send.
+func (pp *partitionProducer) fail(b *recBatch, err error) {
+	if b.stamped {
+		pp.markReset(b.gen)
+	}
+	pp.p.results.box.put(completion{b: b, err: err, baseOffset: -1, appendTime: -1})
+}
+
+// addSeq adds n to a sequence number, wrapping at MaxInt32 as Kafka does.
+func addSeq(seq, n int32) int32 {
+	if seq > math.MaxInt32-n {
+		return n - (math.MaxInt32 - seq) - 1
+	}
+	return seq + n
+}
+
+// ---- record batches ----
+
+// recBatch is one v2 record batch and the records it carries. It is the
+// unit that moves from the partition goroutine to the broker goroutine and
+// back, and the unit of retry.
+type recBatch struct {
+	pp      *partitionProducer
+	buf     []byte // header (HeaderSize) + records; compressed once sealed
+	recs    []pendingRec
+	n       int32
+	firstTS int64
+	maxTS   int64
+	urgent  bool // holds a ProduceSync record: seal without linger
+	order   uint64
+	created time.Time
+	// deadline is the delivery timeout (zero: none).
+	deadline time.Time
+
+	stamped  bool
+	gen      uint64
+	seq      int32
+	attempts int
+	lastErr  error
+}
+
+var batchPool = sync.Pool{New: func() any { return new(recBatch) }}
+
+func getBatch(pp *partitionProducer) *recBatch {
+	b := batchPool.Get().(*recBatch)
+	b.pp = pp
+	if b.buf == nil {
+		b.buf = make([]byte, batch.HeaderSize, 16<<10)
+	}
+	b.buf = b.buf[:batch.HeaderSize]
+	return b
+}
+
+// free returns b to the pool, keeping its buffers.
+func (b *recBatch) free() {
+	clear(b.recs)
+	buf, recs := b.buf, b.recs[:0]
+	if cap(buf) > 4<<20 {
+		buf = nil
+	}
+	*b = recBatch{buf: buf, recs: recs}
+	batchPool.Put(b)
+}
+
+var compressPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// seal writes the header fields known now and compresses the records.
+func (b *recBatch) seal(c *compressor) {
+	codec := CodecNone
+	if c.codec != CodecNone {
+		bp := compressPool.Get().(*[]byte)
+		out := append((*bp)[:0], b.buf[:batch.HeaderSize]...)
+		out, err := c.compress(out, b.buf[batch.HeaderSize:])
+		if err == nil && len(out) < len(b.buf) {
+			*bp = b.buf // swap buffers: the old one goes to the pool
+			b.buf = out
+			codec = c.codec
+		} else {
+			*bp = out
+		}
+		compressPool.Put(bp)
+	}
+	h := b.buf
+	binary.BigEndian.PutUint64(h[0:], 0)                  // baseOffset
+	binary.BigEndian.PutUint32(h[8:], uint32(len(h)-12))  // batchLength
+	binary.BigEndian.PutUint32(h[12:], 0xffffffff)        // partitionLeaderEpoch -1
+	h[16] = 2                                             // magic
+	binary.BigEndian.PutUint16(h[21:], uint16(codec))     // attributes
+	binary.BigEndian.PutUint32(h[23:], uint32(b.n-1))     // lastOffsetDelta
+	binary.BigEndian.PutUint64(h[27:], uint64(b.firstTS)) // baseTimestamp
+	binary.BigEndian.PutUint64(h[35:], uint64(b.maxTS))   // maxTimestamp
+	binary.BigEndian.PutUint32(h[57:], uint32(b.n))       // recordsCount
+	b.stamp(producerID{id: -1, epoch: -1}, -1)
+	b.stamped = false
+}
+
+// stamp sets the producer id, epoch and base sequence, and the CRC.
+func (b *recBatch) stamp(id producerID, seq int32) {
+	h := b.buf
+	if id.id < 0 {
+		seq = -1
+	}
+	binary.BigEndian.PutUint64(h[43:], uint64(id.id))
+	binary.BigEndian.PutUint16(h[51:], uint16(id.epoch))
+	binary.BigEndian.PutUint32(h[53:], uint32(seq))
+	binary.BigEndian.PutUint32(h[17:], batch.CRC32C(h[21:]))
+	b.stamped, b.gen, b.seq = true, id.gen, seq
+}

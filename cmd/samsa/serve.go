@@ -1,0 +1,84 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/server"
+)
+
+func init() {
+	register("serve", "run a broker node (default: broker+controller on 127.0.0.1:9092)", runServe)
+}
+
+// multiFlag collects repeated --override key=value flags.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	file := fs.String("c", "", "server.properties file (Kafka's key names)")
+	fs.StringVar(file, "config", "", "alias of -c")
+	var overrides multiFlag
+	fs.Var(&overrides, "override", "key=value, overrides the file and KAFKA_* environment (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: samsa serve [-c server.properties] [--override key=value ...]\n\n"+
+			"Reads Kafka's config keys from the file, from KAFKA_* environment variables\n"+
+			"(the apache/kafka image's mapping) and from --override, in that order.\n"+
+			"With none of them: broker and controller on 127.0.0.1:9092, data in ./samsa-data.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 1 && *file == "" {
+		// `samsa serve server.properties`, like kafka-server-start.sh.
+		*file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "samsa serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg, warnings, err := config.Load(config.LoadOptions{File: *file, Overrides: overrides, Environ: os.Environ()})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "samsa serve: %v\n", err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	b, err := server.Start(cfg, server.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "samsa serve: %v\n", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	if err := b.Close(); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func logLevel(s string) slog.Level {
+	switch strings.ToUpper(s) {
+	case "DEBUG", "TRACE":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR", "FATAL":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,47 @@
+package broker
+
+// ApiVersions (key 18), versions 0-4.
+//
+// The advertised list is derived from the handler table. A request newer
+// than we know is answered in the v0 layout with UNSUPPORTED_VERSION and
+// our key list (KIP-511), so the client can retry with a version we have.
+// v3+: ClientSoftwareName/Version must match Kafka's pattern, else
+// INVALID_REQUEST. The response header is always v0 (wire.ResponseHeaderFlexible).
+
+import (
+	"regexp"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const apiVersionsKey = 18
+
+func init() { register(apiVersionsKey, 0, 4, nil) }
+
+var softwarePattern = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$`)
+
+func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body []byte) {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ApiKeys = b.advertised(c.listener)
+	h := handlers[apiVersionsKey]
+	if req == nil || r.hdr.Version > h.max || r.hdr.Version < 0 {
+		resp.SetVersion(0)
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		r.hdr.Flexible = false
+		r.finish(resp)
+		return
+	}
+	resp.SetVersion(r.hdr.Version)
+	if err := req.ReadFrom(body); err != nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		r.finish(resp)
+		return
+	}
+	av := req.(*kmsg.ApiVersionsRequest)
+	if r.hdr.Version >= 3 && (!softwarePattern.MatchString(av.ClientSoftwareName) || !softwarePattern.MatchString(av.ClientSoftwareVersion)) {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+	}
+	resp.FinalizedFeaturesEpoch = -1
+	r.finish(resp)
+}

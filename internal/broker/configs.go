@@ -1,0 +1,164 @@
+package broker
+
+// DescribeConfigs (key 32, v1-4), AlterConfigs (key 33, v0-2) and
+// IncrementalAlterConfigs (key 44, v0-1).
+//
+// Topics report every topic config with its effective value and source:
+// DYNAMIC_TOPIC_CONFIG (1) when set on the topic, else the source of the
+// broker key its default comes from (STATIC_BROKER_CONFIG 4 or
+// DEFAULT_CONFIG 5). Synonyms (v1+) list that chain. The broker resource
+// reports the node's static configuration. Dynamic broker configs are not
+// supported yet: altering a broker resource gets INVALID_REQUEST.
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+const (
+	resourceTopic        int8 = 2
+	resourceBroker       int8 = 4
+	resourceBrokerLogger int8 = 8
+
+	sourceDynamicTopic int8 = 1
+)
+
+func init() {
+	register(32, 1, 4, (*Broker).handleDescribeConfigs)
+	register(33, 0, 2, (*Broker).handleAlterConfigs)
+	register(44, 0, 1, (*Broker).handleIncrementalAlterConfigs)
+}
+
+func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.DescribeConfigsRequest)
+	resp := kmsg.NewPtrDescribeConfigsResponse()
+	resp.SetVersion(r.hdr.Version)
+	im := b.ctl.Image()
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []ConfigEntry
+		switch {
+		case int8(rr.ResourceType) == resourceTopic:
+			if im.Topic(rr.ResourceName) == nil {
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.UnknownTopicOrPartition, "topic "+rr.ResourceName+" does not exist")
+			} else {
+				entries = b.topicEntries(im, rr.ResourceName)
+			}
+		case int8(rr.ResourceType) == resourceBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "unexpected broker id "+rr.ResourceName)
+			} else if b.opts.BrokerConfigs != nil {
+				entries = b.opts.BrokerConfigs()
+			}
+		default:
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "unsupported resource type "+strconv.Itoa(int(rr.ResourceType)))
+		}
+		for _, e := range filterEntries(entries, rr.ConfigNames) {
+			sr.Configs = append(sr.Configs, describeEntry(e, req.IncludeSynonyms, req.IncludeDocumentation))
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	r.respond(resp)
+}
+
+// topicEntries returns a topic's configs with values and sources.
+func (b *Broker) topicEntries(im *metadata.Image, topic string) []ConfigEntry {
+	dyn := im.Configs(metadata.ResourceTopic, topic)
+	defs := b.opts.TopicConfigs.Defaults()
+	out := make([]ConfigEntry, 0, len(defs))
+	for _, e := range defs {
+		if v, ok := dyn[e.Name]; ok {
+			e.Value, e.Source = &v, sourceDynamicTopic
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func filterEntries(entries []ConfigEntry, names []string) []ConfigEntry {
+	if names == nil {
+		return entries
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []ConfigEntry
+	for _, e := range entries {
+		if want[e.Name] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	c := kmsg.NewDescribeConfigsResponseResourceConfig()
+	c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive = e.Name, e.Value, e.ReadOnly, kmsg.ConfigSource(e.Source), e.Sensitive
+	if e.Sensitive {
+		c.Value = nil
+	}
+	c.ConfigType = kmsg.ConfigType(e.Type)
+	if docs {
+		c.Documentation = e.Doc
+	}
+	if synonyms {
+		s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		s.Name, s.Value, s.Source = e.Name, c.Value, kmsg.ConfigSource(e.Source)
+		c.ConfigSynonyms = append(c.ConfigSynonyms, s)
+	}
+	return c
+}
+
+func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.AlterConfigsRequest)
+	resp := kmsg.NewPtrAlterConfigsResponse()
+	resp.SetVersion(r.hdr.Version)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var ops []controller.ConfigOp
+		for _, c := range rr.Configs {
+			ops = append(ops, controller.ConfigOp{Name: c.Name, Op: 0, Value: c.Value})
+		}
+		b.alterConfigs(int8(rr.ResourceType), rr.ResourceName, ops, true, req.ValidateOnly, &sr.ErrorCode, &sr.ErrorMessage)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	r.respond(resp)
+}
+
+func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
+	resp.SetVersion(r.hdr.Version)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var ops []controller.ConfigOp
+		for _, c := range rr.Configs {
+			ops = append(ops, controller.ConfigOp{Name: c.Name, Op: int8(c.Op), Value: c.Value})
+		}
+		b.alterConfigs(int8(rr.ResourceType), rr.ResourceName, ops, false, req.ValidateOnly, &sr.ErrorCode, &sr.ErrorMessage)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	r.respond(resp)
+}
+
+func (b *Broker) alterConfigs(typ int8, name string, ops []controller.ConfigOp, replace, validateOnly bool, code *int16, msg **string) {
+	switch typ {
+	case resourceTopic:
+		if err := b.ctl.AlterTopicConfigs(name, ops, replace, validateOnly); err != nil {
+			*code, *msg = controller.CodeOf(err), controller.MessageOf(err)
+		}
+	case resourceBroker, resourceBrokerLogger:
+		setErr(code, msg, kerr.InvalidRequest, "dynamic broker configs are not supported yet; set them in server.properties")
+	default:
+		setErr(code, msg, kerr.InvalidRequest, "unsupported resource type "+strconv.Itoa(int(typ)))
+	}
+}

@@ -1,0 +1,178 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+// maxInFlight bounds how many requests of one connection may await their
+// responses at once; the reader stops reading past it (backpressure).
+const maxInFlight = 256
+
+// conn is one client connection. The reader goroutine (serve) reads and
+// handles requests one at a time, in order; a handler either answers at
+// once or parks its response (acks=all, fetch long-poll) and completes it
+// later. The writer goroutine writes responses strictly in request order.
+//
+// Handling is sequential so two pipelined Produce requests for the same
+// partition append in the order they were sent; only the waiting is
+// concurrent.
+type conn struct {
+	b        *Broker
+	listener *boundListener
+	nc       net.Conn
+
+	queue     chan *response // reader → writer, in request order
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// response is one request's pending answer.
+type response struct {
+	hdr  wire.RequestHeader
+	done chan struct{} // closed when resp is set (or noResponse)
+	resp kmsg.Response
+	// noResponse: acks=0 produce; nothing is written.
+	noResponse bool
+	// closeConn: write nothing and close the connection after the
+	// responses before this one are written.
+	closeConn bool
+	once      sync.Once
+}
+
+func (r *response) finish(resp kmsg.Response) {
+	r.once.Do(func() {
+		r.resp = resp
+		close(r.done)
+	})
+}
+
+func newConn(b *Broker, l *boundListener, nc net.Conn) *conn {
+	return &conn{b: b, listener: l, nc: nc, queue: make(chan *response, maxInFlight), closed: make(chan struct{})}
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.nc.Close()
+	})
+}
+
+// serve runs the reader; it starts the writer and waits for it.
+func (c *conn) serve() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.b.log.Debug("closing connection", "remote", c.nc.RemoteAddr().String(), "listener", c.listener.Name, "err", err)
+	}
+	close(c.queue)
+	wg.Wait()
+	c.close()
+}
+
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	max := c.b.opts.SocketRequestMaxBytes
+	idle := c.b.opts.ConnectionsMaxIdle
+	for {
+		if idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		// A fresh buffer per request: handlers keep slices of it (the
+		// produce payload is appended from it, parked responses refer to
+		// request fields), so it cannot be reused.
+		frame, err := wire.ReadFrame(br, nil, max)
+		if err != nil {
+			return err
+		}
+		r, err := c.handle(frame)
+		if r != nil {
+			select {
+			case c.queue <- r:
+			case <-c.closed:
+				return net.ErrClosed
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handle parses and dispatches one request. A returned error closes the
+// connection after the responses already queued are written.
+func (c *conn) handle(frame []byte) (*response, error) {
+	hdr, req, body, err := wire.ParseRequest(frame)
+	if err != nil {
+		return nil, err
+	}
+	r := &response{hdr: hdr, done: make(chan struct{})}
+	h := c.b.handlerFor(c.listener, hdr.Key)
+	if hdr.Key == apiVersionsKey {
+		// ApiVersions must answer even versions it does not know (KIP-511).
+		c.b.handleApiVersions(c, r, req, body)
+		return r, nil
+	}
+	if h == nil || req == nil || hdr.Version < h.min || hdr.Version > h.max {
+		// Kafka closes the connection on an unsupported key or version
+		// it cannot parse; clients learn versions from ApiVersions.
+		return nil, errUnsupported(hdr)
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, errMalformed(hdr, err)
+	}
+	rc := &request{conn: c, hdr: hdr, resp: r}
+	h.fn(c.b, rc, req)
+	return r, nil
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	for r := range c.queue {
+		select {
+		case <-r.done:
+		case <-c.closed:
+			// Drain so the reader never blocks on a full queue.
+			for range c.queue {
+			}
+			return
+		}
+		if r.noResponse {
+			continue
+		}
+		if r.closeConn || r.resp == nil {
+			bw.Flush()
+			c.close()
+			continue
+		}
+		buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID,
+			wire.ResponseHeaderFlexible(r.hdr.Key, r.hdr.Flexible), r.resp)
+		if _, err := bw.Write(buf); err != nil {
+			c.close()
+			continue
+		}
+		if len(c.queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				c.close()
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a huge fetch buffer for the connection's life
+		}
+	}
+	bw.Flush()
+}

@@ -1,0 +1,54 @@
+package broker
+
+// DeleteRecords (key 21), versions 0-2.
+//
+// Moves a partition's log start offset to the given offset (-1: the high
+// watermark). An offset above the high watermark gets OFFSET_OUT_OF_RANGE.
+// Whole segments below the new start are deleted; the rest stays on disk
+// but is never served again.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(21, 0, 2, (*Broker).handleDeleteRecords) }
+
+func (b *Broker) handleDeleteRecords(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.DeleteRecordsRequest)
+	resp := kmsg.NewPtrDeleteRecordsResponse()
+	resp.SetVersion(r.hdr.Version)
+	im := b.ctl.Image()
+	for _, rt := range req.Topics {
+		st := kmsg.NewDeleteRecordsResponseTopic()
+		st.Topic = rt.Topic
+		t := im.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LowWatermark = -1
+			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: -1})
+			if code != nil {
+				sp.ErrorCode = code.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			off := rp.Offset
+			hw := p.hw.Load()
+			if off == -1 {
+				off = hw
+			}
+			if off < 0 || off > hw {
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			} else if low, err := p.log.DeleteRecordsBefore(off); err != nil {
+				b.log.Error("delete records", "topic", p.topic, "partition", p.index, "err", err)
+				sp.ErrorCode = kerr.KafkaStorageError.Code
+			} else {
+				sp.LowWatermark = low
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}

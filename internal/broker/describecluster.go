@@ -1,0 +1,45 @@
+package broker
+
+// DescribeCluster (key 60), versions 0-2.
+//
+// Brokers are listed with their endpoint for the listener the request came
+// on. v1 EndpointType: 1 (brokers) only on broker listeners; asking a
+// broker listener for controllers gets MISMATCHED_ENDPOINT_TYPE. v2
+// IncludeFencedBrokers adds fenced brokers with IsFenced set.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(60, 0, 2, (*Broker).handleDescribeCluster) }
+
+func (b *Broker) handleDescribeCluster(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.DescribeClusterRequest)
+	resp := kmsg.NewPtrDescribeClusterResponse()
+	resp.SetVersion(r.hdr.Version)
+	resp.EndpointType = 1
+	if r.hdr.Version >= 1 && req.EndpointType != 1 {
+		resp.ErrorCode = kerr.MismatchedEndpointType.Code
+		msg := "the request was sent to a broker listener but asked for controller endpoints"
+		resp.ErrorMessage = &msg
+		r.respond(resp)
+		return
+	}
+	resp.ClusterID = b.opts.ClusterID
+	resp.ControllerID = b.opts.NodeID
+	resp.ClusterAuthorizedOperations = authorizedOpsUnknown
+	for _, br := range b.ctl.Image().Brokers() {
+		if br.Fenced && !req.IncludeFencedBrokers {
+			continue
+		}
+		ep, ok := br.Endpoint(r.listenerName())
+		if !ok {
+			continue
+		}
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack, rb.IsFenced = br.ID, ep.Host, ep.Port, br.Rack, br.Fenced
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	r.respond(resp)
+}

@@ -1,0 +1,228 @@
+package broker
+
+// Fetch (key 1), versions 4-18.
+//
+// Reads whole batches as stored (a fetch offset inside a batch returns the
+// whole batch; clients drop the records below their offset), never past
+// the high watermark. Per-partition and response byte limits follow KIP-74:
+// the first non-empty partition may exceed them by one batch so a large
+// batch never wedges a consumer. When fewer than min_bytes are available
+// the request is parked until enough arrives or max_wait passes; waiters
+// are woken in arrival order by the partitions' high-watermark moves.
+//
+// Fetch sessions (KIP-227, v7+): samsa declines to create sessions, which
+// the protocol allows: it answers SessionID 0, so clients keep sending
+// full fetches. A session id samsa never issued gets
+// FETCH_SESSION_ID_NOT_FOUND. v13+ names topics by id (UNKNOWN_TOPIC_ID).
+// read_committed sees the same data as read_uncommitted (no transactions
+// yet: the last stable offset is the high watermark).
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/purgatory"
+	"github.com/samsa-io/samsa/internal/seglog"
+)
+
+func init() { register(1, 4, 18, (*Broker).handleFetch) }
+
+func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.FetchRequest)
+	if r.hdr.Version >= 7 {
+		if code := sessionError(req); code != nil {
+			resp := kmsg.NewPtrFetchResponse()
+			resp.ErrorCode = code.Code
+			resp.SessionID = req.SessionID
+			r.respond(resp)
+			return
+		}
+	}
+	resp, bytes, watched, immediate := b.readFetch(r.hdr.Version, req)
+	if immediate || bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(watched) == 0 {
+		r.respond(resp)
+		return
+	}
+	b.parkFetch(r, req, bytes, watched)
+}
+
+func sessionError(req *kmsg.FetchRequest) *kerr.Error {
+	switch {
+	case req.SessionID != 0:
+		return kerr.FetchSessionIDNotFound
+	case req.SessionEpoch > 0:
+		return kerr.InvalidFetchSessionEpoch
+	}
+	return nil
+}
+
+// readFetch reads every requested partition. It returns the response, the
+// bytes it holds, the partitions to watch if the request must wait, and
+// whether it must be answered at once (an error in some partition).
+func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition, bool) {
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(version)
+	im := b.ctl.Image()
+	limit := int(req.MaxBytes)
+	if version < 3 || limit <= 0 {
+		limit = 1<<31 - 1
+	}
+	total := 0
+	immediate := false
+	var watched []*partition
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *metadata.Topic
+		if version >= 13 {
+			t = im.TopicByID(rt.TopicID)
+		} else {
+			t = im.Topic(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			p, code := b.fetchPartition(version, im, t, &rp)
+			if code != nil {
+				sp.ErrorCode = code.Code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				immediate = true
+			} else {
+				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel)
+				total += n
+				if err != nil {
+					immediate = true
+				} else {
+					watched = append(watched, p)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, watched, immediate
+}
+
+// fetchPartition resolves a requested partition or returns its error.
+func (b *Broker) fetchPartition(version int16, im *metadata.Image, t *metadata.Topic, rp *kmsg.FetchRequestTopicPartition) (*partition, *kerr.Error) {
+	if t == nil {
+		if version >= 13 {
+			return nil, kerr.UnknownTopicID
+		}
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	pm := t.Partitions[rp.Partition]
+	if pm.Leader != b.opts.NodeID {
+		return nil, kerr.NotLeaderForPartition
+	}
+	p := b.parts.get(t.Name, rp.Partition)
+	if p == nil {
+		return nil, kerr.NotLeaderForPartition
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != nil {
+		return nil, code
+	}
+	return p, nil
+}
+
+// checkLeaderEpoch applies KIP-320: a client with an older epoch is fenced,
+// one with a newer epoch knows more than we do.
+func checkLeaderEpoch(requested, current int32) *kerr.Error {
+	switch {
+	case requested < 0:
+		return nil
+	case requested < current:
+		return kerr.FencedLeaderEpoch
+	case requested > current:
+		return kerr.UnknownLeaderEpoch
+	}
+	return nil
+}
+
+// readPartition fills sp from the log and returns the bytes added.
+func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
+	budget int, first bool, isolation int8) (int, error) {
+	hw := p.hw.Load()
+	sp.HighWatermark = hw
+	sp.LastStableOffset = hw
+	sp.LogStartOffset = p.log.LogStartOffset()
+	sp.PreferredReadReplica = -1
+	if isolation == 1 {
+		sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.LogEndOffset() {
+		sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return 0, seglog.ErrOffsetOutOfRange
+	}
+	if rp.FetchOffset >= hw || (budget <= 0 && !first) {
+		return 0, nil
+	}
+	max := min(int(rp.PartitionMaxBytes), budget)
+	if max <= 0 && !first {
+		return 0, nil
+	}
+	res, err := p.log.Read(rp.FetchOffset, max, hw)
+	if err != nil {
+		if errors.Is(err, seglog.ErrOffsetOutOfRange) {
+			sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		} else {
+			b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+		}
+		return 0, err
+	}
+	if !first && len(res.Records) > budget {
+		// Only the response's first data may exceed the limit (KIP-74).
+		return 0, nil
+	}
+	sp.RecordBatches = res.Records
+	return len(res.Records), nil
+}
+
+// parkFetch waits until min_bytes are available or max_wait passes, then
+// reads again and answers.
+func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched []*partition) {
+	start := make([]int64, len(watched))
+	for i, p := range watched {
+		start[i] = p.hwBytes.Load()
+	}
+	need := int64(int(req.MinBytes) - have)
+	check := func() bool {
+		var got int64
+		for i, p := range watched {
+			got += p.hwBytes.Load() - start[i]
+		}
+		return got >= need
+	}
+	op := purgatory.NewOp(check, func(bool) {
+		// Completed from a producer's or flusher's goroutine: do the read
+		// elsewhere so neither waits on this fetch's disk reads.
+		b.bg.Add(1)
+		go func() {
+			defer b.bg.Done()
+			select {
+			case <-b.stop:
+				// Shutting down: the partitions are closing; answer empty.
+				resp := kmsg.NewPtrFetchResponse()
+				r.respond(resp)
+				return
+			default:
+			}
+			resp, _, _, _ := b.readFetch(r.hdr.Version, req)
+			r.respond(resp)
+		}()
+	})
+	for _, p := range watched {
+		p.waiters.Watch(op)
+	}
+	if !op.TryComplete() {
+		b.timers.Add(op, b.opts.Now().Add(time.Duration(req.MaxWaitMillis)*time.Millisecond))
+	}
+}

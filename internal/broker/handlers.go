@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+// request is what a handler gets: the connection it came on, the header,
+// and the pending response to finish (now, or later for parked requests).
+type request struct {
+	conn *conn
+	hdr  wire.RequestHeader
+	resp *response
+}
+
+// respond finishes the request with resp (its version is set to the
+// request's).
+func (r *request) respond(resp kmsg.Response) {
+	resp.SetVersion(r.hdr.Version)
+	r.resp.finish(resp)
+}
+
+// noResponse finishes the request without writing anything (acks=0).
+func (r *request) noResponse() {
+	r.resp.noResponse = true
+	r.resp.finish(nil)
+}
+
+// listenerName is the listener the request arrived on: responses carry
+// the endpoints advertised under that same name (kafka.md §1.4).
+func (r *request) listenerName() string { return r.conn.listener.Name }
+
+// handler is one Kafka API: the version range samsa serves and advertises
+// (Apache Kafka 4.1's ranges) and the function that serves it.
+type handler struct {
+	key      int16
+	min, max int16
+	fn       func(*Broker, *request, kmsg.Request)
+	// controllerOnly handlers are served on controller listeners only;
+	// the others on broker listeners only.
+	controllerOnly bool
+}
+
+// handlers is the API table. ApiVersions is derived from it, never hand-kept.
+var handlers = map[int16]*handler{}
+
+// register adds an API; each API file calls it from init.
+func register(key, min, max int16, fn func(*Broker, *request, kmsg.Request)) {
+	if _, dup := handlers[key]; dup {
+		panic(fmt.Sprintf("broker: API key %d registered twice", key))
+	}
+	if req := kmsg.RequestForKey(key); req == nil || req.MaxVersion() < max {
+		panic(fmt.Sprintf("broker: kmsg cannot encode API key %d v%d", key, max))
+	}
+	handlers[key] = &handler{key: key, min: min, max: max, fn: fn}
+}
+
+// handlerFor returns the handler for key on a listener (nil if none).
+func (b *Broker) handlerFor(l *boundListener, key int16) *handler {
+	h := handlers[key]
+	if h == nil {
+		return nil
+	}
+	if l.controller && key != apiVersionsKey {
+		// Controller listeners serve the KRaft RPCs only; those arrive
+		// with cluster mode.
+		return nil
+	}
+	return h
+}
+
+// advertised returns the API ranges for a listener, sorted by key.
+func (b *Broker) advertised(l *boundListener) []kmsg.ApiVersionsResponseApiKey {
+	var out []kmsg.ApiVersionsResponseApiKey
+	for _, h := range handlers {
+		if b.handlerFor(l, h.key) == nil {
+			continue
+		}
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: h.key, MinVersion: h.min, MaxVersion: h.max})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ApiKey < out[j].ApiKey })
+	return out
+}
+
+type protocolError struct {
+	hdr wire.RequestHeader
+	msg string
+}
+
+func (e *protocolError) Error() string {
+	return fmt.Sprintf("request key %d (%s) v%d correlation %d: %s",
+		e.hdr.Key, kmsg.NameForKey(e.hdr.Key), e.hdr.Version, e.hdr.CorrelationID, e.msg)
+}
+
+func errUnsupported(hdr wire.RequestHeader) error {
+	return &protocolError{hdr: hdr, msg: "unsupported API key or version"}
+}
+
+func errMalformed(hdr wire.RequestHeader, err error) error {
+	return &protocolError{hdr: hdr, msg: "malformed body: " + err.Error()}
+}

@@ -1,0 +1,68 @@
+package broker
+
+// ListOffsets (key 2), versions 1-10.
+//
+// Timestamps: -1 latest (the high watermark; the last stable offset is the
+// same until transactions exist), -2 earliest (log start), -3 max
+// timestamp (v7+, KIP-734), -4 earliest local (v8+; no tiered storage, so
+// the log start), -5 earliest pending upload (v9+; none: -1). A timestamp
+// >= 0 finds the first offset whose timestamp is at least it, or -1.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
+
+func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := kmsg.NewPtrListOffsetsResponse()
+	resp.SetVersion(r.hdr.Version)
+	im := b.ctl.Image()
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := im.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{
+				Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
+			if code != nil {
+				sp.ErrorCode = code.Code
+			} else {
+				b.listOffset(p, rp.Timestamp, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}
+
+func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	epoch := p.leaderEpoch.Load()
+	switch ts {
+	case -1:
+		sp.Offset, sp.LeaderEpoch = p.hw.Load(), epoch
+	case -2, -4:
+		sp.Offset, sp.LeaderEpoch = p.log.LogStartOffset(), epoch
+	case -3:
+		off, mts := p.log.MaxTimestamp()
+		if off >= 0 && off < p.hw.Load() {
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, epoch
+		}
+	case -5:
+	default:
+		if ts < 0 {
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			return
+		}
+		off, fts, ok := p.log.OffsetForTimestamp(ts)
+		if ok && off < p.hw.Load() {
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, fts, epoch
+		}
+	}
+}

@@ -1,0 +1,287 @@
+package broker
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/seglog"
+)
+
+// partitionManager opens, reconfigures and deletes the partitions this
+// node hosts, following the metadata image: it is a controller listener,
+// so it sees every image in log order.
+type partitionManager struct {
+	b *Broker
+
+	mu       sync.RWMutex
+	parts    map[partKey]*partition // mu guards parts, byID, onDisk, firstErr
+	onDisk   map[string]string      // dir name → path, found at start and not yet claimed
+	firstErr error
+}
+
+type partKey struct {
+	topic string
+	index int32
+}
+
+func newPartitionManager(b *Broker) *partitionManager {
+	return &partitionManager{b: b, parts: map[partKey]*partition{}, onDisk: map[string]string{}}
+}
+
+// get returns a hosted partition (nil if not hosted).
+func (m *partitionManager) get(topic string, index int32) *partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.parts[partKey{topic, index}]
+}
+
+func (m *partitionManager) all() []*partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (m *partitionManager) err() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.firstErr
+}
+
+// scanDirs finds existing partition directories in every log dir.
+func (m *partitionManager) scanDirs() error {
+	for _, dir := range m.b.opts.LogDirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("log.dirs %s: %w", dir, err)
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("log.dirs %s: %w", dir, err)
+		}
+		for _, e := range ents {
+			if !e.IsDir() || strings.HasPrefix(e.Name(), "__cluster_metadata") {
+				continue
+			}
+			if _, ok := parsePartitionDir(e.Name()); ok {
+				m.onDisk[e.Name()] = filepath.Join(dir, e.Name())
+			}
+		}
+	}
+	return nil
+}
+
+func parsePartitionDir(name string) (partKey, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return partKey{}, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || n < 0 {
+		return partKey{}, false
+	}
+	return partKey{name[:i], int32(n)}, true
+}
+
+// onImage is the controller listener: it makes the hosted partitions match
+// next. It runs under the controller's write lock.
+func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.Record) {
+	changedConfigs := map[string]bool{}
+	for _, r := range recs {
+		if r.Type == metadata.TypeConfig && r.Config.ResourceType == metadata.ResourceTopic {
+			changedConfigs[r.Config.ResourceName] = true
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Remove partitions whose topic is gone (or was re-created with a new id).
+	for k, p := range m.parts {
+		t := next.Topic(k.topic)
+		if t == nil || t.ID != p.topicID || int(k.index) >= len(t.Partitions) {
+			m.removeLocked(k, p)
+		}
+	}
+	for _, t := range next.Topics() {
+		for i, pm := range t.Partitions {
+			if !hosts(pm.Replicas, m.b.opts.NodeID) {
+				continue
+			}
+			k := partKey{t.Name, int32(i)}
+			p := m.parts[k]
+			if p == nil {
+				var err error
+				if p, err = m.openLocked(next, t, int32(i)); err != nil {
+					m.b.log.Error("cannot open partition", "topic", t.Name, "partition", i, "err", err)
+					if m.firstErr == nil {
+						m.firstErr = err
+					}
+					continue
+				}
+				m.parts[k] = p
+			} else if changedConfigs[t.Name] {
+				m.configureLocked(next, p)
+			}
+			p.leaderEpoch.Store(pm.LeaderEpoch)
+		}
+	}
+	if prev == nil {
+		// First image: directories no topic claims are left over from a
+		// deletion interrupted by a crash.
+		for name, path := range m.onDisk {
+			m.b.log.Warn("deleting partition directory of a deleted topic", "dir", path)
+			os.RemoveAll(path)
+			delete(m.onDisk, name)
+		}
+	}
+}
+
+func hosts(replicas []int32, id int32) bool {
+	for _, r := range replicas {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, index int32) (*partition, error) {
+	name := fmt.Sprintf("%s-%d", t.Name, index)
+	path, found := m.onDisk[name]
+	if found {
+		delete(m.onDisk, name)
+		if id, err := readPartitionMetadata(path); err != nil || id != t.ID {
+			// Same name, other topic id: a deleted topic's leftovers.
+			m.b.log.Warn("replacing partition directory of an older topic with the same name", "dir", path)
+			if err := os.RemoveAll(path); err != nil {
+				return nil, err
+			}
+			found = false
+		}
+	}
+	if !found {
+		path = filepath.Join(m.pickLogDir(), name)
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return nil, err
+		}
+		if err := writePartitionMetadata(path, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	tc := m.b.topicConfig(im, t.Name)
+	l, err := seglog.Open(path, tc.segOpts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	p := &partition{topic: t.Name, index: index, topicID: t.ID, dir: path, log: l}
+	p.applyConfig(tc)
+	// Everything recovered from disk was durable before the restart
+	// (recovery truncated what was not), so it is all visible at once.
+	p.hw.Store(l.LogEndOffset())
+	p.startFlusher(m.b.log.Error)
+	return p, nil
+}
+
+func (p *partition) applyConfig(tc topicConfig) {
+	p.fsyncOnAck = tc.flushMessages == 1
+	p.flushMsgs = tc.flushMessages
+	if p.flushMsgs >= 1<<62 {
+		p.flushMsgs = 0
+	}
+}
+
+func (m *partitionManager) configureLocked(im *metadata.Image, p *partition) {
+	tc := m.b.topicConfig(im, p.topic)
+	p.log.SetOptions(tc.segOpts)
+	// fsyncOnAck is read by concurrent appenders; changing it while they
+	// run is benign: each append sees one policy or the other, and
+	// switching to Kafka's policy publishes everything appended so far.
+	p.applyConfig(tc)
+	if !p.fsyncOnAck {
+		p.advanceHW(p.log.LogEndOffset())
+	}
+}
+
+func (m *partitionManager) removeLocked(k partKey, p *partition) {
+	delete(m.parts, k)
+	p.waiters.CompleteAll()
+	p.stopFlusher()
+	if err := p.log.Delete(); err != nil {
+		m.b.log.Error("deleting partition", "dir", p.dir, "err", err)
+	}
+}
+
+// pickLogDir returns the log dir hosting the fewest partitions.
+func (m *partitionManager) pickLogDir() string {
+	count := map[string]int{}
+	for _, p := range m.parts {
+		count[filepath.Dir(p.dir)]++
+	}
+	best := m.b.opts.LogDirs[0]
+	for _, d := range m.b.opts.LogDirs[1:] {
+		if count[d] < count[best] {
+			best = d
+		}
+	}
+	return best
+}
+
+func (m *partitionManager) applyRetention() {
+	for _, p := range m.all() {
+		if _, err := p.log.ApplyRetention(); err != nil {
+			m.b.log.Error("retention", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
+}
+
+func (m *partitionManager) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for k, p := range m.parts {
+		p.waiters.CompleteAll()
+		p.stopFlusher()
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s-%d: %w", k.topic, k.index, err))
+		}
+	}
+	m.parts = map[partKey]*partition{}
+	return errors.Join(errs...)
+}
+
+// partition.metadata, as Kafka writes it: "version: 0\ntopic_id: <id>\n".
+func writePartitionMetadata(dir string, id metadata.Uuid) error {
+	body := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
+	tmp := filepath.Join(dir, "partition.metadata.tmp")
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "partition.metadata"))
+}
+
+func readPartitionMetadata(dir string) (metadata.Uuid, error) {
+	var id metadata.Uuid
+	b, err := os.ReadFile(filepath.Join(dir, "partition.metadata"))
+	if err != nil {
+		return id, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
+			raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(v))
+			if err != nil || len(raw) != 16 {
+				return id, fmt.Errorf("bad topic_id in %s", dir)
+			}
+			copy(id[:], raw)
+			return id, nil
+		}
+	}
+	return id, fmt.Errorf("no topic_id in %s/partition.metadata", dir)
+}

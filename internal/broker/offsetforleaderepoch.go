@@ -1,0 +1,45 @@
+package broker
+
+// OffsetForLeaderEpoch (key 23), versions 2-4.
+//
+// For each partition: the largest leader epoch <= the requested one and
+// the offset where the next epoch starts (the log end for the current
+// epoch), KIP-101/KIP-320. Consumers call it (ReplicaID -1) to validate
+// their position after a leader change.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(23, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
+
+func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
+	resp.SetVersion(r.hdr.Version)
+	im := b.ctl.Image()
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		t := im.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{
+				Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
+			if code != nil {
+				sp.ErrorCode = code.Code
+			} else {
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				if sp.EndOffset > p.hw.Load() && sp.LeaderEpoch == p.leaderEpoch.Load() {
+					// Consumers must not learn of offsets above the high watermark.
+					sp.EndOffset = p.hw.Load()
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}

@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+// Listener is one named listener: a socket to bind, or an endpoint to advertise.
+type Listener struct {
+	Name             string
+	Host             string
+	Port             int
+	SecurityProtocol string // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+}
+
+// TopicConfigs is the topic-config registry the broker consults (package
+// config provides it). Defaults gives every topic config Kafka users
+// expect with its value derived from broker keys; Validate checks one.
+type TopicConfigs interface {
+	Defaults() []ConfigEntry
+	Validate(name, value string) error
+}
+
+// ConfigEntry is one config as DescribeConfigs reports it.
+type ConfigEntry struct {
+	Name      string
+	Value     *string
+	Source    int8 // kmsg ConfigSource: 1 topic, 4 static broker, 5 default
+	ReadOnly  bool
+	Sensitive bool
+	Type      int8 // kmsg ConfigType (v3+)
+	Doc       *string
+	// Synonyms lists, for a topic config, the broker key its default comes from.
+	Synonym string
+}
+
+// Options configures a Broker. The zero value of a field means Kafka's
+// default unless the field says otherwise; cmd/samsa builds Options from
+// the validated config.
+type Options struct {
+	NodeID    int32
+	ClusterID string
+
+	// Listeners are the sockets to bind; Advertised are the endpoints
+	// clients are told, matched to connections by listener name.
+	Listeners  []Listener
+	Advertised []Listener
+	// ControllerListeners names the controller listeners (they get the
+	// controller API set, not the broker one).
+	ControllerListeners []string
+
+	LogDirs     []string
+	MetadataDir string
+
+	NumPartitions            int32 // num.partitions (1)
+	DefaultReplicationFactor int16 // default.replication.factor (1)
+	AutoCreateTopics         bool  // auto.create.topics.enable
+	DeleteTopicEnable        bool  // delete.topic.enable
+	MessageMaxBytes          int32 // message.max.bytes (1048588)
+	SocketRequestMaxBytes    int32 // socket.request.max.bytes (100 MiB)
+
+	// FlushIntervalMessages: 1 = an append is acknowledged to acks=all
+	// producers (and exposed to consumers) only after fsync, with group
+	// commit. samsa's default. Larger values: Kafka's semantics (no fsync
+	// on the ack path; flush after this many messages).
+	FlushIntervalMessages int64
+	// FlushIntervalMs flushes at least this often (<=0: never on a timer).
+	FlushIntervalMs int64
+	// RetentionCheckInterval is log.retention.check.interval.ms.
+	RetentionCheckInterval time.Duration
+	// ConnectionsMaxIdle closes idle connections (connections.max.idle.ms).
+	ConnectionsMaxIdle time.Duration
+
+	// TopicConfigs is the topic-config registry (required).
+	TopicConfigs TopicConfigs
+	// BrokerConfigs returns the broker configs for DescribeConfigs(BROKER).
+	BrokerConfigs func() []ConfigEntry
+
+	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
+	Listen func(network, address string) (net.Listener, error)
+	Logger *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.NumPartitions == 0 {
+		o.NumPartitions = 1
+	}
+	if o.DefaultReplicationFactor == 0 {
+		o.DefaultReplicationFactor = 1
+	}
+	if o.MessageMaxBytes == 0 {
+		o.MessageMaxBytes = 1048588
+	}
+	if o.SocketRequestMaxBytes == 0 {
+		o.SocketRequestMaxBytes = 100 << 20
+	}
+	if o.FlushIntervalMessages == 0 {
+		o.FlushIntervalMessages = 1
+	}
+	if o.RetentionCheckInterval == 0 {
+		o.RetentionCheckInterval = 5 * time.Minute
+	}
+	if o.ConnectionsMaxIdle == 0 {
+		o.ConnectionsMaxIdle = 10 * time.Minute
+	}
+	if o.Listen == nil {
+		o.Listen = net.Listen
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MetadataDir == "" && len(o.LogDirs) > 0 {
+		o.MetadataDir = o.LogDirs[0]
+	}
+}
+
+// securityProtocolID maps a security protocol name to Kafka's id.
+func securityProtocolID(name string) int16 {
+	switch name {
+	case "PLAINTEXT":
+		return 0
+	case "SSL":
+		return 1
+	case "SASL_PLAINTEXT":
+		return 2
+	case "SASL_SSL":
+		return 3
+	}
+	return -1
+}
+
+func endpoints(adv []Listener) []metadata.Endpoint {
+	out := make([]metadata.Endpoint, 0, len(adv))
+	for _, l := range adv {
+		out = append(out, metadata.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port),
+			SecurityProtocol: securityProtocolID(l.SecurityProtocol)})
+	}
+	return out
+}

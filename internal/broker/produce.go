@@ -1,0 +1,234 @@
+package broker
+
+// Produce (key 0), versions 0-13; v0-2 are answered UNSUPPORTED_VERSION
+// per partition (message formats v0/v1 are gone, KIP-724/896) but still
+// advertised from v0: librdkafka turns its codecs off when the advertised
+// minimum is above 0 (KAFKA-18659). v13 names topics by id.
+//
+// Per partition: exactly one v2 batch (INVALID_RECORD otherwise, as Kafka
+// requires for v3+), validated (CRC, sizes, count, codec) outside the
+// partition lock, then appended: offsets and leader epoch assigned,
+// idempotent sequence checked. acks=0: no response. acks=1: answered after
+// the append. acks=all: parked until the high watermark passes the last
+// offset (with samsa's default that means fsynced), or REQUEST_TIMED_OUT.
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/purgatory"
+	"github.com/samsa-io/samsa/internal/seglog"
+)
+
+func init() { register(0, 0, 13, (*Broker).handleProduce) }
+
+// producePart is one partition's outcome, kept until the response is built.
+type producePart struct {
+	p    *partition
+	out  *kmsg.ProduceResponseTopicPartition
+	need int64 // hw needed for acks=all; 0 = nothing to wait for
+}
+
+func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(r.hdr.Version)
+	im := b.ctl.Image()
+	now := b.opts.Now()
+	var waits []producePart
+
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t := produceTopic(im, r.hdr.Version, &rt)
+		// Sized up front: producePart keeps pointers into this slice.
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+			out := &st.Partitions[len(st.Partitions)-1]
+			pp := b.producePartition(r, req, im, t, &rt, &rp, out, now)
+			if pp.need > 0 {
+				waits = append(waits, pp)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		r.noResponse()
+		return
+	}
+	if req.Acks != -1 || len(waits) == 0 {
+		r.respond(resp)
+		return
+	}
+	b.parkProduce(r, resp, waits, time.Duration(req.TimeoutMillis)*time.Millisecond)
+}
+
+func produceTopic(im *metadata.Image, version int16, rt *kmsg.ProduceRequestTopic) *metadata.Topic {
+	if version >= 13 {
+		return im.TopicByID(rt.TopicID)
+	}
+	return im.Topic(rt.Topic)
+}
+
+func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *metadata.Image, t *metadata.Topic,
+	rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition,
+	out *kmsg.ProduceResponseTopicPartition, now time.Time) producePart {
+	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = -1, -1, -1
+	fail := func(code *kerr.Error, msg string) producePart {
+		out.ErrorCode = code.Code
+		if msg != "" {
+			out.ErrorMessage = &msg
+		}
+		return producePart{}
+	}
+	switch {
+	case r.hdr.Version < 3:
+		return fail(kerr.UnsupportedVersion, "produce v0-2 (message formats v0/v1) are not supported")
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		return fail(kerr.InvalidRequiredAcks, "")
+	case req.TransactionID != nil:
+		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
+	case t == nil && r.hdr.Version >= 13:
+		return fail(kerr.UnknownTopicID, "")
+	case t == nil:
+		return fail(kerr.UnknownTopicOrPartition, "")
+	case rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
+		return fail(kerr.UnknownTopicOrPartition, "")
+	}
+	pm := t.Partitions[rp.Partition]
+	if pm.Leader != b.opts.NodeID {
+		return fail(kerr.NotLeaderForPartition, "")
+	}
+	p := b.parts.get(t.Name, rp.Partition)
+	if p == nil {
+		return fail(kerr.NotLeaderForPartition, "")
+	}
+	if err := p.storageError(); err != nil {
+		return fail(kerr.KafkaStorageError, err.Error())
+	}
+	tc := b.topicConfig(im, t.Name)
+	if req.Acks == -1 && len(pm.ISR) < tc.minISR {
+		return fail(kerr.NotEnoughReplicas, "")
+	}
+	hdr, err := b.validateProduce(rp.Records, tc)
+	if err != nil {
+		return fail(produceErrorCode(err), err.Error())
+	}
+	p.appendMu.Lock()
+	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.logAppendTime)
+	if err == nil && !res.Duplicate {
+		p.appended(res.LastOffset+1, len(rp.Records), int64(hdr.NumRecords))
+	}
+	p.appendMu.Unlock()
+	if err != nil {
+		return fail(produceErrorCode(err), err.Error())
+	}
+	out.BaseOffset = res.BaseOffset
+	out.LogAppendTime = res.LogAppendTime
+	out.LogStartOffset = res.LogStartOffset
+	return producePart{p: p, out: out, need: res.LastOffset + 1}
+}
+
+// validateProduce checks one partition's records: exactly one batch, no
+// larger than max.message.bytes, structurally valid.
+func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, error) {
+	if len(records) == 0 {
+		return batch.Header{}, errNoBatch
+	}
+	h, err := batch.ParseHeader(records)
+	if err != nil {
+		return h, err
+	}
+	if h.Size() > int(tc.maxMessageBytes) {
+		return h, seglog.ErrMessageTooLarge
+	}
+	if h.Size() != len(records) {
+		if h.Size() < len(records) {
+			return h, errManyBatches
+		}
+		return h, batch.ErrCorrupt
+	}
+	return batch.Validate(records, batch.ValidateOptions{
+		MaxDecompressed: maxDecompressed(tc.maxMessageBytes),
+	})
+}
+
+// maxDecompressed bounds how far a compressed batch may expand while it is
+// validated: generous for real data, fatal for decompression bombs.
+func maxDecompressed(maxMessageBytes int32) int {
+	return max(64<<20, 16*int(maxMessageBytes))
+}
+
+var (
+	errNoBatch     = errors.New("produce: no record batch")
+	errManyBatches = errors.New("produce v3+ must contain exactly one record batch per partition")
+)
+
+func produceErrorCode(err error) *kerr.Error {
+	switch {
+	case errors.Is(err, errNoBatch), errors.Is(err, errManyBatches):
+		return kerr.InvalidRecord
+	case errors.Is(err, seglog.ErrMessageTooLarge):
+		return kerr.MessageTooLarge
+	case errors.Is(err, seglog.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, seglog.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, seglog.ErrUnknownProducerID):
+		return kerr.UnknownProducerID
+	case errors.Is(err, seglog.ErrDuplicateSequence):
+		return kerr.DuplicateSequenceNumber
+	}
+	if code := batch.ErrorCode(err); code != 0 {
+		if e := kerr.ErrorForCode(code); e != nil {
+			var ke *kerr.Error
+			if errors.As(e, &ke) {
+				return ke
+			}
+		}
+	}
+	return kerr.KafkaStorageError
+}
+
+// parkProduce waits for every appended partition's high watermark.
+func (b *Broker) parkProduce(r *request, resp *kmsg.ProduceResponse, waits []producePart, timeout time.Duration) {
+	satisfied := func(w producePart) bool { return w.p.hw.Load() >= w.need }
+	check := func() bool {
+		for _, w := range waits {
+			if !satisfied(w) && w.p.storageError() == nil {
+				return false
+			}
+		}
+		return true
+	}
+	op := purgatory.NewOp(check, func(timedOut bool) {
+		for _, w := range waits {
+			if satisfied(w) {
+				continue
+			}
+			w.out.BaseOffset = -1
+			if err := w.p.storageError(); err != nil {
+				w.out.ErrorCode = kerr.KafkaStorageError.Code
+			} else if timedOut {
+				w.out.ErrorCode = kerr.RequestTimedOut.Code
+			} else {
+				w.out.ErrorCode = kerr.NotLeaderForPartition.Code
+			}
+		}
+		r.respond(resp)
+	})
+	for _, w := range waits {
+		w.p.waiters.Watch(op)
+	}
+	if !op.TryComplete() {
+		b.timers.Add(op, b.opts.Now().Add(timeout))
+	}
+}

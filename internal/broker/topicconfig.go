@@ -1,0 +1,57 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/seglog"
+)
+
+// topicConfig is a topic's effective configuration: the registry's
+// defaults (derived from broker keys) overlaid with the topic's dynamic
+// configs from the metadata image.
+type topicConfig struct {
+	values          map[string]string
+	segOpts         seglog.Options
+	flushMessages   int64
+	flushMs         int64
+	logAppendTime   bool
+	maxMessageBytes int32
+	minISR          int
+}
+
+func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
+	vals := map[string]string{}
+	for _, e := range b.opts.TopicConfigs.Defaults() {
+		if e.Value != nil {
+			vals[e.Name] = *e.Value
+		}
+	}
+	for k, v := range im.Configs(metadata.ResourceTopic, topic) {
+		vals[k] = v
+	}
+	tc := topicConfig{values: vals}
+	num := func(key string, def int64) int64 {
+		if v, ok := vals[key]; ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n
+			}
+		}
+		return def
+	}
+	tc.maxMessageBytes = int32(num("max.message.bytes", int64(b.opts.MessageMaxBytes)))
+	tc.flushMessages = num("flush.messages", b.opts.FlushIntervalMessages)
+	tc.flushMs = num("flush.ms", b.opts.FlushIntervalMs)
+	tc.logAppendTime = vals["message.timestamp.type"] == "LogAppendTime"
+	tc.minISR = int(num("min.insync.replicas", 1))
+	tc.segOpts = seglog.Options{
+		SegmentBytes:       num("segment.bytes", 1<<30),
+		SegmentMs:          num("segment.ms", 7*24*3600*1000),
+		IndexIntervalBytes: int(num("index.interval.bytes", 4096)),
+		RetentionMs:        num("retention.ms", 7*24*3600*1000),
+		RetentionBytes:     num("retention.bytes", -1),
+		MaxMessageBytes:    int(tc.maxMessageBytes),
+		Now:                b.opts.Now,
+	}
+	return tc
+}

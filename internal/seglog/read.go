@@ -1,0 +1,194 @@
+package seglog
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/samsa-io/samsa/internal/batch"
+)
+
+// ReadResult is the answer to Read.
+type ReadResult struct {
+	// Records holds whole batches, byte for byte, copied from the segment
+	// files with pread; its first batch contains the requested offset. A
+	// later zero-copy path can return the (file, position, length) slices
+	// that segView.read computes instead.
+	Records []byte
+	// NextOffset is the offset after the last batch in Records (where the
+	// next fetch continues); the requested offset when Records is empty.
+	NextOffset int64
+}
+
+// segView is a segment pinned for reading (its file stays open until
+// release) with a snapshot of its fields: the bytes below size are written
+// and never change, so they can be read without locks.
+type segView struct {
+	s                  *segment
+	size, next         int64
+	index              []indexEntry
+	timeIndex          []timeEntry
+	maxTs, maxTsOffset int64
+}
+
+// viewLocked pins s. Caller holds l.mu.
+func viewLocked(s *segment) segView {
+	s.acquire()
+	return segView{s: s, size: s.size, next: s.next, index: s.index, timeIndex: s.timeIndex,
+		maxTs: s.maxTs, maxTsOffset: s.maxTsOffset}
+}
+
+func (v *segView) release() { v.s.release() }
+
+// Read returns whole batches starting with the batch that contains offset
+// (a fetch inside a batch gets the whole batch; the client skips the records
+// below its offset), none reaching maxOffset (exclusive: the high
+// watermark), and at most maxBytes of them unless the first batch alone is
+// larger (KIP-74: one whole batch is always returned). Every batch returned
+// passed its CRC check; a failure is ErrCorrupt. offset below the log start
+// or above the log end is ErrOffsetOutOfRange; offset == log end or >=
+// maxOffset gives no records.
+func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (ReadResult, error) {
+	res := ReadResult{NextOffset: offset}
+	if err := l.checkReadOffset(offset); err != nil {
+		return res, err
+	}
+	for res.NextOffset < maxOffset {
+		v, ok, err := l.pinForRead(res.NextOffset)
+		if err != nil {
+			return ReadResult{NextOffset: offset}, err
+		}
+		if !ok {
+			break
+		}
+		out, next, more, err := v.read(res.Records, res.NextOffset, maxBytes, maxOffset)
+		v.release()
+		if err != nil {
+			return ReadResult{NextOffset: offset}, err
+		}
+		res.Records, res.NextOffset = out, next
+		if !more {
+			break
+		}
+	}
+	return res, nil
+}
+
+// checkReadOffset applies Read's range check.
+func (l *Log) checkReadOffset(offset int64) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset < l.logStart || offset > l.leoLocked() {
+		return ErrOffsetOutOfRange
+	}
+	return nil
+}
+
+// pinForRead pins the segment that contains offset; ok is false at the log
+// end, or if retention removed the segment since the range check (which just
+// ends the read).
+func (l *Log) pinForRead(offset int64) (v segView, ok bool, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return v, false, ErrClosed
+	}
+	if offset >= l.leoLocked() || offset < l.segs[0].base {
+		return v, false, nil
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	return viewLocked(l.segs[i]), true, nil
+}
+
+// corrupt wraps a failed check of on-disk data.
+func (v *segView) corrupt(pos int64, cause error) error {
+	return fmt.Errorf("%w: segment %d position %d: %v", ErrCorrupt, v.s.base, pos, cause)
+}
+
+// find returns the position and header of the batch containing offset, from
+// the nearest index entry on, checking that offsets chain.
+func (v *segView) find(offset int64, window int) (int64, batch.Header, error) {
+	e := lookupIndex(v.index, uint32(offset-v.s.base))
+	pos, expect := int64(e.pos), v.s.base+int64(e.rel)
+	sc := newScanner(v.s.f, v.size)
+	sc.win = window
+	for {
+		h, err := sc.header(pos)
+		if err == nil && h.BaseOffset != expect {
+			err = fmt.Errorf("base offset %d, want %d", h.BaseOffset, expect)
+		}
+		if err != nil {
+			return pos, h, v.corrupt(pos, err)
+		}
+		if h.LastOffset() >= offset {
+			return pos, h, nil
+		}
+		pos += int64(h.Size())
+		expect = h.LastOffset() + 1
+	}
+}
+
+// read appends to out the batches of this segment from the one containing
+// offset, within the bounds of Read. more says it reached the end of the
+// segment with budget left, so the next segment may add to out.
+func (v *segView) read(out []byte, offset int64, maxBytes int, maxOffset int64) ([]byte, int64, bool, error) {
+	pos, h, err := v.find(offset, findWindow(len(v.index), v.size))
+	if err != nil {
+		return out, offset, false, err
+	}
+	budget := maxBytes - len(out)
+	if h.LastOffset() >= maxOffset || len(out) > 0 && h.Size() > budget {
+		return out, offset, false, nil
+	}
+	n := int(min(int64(max(budget, h.Size())), v.size-pos))
+	old := len(out)
+	out = slices.Grow(out, n)[:old+n]
+	if _, err := v.s.f.ReadAt(out[old:], pos); err != nil {
+		return out[:old], offset, false, err
+	}
+	kept, next, stopped, err := v.wholeBatches(out[old:], pos, h.BaseOffset, maxOffset)
+	if err != nil {
+		return out[:old], offset, false, err
+	}
+	return out[:old+kept], next, !stopped && pos+int64(kept) == v.size, nil
+}
+
+// findWindow sizes the header scan of find: about two index intervals of a
+// segment (the distance from an index entry to the target), within limits.
+func findWindow(entries int, size int64) int {
+	w := int64(scanWindow)
+	if entries > 0 {
+		w = 2 * size / int64(entries+1)
+	}
+	return int(min(max(w, 4096), scanWindow))
+}
+
+// wholeBatches checks the batches at the start of buf (read from file
+// position pos) and returns how many bytes of whole, CRC-valid batches below
+// maxOffset it holds. stopped says maxOffset ended it.
+func (v *segView) wholeBatches(buf []byte, pos, expect, maxOffset int64) (kept int, next int64, stopped bool, err error) {
+	for kept+batch.HeaderSize <= len(buf) {
+		h, err := batch.ParseHeader(buf[kept:])
+		if err == nil && (h.BaseOffset != expect || h.LastOffsetDelta < 0) {
+			err = fmt.Errorf("base offset %d, want %d", h.BaseOffset, expect)
+		}
+		if err != nil {
+			return kept, expect, true, v.corrupt(pos+int64(kept), err)
+		}
+		if kept+h.Size() > len(buf) {
+			break
+		}
+		if h.LastOffset() >= maxOffset {
+			return kept, expect, true, nil
+		}
+		if err := batch.CheckCRC(buf[kept : kept+h.Size()]); err != nil {
+			return kept, expect, true, v.corrupt(pos+int64(kept), err)
+		}
+		kept += h.Size()
+		expect = h.LastOffset() + 1
+	}
+	return kept, expect, false, nil
+}
