@@ -99,6 +99,7 @@ func (pp *partitionProducer) run() {
 			return
 		}
 		pp.step()
+		pp.releaseHeld()
 	}
 }
 
@@ -330,7 +331,7 @@ func (pp *partitionProducer) handleResults() {
 	if len(pp.inflight) == 0 && len(pp.retry) > 0 {
 		// The round is over: failed batches go back to the front, in
 		// their original order, after a backoff.
-		slices.SortFunc(pp.retry, func(a, b *recBatch) int { return int(a.order - b.order) })
+		slices.SortFunc(pp.retry, func(a, b *recBatch) int { return cmpOrder(a.order, b.order) })
 		pp.queue = append(pp.retry, pp.queue...)
 		pp.retry = nil
 		if pp.backoff == 0 {
@@ -354,14 +355,23 @@ func (pp *partitionProducer) handleResult(r *batchResult) {
 	}
 	if err == nil {
 		pp.backoff = 0
-		if b.gen == pp.id.gen {
+		if b.gen == pp.id.gen && b.order > pp.ackedOrder {
 			pp.ackedSeq = addSeq(b.seq, b.n)
-			pp.acked, pp.ackedGen = true, b.gen
+			pp.acked, pp.ackedGen, pp.ackedOrder = true, b.gen, b.order
 		}
-		pp.p.results.box.put(completion{b: b, baseOffset: r.baseOffset, appendTime: r.appendTime})
+		pp.complete(completion{b: b, baseOffset: r.baseOffset, appendTime: r.appendTime})
 		return
 	}
 	b.lastErr = err
+	if pp.p.cfg.idempotent && pp.acked && b.stamped && b.gen == pp.ackedGen && b.order < pp.ackedOrder {
+		// A later batch of the same producer id was acknowledged, and the
+		// broker accepts sequences only contiguously: this one was
+		// written (its acknowledgement was lost, e.g. with a dropped
+		// connection). Resending it could even fail for good once it
+		// left the broker's 5-batch duplicate window.
+		pp.complete(completion{b: b, baseOffset: -1, appendTime: -1})
+		return
+	}
 	if pp.p.aborting.Load() {
 		pp.fail(b, ErrClosed)
 		return
@@ -413,7 +423,52 @@ func (pp *partitionProducer) fail(b *recBatch, err error) {
 	if b.stamped {
 		pp.markReset(b.gen)
 	}
-	pp.p.results.box.put(completion{b: b, err: err, baseOffset: -1, appendTime: -1})
+	pp.complete(completion{b: b, err: err, baseOffset: -1, appendTime: -1})
+}
+
+// complete hands a finished batch to the result goroutine, keeping
+// callbacks in partition order: a batch that finishes before an older one
+// (possible only around retries) waits in held.
+func (pp *partitionProducer) complete(c completion) {
+	pp.held = append(pp.held, c)
+}
+
+// releaseHeld passes on every held completion older than all unfinished
+// batches, oldest first.
+func (pp *partitionProducer) releaseHeld() {
+	if len(pp.held) == 0 {
+		return
+	}
+	oldest := uint64(math.MaxUint64)
+	for _, b := range pp.inflight {
+		oldest = min(oldest, b.order)
+	}
+	for _, b := range pp.retry {
+		oldest = min(oldest, b.order)
+	}
+	if len(pp.queue) > 0 {
+		oldest = min(oldest, pp.queue[0].order)
+	}
+	if pp.open != nil {
+		oldest = min(oldest, pp.order+1)
+	}
+	slices.SortFunc(pp.held, func(a, b completion) int { return cmpOrder(a.b.order, b.b.order) })
+	n := 0
+	for n < len(pp.held) && pp.held[n].b.order < oldest {
+		pp.p.results.box.put(pp.held[n])
+		n++
+	}
+	pp.held = slices.Delete(pp.held, 0, n)
+}
+
+func cmpOrder(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // addSeq adds n to a sequence number, wrapping at MaxInt32 as Kafka does.

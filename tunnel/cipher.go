@@ -83,6 +83,15 @@ func Methods() []string {
 		Method2022AES128GCM, Method2022AES256GCM, Method2022Chacha20Poly1305}
 }
 
+// KeySize returns the key length of a method (16 or 32 bytes).
+func KeySize(methodName string) (int, error) {
+	m, err := lookupMethod(methodName)
+	if err != nil {
+		return 0, err
+	}
+	return m.keySize, nil
+}
+
 // Cipher is a method together with its master key (SIP004) or pre-shared key
 // (SIP022). It is immutable and safe for concurrent use.
 type Cipher struct {

@@ -61,9 +61,7 @@ func (c *ServerConfig) validate() error {
 		return errors.New("tunnel: ServerConfig.Cipher is nil")
 	}
 	if c.Resolve == nil {
-		c.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		}
+		c.Resolve = systemResolve
 	}
 	if c.Dial == nil {
 		var d net.Dialer
@@ -82,6 +80,10 @@ func (c *ServerConfig) validate() error {
 		c.Logger = slog.Default()
 	}
 	return nil
+}
+
+func systemResolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {

@@ -41,9 +41,11 @@ func Compress(dst []byte, c Codec, level int, src []byte) ([]byte, error) {
 
 // Decompress appends the decompressed form of src to dst. At most limit
 // bytes are appended: more gives ErrTooLarge, and dst never grows by more
-// than limit (zstd: see decompressZstd). Malformed input gives an error
-// wrapping ErrCorrupt. On error the returned slice's contents are undefined
-// past len(dst).
+// than limit (it doubles on the way, so the garbage left behind can add up
+// to another limit). Decoder state is pooled and fixed-size, except a zstd
+// window above 8 MiB, which is allocated per call and must fit the limit.
+// Malformed input gives an error wrapping ErrCorrupt. On error the returned
+// slice's contents are undefined past len(dst).
 func Decompress(dst []byte, c Codec, src []byte, limit int) ([]byte, error) {
 	limit = max(limit, 0)
 	switch c {

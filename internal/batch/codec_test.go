@@ -234,3 +234,28 @@ func TestZstdLargeWindow(t *testing.T) {
 		t.Fatalf("window above limit: %v", err)
 	}
 }
+
+// TestZstdLargeWindowBomb checks the large-window path's bound: output
+// stops at the limit even without a content size to reject early.
+func TestZstdLargeWindowBomb(t *testing.T) {
+	const limit = 16 << 20
+	var buf bytes.Buffer
+	w, _ := zstd.NewWriter(&buf, zstd.WithWindowSize(16<<20))
+	w.Write(make([]byte, 64<<20))
+	w.Flush()
+	w.Close()
+	allocated := uint64(1 << 62)
+	for range 2 {
+		allocated = min(allocated, allocBytes(func() {
+			if _, err := Decompress(nil, CodecZstd, buf.Bytes(), limit); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("got %v, want ErrTooLarge", err)
+			}
+		}))
+	}
+	t.Logf("%d-byte bomb, %d bytes allocated for a %d limit", buf.Len(), allocated, limit)
+	// The window (<= limit), the output (<= limit) and the output's
+	// smaller predecessors while it doubled (< limit).
+	if allocated > 3*limit+4<<20 {
+		t.Errorf("allocated %d bytes for a %d limit", allocated, limit)
+	}
+}

@@ -1,7 +1,7 @@
 package batch
 
 import (
-	"errors"
+	"bytes"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -65,6 +65,9 @@ func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
 			return dst, ErrTooLarge
 		}
 		if !fh.SingleSegment && fh.WindowSize > zstdMaxWindow {
+			if fh.WindowSize > uint64(limit) {
+				return dst, ErrTooLarge
+			}
 			return decompressZstdLargeWindow(dst, src, limit)
 		}
 		claimed = fh.FrameContentSize
@@ -95,36 +98,22 @@ func getZstdDecoder() (*zstdDecoder, error) {
 	return &zstdDecoder{d: zd}, nil
 }
 
-var zstdLargeWindowDecoders sync.Pool
-
 // decompressZstdLargeWindow decodes frames whose window exceeds
-// zstdMaxWindow (Java producers at levels 20-22 ask for 32-128 MiB).
-// DecodeAll keeps its history in the output itself, so the window costs
-// nothing beyond the output, which WithDecoderMaxMemory bounds by limit
-// (checked per 128 KiB block, so the buffer may briefly overshoot by its
-// growth step). That option also rejects windows above the limit, which
-// is why this is not the default path: a 2 MiB-window frame must still
-// decode under a 1 MiB limit.
+// zstdMaxWindow (Java producers at levels 20-22 ask for 32-128 MiB) with a
+// decoder of its own that allows windows up to the limit: the window is
+// allocated up front, so it counts against the limit like the output.
+// Such frames are rare, so the decoder is not pooled: a pooled one would
+// keep its huge window alive.
 func decompressZstdLargeWindow(dst, src []byte, limit int) ([]byte, error) {
-	d, _ := zstdLargeWindowDecoders.Get().(*zstd.Decoder)
-	if d == nil {
-		var err error
-		if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)); err != nil {
-			return dst, err
-		}
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(uint64(limit)), zstd.WithDecodeBuffersBelow(0))
+	if err != nil {
+		return dst, err
 	}
-	defer zstdLargeWindowDecoders.Put(d)
-	if err := d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(uint64(max(limit, 1)))); err != nil {
+	defer d.Close()
+	if err := d.Reset(bytes.NewReader(src)); err != nil {
 		return dst, corrupt(CodecZstd, err)
 	}
-	start := len(dst)
-	out, err := d.DecodeAll(src, dst)
-	switch {
-	case errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded),
-		err == nil && len(out)-start > limit:
-		return dst, ErrTooLarge
-	case err != nil:
-		return dst, corrupt(CodecZstd, err)
-	}
-	return out, nil
+	var probe [1]byte
+	return readLimited(dst, d, limit, sizeHint(0, len(src), limit), CodecZstd, probe[:])
 }

@@ -10,6 +10,12 @@
 //
 // The CRC-32C covers attributes..end, so baseOffset and partitionLeaderEpoch
 // can be rewritten by the broker without recomputing it.
+//
+// The rest of the package: codec*.go compress and decompress the records
+// section (bounded output, pooled state); record.go encodes and decodes
+// records; build.go writes batches (client, tests); validate.go is the
+// broker's produce-path check and Iterate; errors.go maps errors to Kafka
+// codes.
 package batch
 
 import (

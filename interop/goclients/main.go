@@ -58,7 +58,7 @@ var scenarioOrder = []string{"create", "describe", "produce", "group", "delete"}
 
 const (
 	partitions      = 3
-	scenarioTimeout = 30 * time.Second
+	scenarioTimeout = 20 * time.Second
 )
 
 func main() {

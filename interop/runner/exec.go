@@ -44,9 +44,13 @@ func (e *env) run(timeout time.Duration, stdin string, name string, args ...stri
 // line naming an exception or error, else the last non-empty line.
 func (o output) why() string {
 	lines := strings.Split(strings.TrimSpace(o.stderr+"\n"+o.stdout), "\n")
-	for _, l := range lines {
-		if strings.Contains(l, "Exception") || strings.Contains(l, "ERROR") || strings.Contains(l, "% ERROR") || strings.HasPrefix(l, "Error") {
-			return clip(strings.TrimSpace(l))
+	// An exception names the Kafka error; an ERROR log line often only says
+	// that one follows.
+	for _, marker := range []string{"Exception", "ERROR", "Error", "FAIL"} {
+		for _, l := range lines {
+			if strings.Contains(l, marker) {
+				return clip(strings.TrimSpace(l))
+			}
 		}
 	}
 	for i := len(lines) - 1; i >= 0; i-- {

@@ -98,9 +98,15 @@ func runCLI(e *env, _, bootstrap string) []result {
 	for i := 0; i < cliRecords; i++ {
 		lines = append(lines, fmt.Sprintf("h-index:%d,h-empty:\tkey-%d\tvalue-%d", i, i, i))
 	}
+	// consume reads the topic with the console consumer: by partition (no
+	// group), or with extra = --group G.
 	consume := func(extra ...string) error {
-		args := append(append([]string{}, bs...), "--topic", topic, "--from-beginning",
-			"--max-messages", strconv.Itoa(cliRecords), "--timeout-ms", "20000",
+		from := []string{"--partition", "0", "--offset", "earliest"}
+		if len(extra) > 0 {
+			from = []string{"--from-beginning"}
+		}
+		args := append(append(append([]string{}, bs...), "--topic", topic), from...)
+		args = append(args, "--max-messages", strconv.Itoa(cliRecords), "--timeout-ms", "20000",
 			"--property", "print.key=true", "--property", "print.headers=true")
 		o := tool(time.Minute, "", consumer, append(args, extra...)...)
 		got := strings.Split(strings.TrimRight(o.stdout, "\n"), "\n")
@@ -260,9 +266,28 @@ func runKcat(e *env, _, bootstrap string) []result {
 		return check(o, false)
 	})
 	q.step("group", func() error {
-		o := e.run(40*time.Second, "", kcat, "-b", bootstrap, "-G", topic+"-group", topic, "-q",
+		// -d cgrp: librdkafka says why a group does not form only in its debug log.
+		o := e.run(25*time.Second, "", kcat, "-b", bootstrap, "-G", topic+"-group", topic, "-q", "-d", "cgrp",
 			"-X", "auto.offset.reset=earliest", "-c", strconv.Itoa(cliRecords), "-f", format)
-		return check(o, true)
+		err := check(output{stdout: o.stdout, err: o.err}, true)
+		if err != nil {
+			if ev := lastGroupEvent(o.stderr); ev != "" {
+				err = fmt.Errorf("%v; last group event: %s", err, ev)
+			}
+		}
+		return err
 	})
 	return q.out
+}
+
+// lastGroupEvent returns the message of the last librdkafka cgrp debug line
+// ("%7|ts|FAC|name| [thrd:main]: message").
+func lastGroupEvent(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if _, msg, ok := strings.Cut(lines[i], "]: "); ok && strings.HasPrefix(lines[i], "%") {
+			return clip(msg)
+		}
+	}
+	return ""
 }

@@ -1,0 +1,32 @@
+# samsa developer targets. `make test` is what CI runs (scripts/test).
+GO ?= go
+
+.PHONY: build run test unit bench fuzz lint interop clean
+
+build:
+	$(GO) build -o bin/samsa ./cmd/samsa
+
+run: build
+	./bin/samsa
+
+test:
+	./scripts/test
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/... ./client/... ./tunnel/...
+
+fuzz:
+	./scripts/fuzz 60s
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+interop:
+	./scripts/interop
+
+clean:
+	rm -rf bin samsa-data
