@@ -48,7 +48,9 @@ type partitionProducer struct {
 	ackedSeq   int32 // next sequence the broker expects under id (after acks)
 	acked      bool  // a batch stamped with ackedGen was acknowledged
 	ackedGen   uint64
-	needReset  bool // a stamped batch failed for good: renew the id
+	ackedOrder uint64       // highest order acknowledged under ackedGen
+	held       []completion // done, waiting for older batches (callback order)
+	needReset  bool         // a stamped batch failed for good: renew the id
 	badGen     uint64
 	backoff    time.Duration
 	backoffAt  time.Time // do not send before

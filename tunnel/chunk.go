@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 )
 
 // Chunk framing shared by SIP004 and SIP022 (after their headers):
@@ -135,16 +136,37 @@ type chunkReader struct {
 	iov        [][]byte
 }
 
-func newChunkReader(r io.Reader, maxPayload int) *chunkReader {
-	size := 64 << 10
-	if need := 2*(maxPayload+lenChunkSize+tagSize) + 128; need > size {
-		size = need
+// Read buffers are pooled by the server and Local, which own every goroutine that
+// touches a connection and so know when its buffer is free again. A Conn handed to
+// a user is never released: its Read may still be running after Close.
+var readBufPools = map[int]*sync.Pool{}
+
+func readBufSize(maxPayload int) int {
+	return max(64<<10, 2*(maxPayload+lenChunkSize+tagSize)+128)
+}
+
+func init() {
+	for _, mp := range []int{maxPayloadAEAD, maxPayload2022} {
+		size := readBufSize(mp)
+		readBufPools[size] = &sync.Pool{New: func() any { b := make([]byte, size); return &b }}
 	}
+}
+
+func newChunkReader(r io.Reader, maxPayload int) *chunkReader {
 	mask := uint16(0xFFFF)
 	if maxPayload == maxPayloadAEAD {
 		mask = 0x3FFF
 	}
-	return &chunkReader{r: r, mask: mask, buf: make([]byte, size), nextLen: -1}
+	buf := readBufPools[readBufSize(maxPayload)].Get().(*[]byte)
+	return &chunkReader{r: r, mask: mask, buf: *buf, nextLen: -1}
+}
+
+// release returns the buffer to its pool. The reader must not be used afterwards.
+func (r *chunkReader) release() {
+	if b := r.buf; b != nil {
+		r.buf, r.plain, r.err = nil, nil, net.ErrClosed
+		readBufPools[len(b)].Put(&b)
+	}
 }
 
 // compact moves the buffered bytes to the front of buf. It invalidates every slice

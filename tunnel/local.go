@@ -41,6 +41,7 @@ type Local struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	active    int // SOCKS5 connections open now
 }
 
 // NewLocal checks cfg, fills in defaults and returns a Local.
@@ -89,7 +90,7 @@ func (l *Local) Serve(ln net.Listener) error {
 		return l.closed
 	}
 	return acceptLoop(ln, closed, func(c net.Conn) {
-		if !l.track(c) {
+		if !l.track(c, true) {
 			l.cfg.Logger.Warn("tunnel: refused SOCKS5 connection", "client", c.RemoteAddr().String(), "reason", "connection limit reached")
 			c.Close()
 			return
@@ -97,26 +98,34 @@ func (l *Local) Serve(ln net.Listener) error {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			defer l.untrack(c)
+			defer l.untrack(c, true)
 			l.handle(c)
 		}()
 	})
 }
 
-func (l *Local) track(c net.Conn) bool {
+// track registers c so that Close can interrupt it. SOCKS5 connections count
+// against MaxConns; their tunnel-side connections are tracked but not counted.
+func (l *Local) track(c net.Conn, counted bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || len(l.conns) >= l.cfg.MaxConns {
+	if l.closed || counted && l.active >= l.cfg.MaxConns {
 		return false
 	}
 	l.conns[c] = struct{}{}
+	if counted {
+		l.active++
+	}
 	return true
 }
 
-func (l *Local) untrack(c net.Conn) {
+func (l *Local) untrack(c net.Conn, counted bool) {
 	c.Close()
 	l.mu.Lock()
 	delete(l.conns, c)
+	if counted {
+		l.active--
+	}
 	l.mu.Unlock()
 }
 
@@ -152,11 +161,11 @@ func (l *Local) handle(c net.Conn) {
 		log.Warn("tunnel: cannot reach the tunnel server", "server", d.cfg.Server, "err", err)
 		return
 	}
-	if !l.track(raw) {
+	if !l.track(raw, false) {
 		raw.Close()
 		return
 	}
-	defer l.untrack(raw)
+	defer l.untrack(raw, false)
 	// Success before the far dial: Shadowsocks has no way to report its outcome.
 	// An unreachable or refused destination shows up as EOF; Kafka clients retry.
 	if err := socksReply(c, socksSucceeded); err != nil {
@@ -167,6 +176,7 @@ func (l *Local) handle(c net.Conn) {
 	var act activity
 	act.touch()
 	tc := d.client(raw, newIdleReader(raw, l.cfg.IdleTimeout, &act), target)
+	defer tc.r.release() // after relay: no goroutine reads tc any more
 	if err := l.sendFirstFlight(c, tc); err != nil {
 		log.Info("tunnel: connection failed", "err", err)
 		return

@@ -352,6 +352,7 @@ func (s *Server) handle(c net.Conn) {
 		s.refuseHandshake(c, err)
 		return
 	}
+	defer sess.r.release()
 	c.SetReadDeadline(time.Time{})
 	log := s.cfg.Logger.With("client", c.RemoteAddr().String(), "target", sess.target.String())
 	if ok, _ := s.cfg.Allow.Allowed(sess.target); !ok {
@@ -431,9 +432,14 @@ func (s *Server) countRefusal(err error) string {
 }
 
 // handshake reads the salt and the request header and returns the session.
-func (s *Server) handshake(c net.Conn) (*session, error) {
+func (s *Server) handshake(c net.Conn) (sess *session, err error) {
 	ci := s.cfg.Cipher
 	r := newChunkReader(c, ci.maxPayload())
+	defer func() {
+		if err != nil {
+			r.release()
+		}
+	}()
 	b, err := r.take(ci.KeySize())
 	if err != nil {
 		return nil, err

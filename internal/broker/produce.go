@@ -14,6 +14,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,6 +123,13 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 	if err != nil {
 		return fail(produceErrorCode(err), err.Error())
 	}
+	if hdr.Codec() == batch.CodecZstd && r.hdr.Version < 7 {
+		// Kafka: zstd needs produce v7+, so old clients cannot read it back by accident.
+		return fail(kerr.UnsupportedCompressionType, "zstd requires produce v7 or later")
+	}
+	if msg := checkTimestamps(&hdr, tc, now.UnixMilli()); msg != "" {
+		return fail(kerr.InvalidTimestamp, msg)
+	}
 	p.appendMu.Lock()
 	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.logAppendTime)
 	if err == nil && !res.Duplicate {
@@ -159,6 +167,22 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 	return batch.Validate(records, batch.ValidateOptions{
 		MaxDecompressed: maxDecompressed(tc.maxMessageBytes),
 	})
+}
+
+// checkTimestamps applies message.timestamp.before.max.ms and
+// .after.max.ms to a CreateTime batch. The batch header carries the first
+// and the largest timestamp; records in between are not decoded for this.
+func checkTimestamps(h *batch.Header, tc topicConfig, now int64) string {
+	if tc.logAppendTime || h.LogAppendTime() {
+		return ""
+	}
+	if h.MaxTimestamp-now > tc.tsAfterMax {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's clock", h.MaxTimestamp, tc.tsAfterMax)
+	}
+	if h.BaseTimestamp >= 0 && now-h.BaseTimestamp > tc.tsBeforeMax {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's clock", h.BaseTimestamp, tc.tsBeforeMax)
+	}
+	return ""
 }
 
 // maxDecompressed bounds how far a compressed batch may expand while it is

@@ -18,6 +18,9 @@ type topicConfig struct {
 	logAppendTime   bool
 	maxMessageBytes int32
 	minISR          int
+	// tsBeforeMax and tsAfterMax bound how far a CreateTime timestamp
+	// may lie before or after the broker's clock (KIP-937).
+	tsBeforeMax, tsAfterMax int64
 }
 
 func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
@@ -44,6 +47,8 @@ func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
 	tc.flushMs = num("flush.ms", b.opts.FlushIntervalMs)
 	tc.logAppendTime = vals["message.timestamp.type"] == "LogAppendTime"
 	tc.minISR = int(num("min.insync.replicas", 1))
+	tc.tsBeforeMax = num("message.timestamp.before.max.ms", 1<<63-1)
+	tc.tsAfterMax = num("message.timestamp.after.max.ms", 3600000)
 	tc.segOpts = seglog.Options{
 		SegmentBytes:       num("segment.bytes", 1<<30),
 		SegmentMs:          num("segment.ms", 7*24*3600*1000),
