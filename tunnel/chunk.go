@@ -45,9 +45,11 @@ type chunkWriter struct {
 }
 
 func newChunkWriter(w io.Writer, s *aeadState, maxPayload int) *chunkWriter {
-	batch := maxPayload
+	// About 128 KiB of plaintext per syscall: measured on loopback, fewer and
+	// larger writes matter more than the chunk size (64 KiB batches were ~15 % slower).
+	batch := 2 * maxPayload
 	if maxPayload == maxPayloadAEAD {
-		batch = 4 * maxPayloadAEAD // 64 KiB per syscall, like a plain io.Copy buffer
+		batch = 8 * maxPayloadAEAD
 	}
 	chunks := (batch + maxPayload - 1) / maxPayload
 	return &chunkWriter{
@@ -142,7 +144,7 @@ type chunkReader struct {
 var readBufPools = map[int]*sync.Pool{}
 
 func readBufSize(maxPayload int) int {
-	return max(64<<10, 2*(maxPayload+lenChunkSize+tagSize)+128)
+	return max(128<<10, 2*(maxPayload+lenChunkSize+tagSize)+128)
 }
 
 func init() {

@@ -33,6 +33,17 @@
 // default, so the tunnel is never an open proxy; per-IP and global connection
 // caps; and one log line with the reason for every refusal.
 //
+// Typical use, brokers in a docker network advertising kafka-1:19092 and kafka-2:19092:
+//
+//	samsa tunnel genkey                                   # once; share the key
+//	samsa tunnel server -listen :8388 -key $KEY \         # a container in the network
+//	    -allow kafka-1:19092,kafka-2:19092
+//	samsa tunnel local -server docker-host:8388 -key $KEY  # next to the client, SOCKS5 on 127.0.0.1:1080
+//	samsa produce --proxy socks5://127.0.0.1:1080 --bootstrap kafka-1:19092 ...
+//
+// Any Kafka client with a SOCKS5 setting works the same way (franz-go via kgo.Dialer
+// and SOCKS5Dialer, sarama via Net.Proxy); see kafka_e2e_test.go.
+//
 // The main types are Server, Local (SOCKS5 in front of a Dialer) and Dialer (the
 // Shadowsocks client, usable directly as a Kafka client's dial function).
 // SOCKS5Dialer is the other half for clients that point at a SOCKS5 proxy.

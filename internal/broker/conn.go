@@ -145,13 +145,25 @@ func (c *conn) writeLoop() {
 	for r := range c.queue {
 		select {
 		case <-r.done:
-		case <-c.closed:
-			// Drain so the reader never blocks on a full queue.
-			for range c.queue {
+		default:
+			// The next response is still parked (a long poll or an
+			// acks=all wait): send what is buffered before waiting.
+			if bw.Buffered() > 0 && bw.Flush() != nil {
+				c.close()
 			}
-			return
+			select {
+			case <-r.done:
+			case <-c.closed:
+				// Drain so the reader never blocks on a full queue.
+				for range c.queue {
+				}
+				return
+			}
 		}
 		if r.noResponse {
+			if len(c.queue) == 0 && bw.Flush() != nil {
+				c.close()
+			}
 			continue
 		}
 		if r.closeConn || r.resp == nil {

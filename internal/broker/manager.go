@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/seglog"
@@ -191,10 +192,15 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 }
 
 func (p *partition) applyConfig(tc topicConfig) {
-	p.fsyncOnAck = tc.flushMessages == 1
-	p.flushMsgs = tc.flushMessages
-	if p.flushMsgs >= 1<<62 {
-		p.flushMsgs = 0
+	p.fsyncOnAck.Store(tc.flushMessages == 1)
+	fm := tc.flushMessages
+	if fm >= 1<<62 {
+		fm = 0
+	}
+	p.flushMsgs.Store(fm)
+	p.flushEvery = 0
+	if tc.flushMessages != 1 && tc.flushMs > 0 && tc.flushMs < 1<<40 {
+		p.flushEvery = time.Duration(tc.flushMs) * time.Millisecond
 	}
 }
 
@@ -204,8 +210,14 @@ func (m *partitionManager) configureLocked(im *metadata.Image, p *partition) {
 	// fsyncOnAck is read by concurrent appenders; changing it while they
 	// run is benign: each append sees one policy or the other, and
 	// switching to Kafka's policy publishes everything appended so far.
+	oldEvery := p.flushEvery
 	p.applyConfig(tc)
-	if !p.fsyncOnAck {
+	if p.flushEvery != oldEvery {
+		// The flusher reads flush.ms when it starts.
+		p.stopFlusher()
+		p.startFlusher(m.b.log.Error)
+	}
+	if !p.fsyncOnAck.Load() {
 		p.advanceHW(p.log.LogEndOffset())
 	}
 }

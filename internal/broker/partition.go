@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/purgatory"
@@ -40,8 +41,13 @@ type partition struct {
 	marks      []byteMark // appended but not yet below hw
 	totalBytes int64      // bytes appended since open
 
-	fsyncOnAck bool
-	flushMsgs  int64 // with !fsyncOnAck: flush after this many messages
+	// The durability policy; atomics because a config change can land
+	// while appends run (each append sees one policy or the other).
+	fsyncOnAck atomic.Bool
+	flushMsgs  atomic.Int64 // with !fsyncOnAck: flush after this many messages
+	// flushEvery (flush.ms) is read when the flusher starts; the manager
+	// restarts the flusher when it changes. Guarded by the manager's mu.
+	flushEvery time.Duration
 	unflushed  atomic.Int64
 	flushReq   chan struct{}
 	stop       chan struct{}
@@ -55,16 +61,28 @@ type byteMark struct {
 }
 
 func (p *partition) startFlusher(log func(msg string, args ...any)) {
-	p.flushReq = make(chan struct{}, 1)
+	if p.flushReq == nil {
+		// Created once: appenders send on it without a lock.
+		p.flushReq = make(chan struct{}, 1)
+	}
 	p.stop = make(chan struct{})
 	p.flusherWG.Add(1)
+	every := p.flushEvery
 	go func() {
 		defer p.flusherWG.Done()
+		// tick drives flush.ms; nil (never fires) when it is off.
+		var tick <-chan time.Time
+		if every > 0 {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			select {
 			case <-p.stop:
 				return
 			case <-p.flushReq:
+			case <-tick:
 			}
 			// Group commit: every append that requested a flush before
 			// this Sync started is covered by it.
@@ -75,7 +93,7 @@ func (p *partition) startFlusher(log func(msg string, args ...any)) {
 				p.waiters.Progress()
 				continue
 			}
-			if p.fsyncOnAck {
+			if p.fsyncOnAck.Load() {
 				p.advanceHW(synced)
 			}
 		}
@@ -104,12 +122,12 @@ func (p *partition) appended(end int64, n int, msgs int64) {
 	p.totalBytes += int64(n)
 	p.marks = append(p.marks, byteMark{end: end, bytes: p.totalBytes})
 	p.marksMu.Unlock()
-	if p.fsyncOnAck {
+	if p.fsyncOnAck.Load() {
 		p.requestFlush()
 		return
 	}
 	p.advanceHW(end)
-	if p.flushMsgs > 0 && p.unflushed.Add(msgs) >= p.flushMsgs {
+	if fm := p.flushMsgs.Load(); fm > 0 && p.unflushed.Add(msgs) >= fm {
 		p.unflushed.Store(0)
 		p.requestFlush()
 	}

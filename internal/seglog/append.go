@@ -37,7 +37,8 @@ func (l *Log) Append(records []byte, leaderEpoch int32, now int64, logAppendTime
 	if err != nil {
 		return AppendResult{}, err
 	}
-	hs, err := parseBatches(records, opts.MaxMessageBytes)
+	hs, err := parseBatches(l.headers[:0], records, opts.MaxMessageBytes)
+	l.headers = hs[:0] // reused by the next Append: no allocation per call
 	if err != nil || len(hs) == 0 {
 		return AppendResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: logStart}, err
 	}
@@ -72,8 +73,7 @@ func (l *Log) Append(records []byte, leaderEpoch int32, now int64, logAppendTime
 // parseBatches splits records into batch headers, checking only what the
 // append path relies on: each header parses and each batch is complete and
 // no larger than maxBytes.
-func parseBatches(records []byte, maxBytes int) ([]batch.Header, error) {
-	var hs []batch.Header
+func parseBatches(hs []batch.Header, records []byte, maxBytes int) ([]batch.Header, error) {
 	for pos := 0; pos < len(records); {
 		h, err := batch.ParseHeader(records[pos:])
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/samsa-io/samsa/internal/batch"
 )
 
 // Log is one partition's log. See the package documentation for the files,
@@ -15,15 +17,17 @@ type Log struct {
 	// DeleteRecordsBefore, Close. It guards the following.
 	appendMu  sync.Mutex
 	producers producerState
+	headers   []batch.Header // Append's scratch space
 
 	// syncMu serializes Sync (and Close's final sync). It guards the following.
 	syncMu       sync.Mutex
 	syncedTo     int64 // every offset below is durable
 	recoveryBase int64 // base of the segment holding the persisted recovery point
 
-	// mu guards the following, and the segment fields marked as such. Held
-	// only to read or publish state, never across file I/O except the tiny
-	// checkpoint-free bookkeeping of retire.
+	// mu guards the following, and the segment fields marked as such. It is
+	// held only to read or publish state, never across file I/O. segs,
+	// logStart and epochs change only under appendMu too, so a writer holding
+	// appendMu may read them without mu.
 	mu       sync.RWMutex
 	opts     Options
 	segs     []*segment // ascending base offsets; the last is active; never empty while open

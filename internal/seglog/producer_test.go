@@ -76,7 +76,7 @@ func TestIdempotentErrors(t *testing.T) {
 	ok(idem(7, 0, 0, 2))
 	fails(idem(7, 0, 3, 1), ErrOutOfOrderSequence) // gap: want 2
 	ok(idem(7, 0, 2, 1))
-	ok(idem(7, 1, 0, 1))                            // new epoch from 0
+	ok(idem(7, 1, 0, 1))                             // new epoch from 0
 	fails(idem(7, 0, 3, 1), ErrInvalidProducerEpoch) // old epoch
 	fails(idem(7, 2, 5, 1), ErrOutOfOrderSequence)   // new epoch, seq != 0
 	ok(idem(7, 1, 1, 1))

@@ -106,9 +106,7 @@ func (l *Log) openSegments(bases []int64) error {
 	for i, base := range bases {
 		path := filepath.Join(l.dir, segmentName(base, ".log"))
 		if i+1 < len(bases) && bases[i+1] <= l.logStart {
-			s := newSegment(l.dir, base, nil)
-			s.deleted.Store(true)
-			removeSegmentFiles(s)
+			removeSegmentFiles(newSegment(l.dir, base, nil))
 			continue
 		}
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -278,12 +276,12 @@ func (l *Log) finishLoad(recovered []*segment) error {
 	}
 	l.logStart = max(l.logStart, l.segs[0].base)
 	l.producers.evictBefore(l.logStart)
-	epochsChanged := l.epochs.truncateFromEnd(leo)
-	epochsChanged = l.epochs.truncateFromStart(l.logStart) || epochsChanged
-	if epochsChanged {
-		if err := writeCheckpoint(l.dir, epochFile, l.epochs.lines()); err != nil {
-			return err
-		}
+	l.epochs.truncateFromEnd(leo)
+	l.epochs.truncateFromStart(l.logStart)
+	// Always rewritten: recovery may also have learned epochs from the
+	// batches it scanned, and those segments are trusted from now on.
+	if err := writeCheckpoint(l.dir, epochFile, l.epochs.lines()); err != nil {
+		return err
 	}
 	for _, s := range recovered {
 		if err := s.f.Sync(); err != nil {

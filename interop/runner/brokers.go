@@ -47,6 +47,7 @@ func startKafka(e *env) *broker {
 	b := &broker{name: "kafka", stop: func() {
 		e.run(time.Minute, "", "scripts/kafka-reference", "stop", "--dir", dir)
 	}}
+	stopOnSignal(b)
 	o := e.run(3*time.Minute, "", "scripts/kafka-reference", "start", "--dir", dir,
 		"--port", strconv.Itoa(ports[0]), "--controller-port", strconv.Itoa(ports[1]))
 	if o.err != nil {
@@ -62,6 +63,7 @@ func startKafka(e *env) *broker {
 // --override flags.
 func startSamsa(e *env, bin, buildErr string) *broker {
 	b := &broker{name: "samsa", stop: func() {}}
+	stopOnSignal(b)
 	if buildErr != "" {
 		b.err = buildErr
 		return b

@@ -139,7 +139,7 @@ func (e *env) buildJava() {
 	if newer(class, filepath.Join(dir, "pom.xml"), filepath.Join(dir, "src", "main", "java", "Scenario.java")) {
 		return
 	}
-	o := e.run(10*time.Minute, "", "mvn", "-q", "-B", "-f", filepath.Join(dir, "pom.xml"), "compile")
+	o := e.run(10*time.Minute, "", "mvn", "-q", "-B", "-Dstyle.color=never", "-f", filepath.Join(dir, "pom.xml"), "compile")
 	if o.err != nil {
 		e.javaCP, e.javaErr = "", "mvn compile failed: "+o.why()
 	}

@@ -16,9 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -177,6 +180,34 @@ func runRow(e *env, r row, br *broker) []result {
 	logf("%s: %s took %v", br.name, r.client, time.Since(start).Round(100*time.Millisecond))
 	return out
 }
+
+// stopOnSignal makes br the broker to stop when the runner is interrupted:
+// the reference broker runs detached (nohup) and would outlive the runner.
+// Start functions call it before starting, so a half-started broker is
+// stopped too; br.stop may be replaced later.
+func stopOnSignal(br *broker) {
+	signalMu.Lock()
+	current = br
+	signalMu.Unlock()
+	signalOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-ch
+			signalMu.Lock()
+			defer signalMu.Unlock()
+			logf("interrupted: stopping %s", current.name)
+			current.stop()
+			os.Exit(130)
+		}()
+	})
+}
+
+var (
+	signalOnce sync.Once
+	signalMu   sync.Mutex
+	current    *broker
+)
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "interop: "+format+"\n", args...)

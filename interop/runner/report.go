@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -76,9 +77,24 @@ const scenarioNotes = `Scenarios:
   offsets fetched back. A broker without consumer groups fails here with the error the client got.
 - **perf** (CLI): ProducerPerformance writes 5000 records with acks=all.
 - kcat cannot create or delete topics: its topic is made with franz-go.
+
+How to run and maintain:
+- ` + "`scripts/interop`" + ` runs the whole matrix (builds samsa, interop/goclients and interop/java, installs
+  kcat with apt-get if missing, fetches Kafka's jars into ~/.cache/samsa once). Subsets:
+  ` + "`scripts/interop -brokers kafka -clients java,franz-go`" + `; ` + "`-keep -v`" + ` keeps broker logs and shows
+  client stderr.
+- It exits 1 when a cell marked PASS in interop/expected.txt fails. Cells that newly pass are listed;
+  mark them PASS (by hand, or ` + "`scripts/interop -update-expected`" + ` after checking the table).
+- The reference broker alone: ` + "`scripts/kafka-reference start --port 19092`" + ` (then ` + "`stop`" + `,
+  ` + "`tool CLASS args`" + `, ` + "`config`" + `, ` + "`--cluster 3`" + `); see the comment at the top of the script.
 `
 
+// generatedName matches the random topic and group names of a run, so that
+// the table only changes when an outcome does.
+var generatedName = regexp.MustCompile(`interop-[a-z]+(-[a-z]+)?-[0-9a-z]{6,8}(-group)?|interop-[0-9a-f]{8}`)
+
 func escape(s string) string {
+	s = generatedName.ReplaceAllString(s, "<name>")
 	s = strings.ReplaceAll(s, "|", `\|`)
 	if len(s) > 160 {
 		s = s[:160] + "…"
