@@ -68,7 +68,7 @@ func (b *Broker) handleCreateTopics(r *request, kreq kmsg.Request) {
 
 func (b *Broker) createdTopicConfigs(topic string, set map[string]*string) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
-	for _, e := range b.opts.TopicConfigs.Defaults() {
+	for _, e := range b.topicDefaults {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Value, c.ReadOnly, c.IsSensitive, c.Source = e.Name, e.Value, e.ReadOnly, e.Sensitive, e.Source
 		if v, ok := set[e.Name]; ok {

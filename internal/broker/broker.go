@@ -37,6 +37,11 @@ type Broker struct {
 	timers *purgatory.Timers
 	pids   producerIDs
 
+	// topicDefaults and defaultVals: the topic-config registry's defaults,
+	// computed once in New (see loadTopicDefaults).
+	topicDefaults []ConfigEntry
+	defaultVals   map[string]string
+
 	mu        sync.Mutex
 	listeners []*boundListener   // mu guards listeners, conns, closed
 	conns     map[*conn]struct{} // live connections
@@ -62,6 +67,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, errors.New("broker: no log.dirs")
 	}
 	b := &Broker{opts: opts, log: opts.Logger, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	b.loadTopicDefaults()
 	mlog, recs, err := metadata.OpenFileLog(filepath.Join(opts.MetadataDir, "__cluster_metadata-0"))
 	if err != nil {
 		return nil, fmt.Errorf("broker: metadata log: %w", err)

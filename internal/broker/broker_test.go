@@ -17,7 +17,7 @@ import (
 	"github.com/samsa-io/samsa/samsatest"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -278,7 +278,7 @@ func TestIdempotentDuplicateReturnsOriginalOffset(t *testing.T) {
 	}
 }
 
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ type conn struct {
 	corr int32
 }
 
-func rawConn(t *testing.T, addr string) *conn {
+func rawConn(t testing.TB, addr string) *conn {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func rawConn(t *testing.T, addr string) *conn {
 	return &conn{c: c, br: bufio.NewReader(c)}
 }
 
-func (c *conn) read(t *testing.T) []byte {
+func (c *conn) read(t testing.TB) []byte {
 	var sz [4]byte
 	if _, err := io.ReadFull(c.br, sz[:]); err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func (c *conn) read(t *testing.T) []byte {
 	return buf
 }
 
-func (c *conn) roundTrip(t *testing.T, req kmsg.Request, resp kmsg.Response) {
+func (c *conn) roundTrip(t testing.TB, req kmsg.Request, resp kmsg.Response) {
 	t.Helper()
 	c.corr++
 	if _, err := c.c.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, c.corr)); err != nil {
@@ -339,7 +339,7 @@ func (c *conn) roundTrip(t *testing.T, req kmsg.Request, resp kmsg.Response) {
 func idemBatch(pid int64, epoch int16, seq int32, n int) []byte {
 	var recs []byte
 	for i := 0; i < n; i++ {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(fmt.Sprint(seq + int32(i)))}
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(fmt.Sprintf("%100d", seq+int32(i)))}
 		r.Length = int32(len(r.AppendTo(nil)) - 1)
 		recs = r.AppendTo(recs)
 	}
@@ -351,4 +351,3 @@ func idemBatch(pid int64, epoch int16, seq int32, n int) []byte {
 	binary.BigEndian.PutUint32(out[17:], crc32c(out[21:]))
 	return out
 }
-

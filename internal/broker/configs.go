@@ -70,7 +70,7 @@ func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {
 // topicEntries returns a topic's configs with values and sources.
 func (b *Broker) topicEntries(im *metadata.Image, topic string) []ConfigEntry {
 	dyn := im.Configs(metadata.ResourceTopic, topic)
-	defs := b.opts.TopicConfigs.Defaults()
+	defs := b.topicDefaults
 	out := make([]ConfigEntry, 0, len(defs))
 	for _, e := range defs {
 		if v, ok := dyn[e.Name]; ok {

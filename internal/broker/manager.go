@@ -192,6 +192,7 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 }
 
 func (p *partition) applyConfig(tc topicConfig) {
+	p.cfg.Store(&tc)
 	p.fsyncOnAck.Store(tc.flushMessages == 1)
 	fm := tc.flushMessages
 	if fm >= 1<<62 {

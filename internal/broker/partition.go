@@ -22,6 +22,10 @@ type partition struct {
 	dir     string
 	log     *seglog.Log
 
+	// cfg is the topic's effective config, replaced on config changes
+	// (the produce path reads it without building it each time).
+	cfg atomic.Pointer[topicConfig]
+
 	leaderEpoch atomic.Int32
 	// hw is the high watermark: the first offset not yet visible to
 	// consumers and not yet acknowledged to acks=all producers.

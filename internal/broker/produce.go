@@ -115,7 +115,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 	if err := p.storageError(); err != nil {
 		return fail(kerr.KafkaStorageError, err.Error())
 	}
-	tc := b.topicConfig(im, t.Name)
+	tc := *p.cfg.Load()
 	if req.Acks == -1 && len(pm.ISR) < tc.minISR {
 		return fail(kerr.NotEnoughReplicas, "")
 	}

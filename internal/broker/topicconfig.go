@@ -7,6 +7,19 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
+// loadTopicDefaults caches the registry's defaults: they come from static
+// broker config, so they cannot change while the broker runs, and building
+// them is far too slow for the produce path.
+func (b *Broker) loadTopicDefaults() {
+	b.topicDefaults = b.opts.TopicConfigs.Defaults()
+	b.defaultVals = make(map[string]string, len(b.topicDefaults))
+	for _, e := range b.topicDefaults {
+		if e.Value != nil {
+			b.defaultVals[e.Name] = *e.Value
+		}
+	}
+}
+
 // topicConfig is a topic's effective configuration: the registry's
 // defaults (derived from broker keys) overlaid with the topic's dynamic
 // configs from the metadata image.
@@ -24,11 +37,9 @@ type topicConfig struct {
 }
 
 func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
-	vals := map[string]string{}
-	for _, e := range b.opts.TopicConfigs.Defaults() {
-		if e.Value != nil {
-			vals[e.Name] = *e.Value
-		}
+	vals := make(map[string]string, len(b.defaultVals))
+	for k, v := range b.defaultVals {
+		vals[k] = v
 	}
 	for k, v := range im.Configs(metadata.ResourceTopic, topic) {
 		vals[k] = v
