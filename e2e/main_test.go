@@ -53,6 +53,7 @@ type proc struct {
 	dir    string
 	port   int
 	args   []string
+	env    []string // extra environment (KAFKA_*, CLUSTER_ID)
 	log    *syncBuffer
 	exited chan struct{}
 }
@@ -116,7 +117,7 @@ func (p *proc) start() {
 	p.log = &syncBuffer{}
 	p.cmd = exec.Command(samsaBin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = append(cleanEnv(), p.env...)
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// runSamsa runs the binary to completion (for commands that must fail).
+func runSamsa(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(samsaBin, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("samsa %v did not exit: %s", args, out)
+	}
+	return string(out), err
+}
+
+// TestInvalidConfigFailsAtStart: Kafka's KRaft rules are checked before
+// anything binds, and the message names the key.
+func TestInvalidConfigFailsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runSamsa(t, nil, "serve",
+		"--override", "process.roles=broker,controller",
+		"--override", "node.id=1",
+		"--override", "controller.quorum.voters=2@127.0.0.1:19093",
+		"--override", "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+		"--override", "controller.listener.names=CONTROLLER",
+		"--override", "log.dirs="+dir)
+	if err == nil || !strings.Contains(out, "controller.quorum.voters") {
+		t.Fatalf("node.id missing from voters: err %v, output:\n%s", err, out)
+	}
+	out, err = runSamsa(t, nil, "serve", "--override", "process.roles=broker,controller", "--override", "node.id=1",
+		"--override", "controller.quorum.voters=1@127.0.0.1:19093",
+		"--override", "listeners=PLAINTEXT://127.0.0.1:0",
+		"--override", "controller.listener.names=CONTROLLER", "--override", "log.dirs="+dir)
+	if err == nil || !strings.Contains(out, "controller.listener.names") {
+		t.Fatalf("controller listener not in listeners: err %v, output:\n%s", err, out)
+	}
+}
+
+// TestStorageIdentityChecked: a data dir formatted for one node or cluster
+// refuses to start as another.
+func TestStorageIdentityChecked(t *testing.T) {
+	dir := t.TempDir()
+	p := startSamsa(t, dir)
+	p.stop()
+	args := append([]string(nil), p.args...)
+	for i, a := range args {
+		if a == "node.id=1" {
+			args[i] = "node.id=2"
+		}
+		if strings.HasPrefix(a, "controller.quorum.voters=1@") {
+			args[i] = strings.Replace(a, "voters=1@", "voters=2@", 1)
+		}
+	}
+	out, err := runSamsa(t, nil, args...)
+	if err == nil || !strings.Contains(out, "node.id") {
+		t.Fatalf("started with another node.id: err %v, output:\n%s", err, out)
+	}
+	out, err = runSamsa(t, []string{"CLUSTER_ID=MkU3OEVBNTcwNTJENDM2Qg"}, p.args...)
+	if err == nil || !strings.Contains(out, "cluster") {
+		t.Fatalf("started with another CLUSTER_ID: err %v, output:\n%s", err, out)
+	}
+}
+
+// TestKafkaEnvironmentVariables: the apache/kafka image's KAFKA_* mapping.
+func TestKafkaEnvironmentVariables(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	ctl := freePort(t)
+	p := &proc{t: t, dir: dir, port: port}
+	p.args = []string{"serve"}
+	env := []string{
+		"KAFKA_NODE_ID=7",
+		"KAFKA_PROCESS_ROLES=broker,controller",
+		"KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:" + itoa(port) + ",CONTROLLER://127.0.0.1:" + itoa(ctl),
+		"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:" + itoa(port),
+		"KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER",
+		"KAFKA_CONTROLLER_QUORUM_VOTERS=7@127.0.0.1:" + itoa(ctl),
+		"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"KAFKA_LOG_DIRS=" + dir,
+		"KAFKA_NUM_PARTITIONS=3",
+		"KAFKA_HEAP_OPTS=-Xmx1G",
+		"CLUSTER_ID=4L6g3nShT-eMCtK--X86sw",
+	}
+	p.env = env
+	p.start()
+	t.Cleanup(p.stop)
+	cl := newClient(t, p.addr(), kgo.DefaultProduceTopic("envtopic"), kgo.AllowAutoTopicCreation())
+	ctx := ctxT(t, 20*time.Second)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := kadm.NewClient(cl).Metadata(ctx, "envtopic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Cluster != "4L6g3nShT-eMCtK--X86sw" || md.Controller != 7 || len(md.Topics["envtopic"].Partitions) != 3 {
+		t.Fatalf("cluster %q controller %d partitions %d", md.Cluster, md.Controller, len(md.Topics["envtopic"].Partitions))
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
