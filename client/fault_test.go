@@ -65,7 +65,7 @@ func TestInjectedRetriableErrors(t *testing.T) {
 			var n, injected atomic.Int64
 			b.fake.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
 				b.fake.KeepControl()
-				if n.Add(1)%3 != 1 {
+				if n.Add(1) != 1 && rand.IntN(3) != 0 {
 					return nil, nil, false
 				}
 				injected.Add(1)

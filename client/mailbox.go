@@ -58,7 +58,7 @@ func (m *mailbox[T]) take() []T {
 }
 
 func (m *mailbox[T]) recycle(s []T) {
-	if cap(s) > 1<<16 {
+	if cap(s) > 1<<18 {
 		return // let an outsized burst's slice go
 	}
 	clear(s)

@@ -42,22 +42,23 @@ type partitionProducer struct {
 	retry    []*recBatch // came back retriable this round
 	order    uint64      // seal order, to put retried batches back in place
 
-	id         producerID // id the partition stamps with
-	haveID     bool
-	nextSeq    int32
-	ackedSeq   int32 // next sequence the broker expects under id (after acks)
-	acked      bool  // a batch stamped with ackedGen was acknowledged
-	ackedGen   uint64
-	ackedOrder uint64       // highest order acknowledged under ackedGen
-	held       []completion // done, waiting for older batches (callback order)
-	needReset  bool         // a stamped batch failed for good: renew the id
-	badGen     uint64
-	backoff    time.Duration
-	backoffAt  time.Time // do not send before
-	leader     int32
-	bp         *brokerProducer
-	metaWait   <-chan struct{}
-	leaderLost bool
+	id           producerID // id the partition stamps with
+	haveID       bool
+	nextSeq      int32
+	ackedSeq     int32 // next sequence the broker expects under id (after acks)
+	acked        bool  // a batch stamped with ackedGen was acknowledged
+	ackedGen     uint64
+	ackedOrder   uint64       // highest order acknowledged under ackedGen
+	held         []completion // done, waiting for older batches (callback order)
+	lastBatchLen int
+	needReset    bool // a stamped batch failed for good: renew the id
+	badGen       uint64
+	backoff      time.Duration
+	backoffAt    time.Time // do not send before
+	leader       int32
+	bp           *brokerProducer
+	metaWait     <-chan struct{}
+	leaderLost   bool
 }
 
 // batchResult is a produce outcome for one batch, from a bridge or a
@@ -140,21 +141,19 @@ func (pp *partitionProducer) absorb() {
 		if b == nil {
 			b = pp.newBatch(ts)
 		}
-		tsDelta := ts - b.firstTS
-		body := recordBodyLen(pr.r, tsDelta, b.n)
-		size := varintLen(int64(body)) + body
+		wr := wireRecord(pr.r, ts-b.firstTS, b.n)
+		size := batch.RecordSize(&wr)
 		if b.n > 0 && len(b.buf)+size > cfg.batchBytes {
 			pp.seal()
 			b = pp.newBatch(ts)
-			tsDelta = 0
-			body = recordBodyLen(pr.r, 0, 0)
-			size = varintLen(int64(body)) + body
+			wr = wireRecord(pr.r, 0, 0)
+			size = batch.RecordSize(&wr)
 		}
 		if batch.HeaderSize+size > cfg.batchBytes {
 			pp.p.results.failRecs(recs[i:i+1], ErrRecordTooLarge)
 			continue
 		}
-		b.buf = appendRecord(b.buf, pr.r, body, tsDelta, b.n)
+		b.buf = batch.AppendRecord(b.buf, &wr)
 		b.recs = append(b.recs, *pr)
 		b.n++
 		b.maxTS = max(b.maxTS, ts)
@@ -167,6 +166,11 @@ func (pp *partitionProducer) absorb() {
 
 func (pp *partitionProducer) newBatch(ts int64) *recBatch {
 	b := getBatch(pp)
+	// Size the buffer for what the last batch needed, so that it does
+	// not grow by doubling (and copying) every time.
+	if want := min(pp.lastBatchLen+pp.lastBatchLen/8, pp.p.cfg.batchBytes); cap(b.buf) < want {
+		b.buf = slices.Grow(b.buf, want-len(b.buf))
+	}
 	b.firstTS, b.maxTS = ts, ts
 	b.created = time.Now()
 	if d := pp.p.cfg.deliveryTimeout; d > 0 {
@@ -190,6 +194,7 @@ func (pp *partitionProducer) seal() {
 	}
 	pp.order++
 	b.order = pp.order
+	pp.lastBatchLen = len(b.buf)
 	b.seal(pp.p.comp)
 	pp.queue = append(pp.queue, b)
 }

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/batch"
@@ -27,11 +26,8 @@ type Record struct {
 	Metadata any
 }
 
-// RecordHeader is one record header.
-type RecordHeader struct {
-	Key   string
-	Value []byte
-}
+// RecordHeader is one record header (Key, Value; a nil Value is null).
+type RecordHeader = batch.RecordHeader
 
 // Codec is a batch compression codec.
 type Codec = batch.Codec
@@ -64,56 +60,7 @@ func userSize(r *Record) int {
 	return n
 }
 
-func varintLen(v int64) int {
-	u := uint64(v<<1) ^ uint64(v>>63)
-	n := 1
-	for u >= 0x80 {
-		u >>= 7
-		n++
-	}
-	return n
-}
-
-func bytesLen(b []byte) int {
-	if b == nil {
-		return 1
-	}
-	return varintLen(int64(len(b))) + len(b)
-}
-
-// recordBodyLen is the encoded length of a v2 record after its length
-// prefix.
-func recordBodyLen(r *Record, tsDelta int64, offDelta int32) int {
-	n := 1 + varintLen(tsDelta) + varintLen(int64(offDelta)) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
-	}
-	return n
-}
-
-func appendBytes(dst, b []byte) []byte {
-	if b == nil {
-		return binary.AppendVarint(dst, -1)
-	}
-	dst = binary.AppendVarint(dst, int64(len(b)))
-	return append(dst, b...)
-}
-
-// appendRecord appends r as a v2 record with a precomputed body length.
-func appendRecord(dst []byte, r *Record, bodyLen int, tsDelta int64, offDelta int32) []byte {
-	dst = binary.AppendVarint(dst, int64(bodyLen))
-	dst = append(dst, 0) // attributes
-	dst = binary.AppendVarint(dst, tsDelta)
-	dst = binary.AppendVarint(dst, int64(offDelta))
-	dst = appendBytes(dst, r.Key)
-	dst = appendBytes(dst, r.Value)
-	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		dst = binary.AppendVarint(dst, int64(len(h.Key)))
-		dst = append(dst, h.Key...)
-		dst = appendBytes(dst, h.Value)
-	}
-	return dst
+// wireRecord is r as internal/batch encodes it at the given deltas.
+func wireRecord(r *Record, tsDelta int64, offDelta int32) batch.Record {
+	return batch.Record{TimestampDelta: tsDelta, OffsetDelta: offDelta, Key: r.Key, Value: r.Value, Headers: r.Headers}
 }
