@@ -12,7 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/samsa-io/samsa/internal/samsatest"
+	"github.com/samsa-io/samsa/client"
+	"github.com/samsa-io/samsa/samsatest"
 )
 
 // The classic Kafka-in-docker failure, end to end: the broker advertises a host
@@ -158,5 +159,48 @@ func TestKafkaSaramaThroughTunnel(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("consumed %d of %d", i, n)
 		}
+	}
+}
+
+// TestKafkaSamsaClientThroughTunnel: samsa's own producer with the tunnel's
+// SOCKS5 dialer (what `samsa produce -proxy` uses), read back with franz-go
+// through the same tunnel.
+func TestKafkaSamsaClientThroughTunnel(t *testing.T) {
+	dial, internal := startKafkaTunnel(t, Method2022AES256GCM)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic, n = "tunnelled-samsa", 100
+	p, err := client.NewProducer(client.SeedBrokers(internal), client.Dialer(dial), client.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*client.Record
+	for i := 0; i < n; i++ {
+		recs = append(recs, &client.Record{Topic: topic, Value: fmt.Appendf(nil, "samsa-%d", i)})
+	}
+	if err := p.ProduceSync(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(internal), kgo.Dialer(dial), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records through the tunnel", got, n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != fmt.Sprintf("samsa-%d", got) {
+				t.Fatalf("record %d: %q", got, r.Value)
+			}
+			got++
+		})
 	}
 }

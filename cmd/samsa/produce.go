@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/samsa-io/samsa/client"
+	"github.com/samsa-io/samsa/tunnel"
 )
 
 func init() {
@@ -31,6 +32,7 @@ type producerFlags struct {
 	idempotent      *bool
 	autoCreate      *bool
 	deliveryTimeout *time.Duration
+	proxy           *string
 }
 
 func addProducerFlags(fs *flag.FlagSet) *producerFlags {
@@ -44,6 +46,7 @@ func addProducerFlags(fs *flag.FlagSet) *producerFlags {
 		idempotent:      fs.Bool("idempotent", true, "idempotent producer (requires acks=all)"),
 		autoCreate:      fs.Bool("auto-create", true, "ask the broker to create a missing topic (if it allows it)"),
 		deliveryTimeout: fs.Duration("delivery-timeout", 30*time.Second, "give up on a record after this long"),
+		proxy:           fs.String("proxy", "", "reach brokers through a SOCKS5 proxy, e.g. socks5://127.0.0.1:1080 (samsa tunnel local); host names are resolved by the proxy"),
 	}
 }
 
@@ -59,6 +62,13 @@ func (f *producerFlags) options() ([]client.Option, error) {
 	}
 	if *f.autoCreate {
 		opts = append(opts, client.AllowAutoTopicCreation())
+	}
+	if *f.proxy != "" {
+		dial, err := tunnel.SOCKS5Dialer(*f.proxy)
+		if err != nil {
+			return nil, fmt.Errorf("-proxy: %w", err)
+		}
+		opts = append(opts, client.Dialer(dial))
 	}
 	switch *f.acks {
 	case "all", "-1":
