@@ -73,12 +73,30 @@ func (b *Broker) topicEntries(im *metadata.Image, topic string) []ConfigEntry {
 	defs := b.topicDefaults
 	out := make([]ConfigEntry, 0, len(defs))
 	for _, e := range defs {
+		// Synonyms, most specific first, as Kafka lists them: the topic's
+		// own value, then the broker key its default comes from.
+		var syn []configSynonym
+		if v, ok := dyn[e.Name]; ok {
+			syn = append(syn, configSynonym{e.Name, &v, sourceDynamicTopic})
+		}
+		if e.Synonym != "" {
+			syn = append(syn, configSynonym{e.Synonym, e.Value, e.Source})
+		} else {
+			syn = append(syn, configSynonym{e.Name, e.Value, e.Source})
+		}
 		if v, ok := dyn[e.Name]; ok {
 			e.Value, e.Source = &v, sourceDynamicTopic
 		}
+		e.synonyms = syn
 		out = append(out, e)
 	}
 	return out
+}
+
+type configSynonym struct {
+	name   string
+	value  *string
+	source int8
 }
 
 func filterEntries(entries []ConfigEntry, names []string) []ConfigEntry {
@@ -109,9 +127,18 @@ func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsRespo
 		c.Documentation = e.Doc
 	}
 	if synonyms {
-		s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-		s.Name, s.Value, s.Source = e.Name, c.Value, kmsg.ConfigSource(e.Source)
-		c.ConfigSynonyms = append(c.ConfigSynonyms, s)
+		syn := e.synonyms
+		if syn == nil {
+			syn = []configSynonym{{e.Name, e.Value, e.Source}}
+		}
+		for _, sy := range syn {
+			s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			s.Name, s.Value, s.Source = sy.name, sy.value, kmsg.ConfigSource(sy.source)
+			if e.Sensitive {
+				s.Value = nil
+			}
+			c.ConfigSynonyms = append(c.ConfigSynonyms, s)
+		}
 	}
 	return c
 }

@@ -33,8 +33,10 @@ type ConfigEntry struct {
 	Sensitive bool
 	Type      int8 // kmsg ConfigType (v3+)
 	Doc       *string
-	// Synonyms lists, for a topic config, the broker key its default comes from.
+	// Synonym is, for a topic config, the broker key its default comes from.
 	Synonym string
+	// synonyms is filled by the DescribeConfigs handler.
+	synonyms []configSynonym
 }
 
 // Options configures a Broker. The zero value of a field means Kafka's
