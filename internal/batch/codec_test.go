@@ -111,7 +111,10 @@ func TestDecompressBomb(t *testing.T) {
 			}))
 		}
 		t.Logf("%s: %d-byte bomb, %d bytes allocated for a %d limit", name, len(b.data), allocated, limit)
-		if allocated > 2*limit {
+		// Output buffers double as they grow, so a stream may reach about
+		// twice the limit plus a decoder's own small buffers; a bomb that
+		// got through would be 64 times the limit.
+		if allocated > 3*limit {
 			t.Errorf("%s: allocated %d bytes for a %d limit", name, allocated, limit)
 		}
 	}
