@@ -104,6 +104,10 @@ func (e *env) build(sel []row, wantSamsa bool) (samsaBin, samsaErr string) {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.buildJava() }()
 	}
+	if need["kafkajs"] {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.installKafkajs() }()
+	}
 	// The reference broker and the CLI row need the Kafka jars.
 	wg.Add(1)
 	go func() {
@@ -142,6 +146,24 @@ func (e *env) buildJava() {
 	o := e.run(10*time.Minute, "", "mvn", "-q", "-B", "-Dstyle.color=never", "-f", filepath.Join(dir, "pom.xml"), "compile")
 	if o.err != nil {
 		e.javaCP, e.javaErr = "", "mvn compile failed: "+o.why()
+	}
+}
+
+// installKafkajs runs `npm ci` in interop/kafkajs unless node_modules was
+// installed from the current package-lock.json (npm writes
+// node_modules/.package-lock.json on every install).
+func (e *env) installKafkajs() {
+	if _, err := exec.LookPath("node"); err != nil {
+		e.nodeErr = "node not installed (the kafkajs row needs Node.js 18+ and npm)"
+		return
+	}
+	dir := filepath.Join(e.root, "interop", "kafkajs")
+	if newer(filepath.Join(dir, "node_modules", ".package-lock.json"), filepath.Join(dir, "package-lock.json")) {
+		return
+	}
+	o := e.run(5*time.Minute, "", "npm", "ci", "--prefix", dir, "--no-audit", "--no-fund")
+	if o.err != nil {
+		e.nodeErr = "npm ci in interop/kafkajs failed: " + o.why()
 	}
 }
 

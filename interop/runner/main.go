@@ -52,6 +52,7 @@ var rows = []row{
 	{"franz-go", goScenarios, runGoClient("franz-go")},
 	{"sarama", goScenarios, runGoClient("sarama")},
 	{"kafka-go", goScenarios, runGoClient("kafka-go")},
+	{"kafkajs", goScenarios, runKafkajs},
 }
 
 var brokerOrder = []string{"samsa", "kafka"}
@@ -64,6 +65,7 @@ type env struct {
 	goclients string // built interop/goclients binary
 	javaCP    string // classpath of interop/java, "" if the build failed
 	javaErr   string
+	nodeErr   string // why interop/kafkajs cannot run; "" when it can
 	verbose   bool
 }
 

@@ -77,10 +77,16 @@ const scenarioNotes = `Scenarios:
   offsets fetched back. A broker without consumer groups fails here with the error the client got.
 - **perf** (CLI): ProducerPerformance writes 5000 records with acks=all.
 - kcat cannot create or delete topics: its topic is made with franz-go.
+- kafkajs (2.2.4, interop/kafkajs) sends only non-flexible request versions (Metadata ≤6, Produce ≤7,
+  Fetch ≤11, JoinGroup ≤5, ...). Its headers are an object keyed by name, so a repeated header key
+  is written as adjacent headers and compared per key; null and empty are compared strictly. It
+  has no group-less consumer: produce reads back with kafkajs's own Fetch (its cluster layer).
+  describe also checks ListOffsets (earliest = latest = 0 on the new topic).
 
 How to run and maintain:
 - ` + "`scripts/interop`" + ` runs the whole matrix (builds samsa, interop/goclients and interop/java, installs
-  kcat with apt-get if missing, fetches Kafka's jars into ~/.cache/samsa once). Subsets:
+  kcat with apt-get if missing, runs ` + "`npm ci`" + ` in interop/kafkajs when its node_modules is missing or
+  older than package-lock.json, fetches Kafka's jars into ~/.cache/samsa once). Subsets:
   ` + "`scripts/interop -brokers kafka -clients java,franz-go`" + `; ` + "`-keep -v`" + ` keeps broker logs and shows
   client stderr.
 - It exits 1 when a cell marked PASS in interop/expected.txt fails. Cells that newly pass are listed;

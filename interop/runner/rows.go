@@ -38,6 +38,20 @@ func runGoClient(client string) func(e *env, _, bootstrap string) []result {
 	}
 }
 
+// runKafkajs runs interop/kafkajs (kafkajs 2.2.4 on Node), which prints the
+// same RESULT lines as goclients.
+func runKafkajs(e *env, _, bootstrap string) []result {
+	if e.nodeErr != "" {
+		return failAll(goScenarios, e.nodeErr)
+	}
+	o := e.run(4*time.Minute, "", "node", "interop/kafkajs/scenario.js", "--bootstrap", bootstrap)
+	rs := parseResults(o.stdout)
+	if o.err != nil {
+		rs = fillMissing(rs, goScenarios, "kafkajs "+o.why())
+	}
+	return rs
+}
+
 func failAll(scenarios []string, reason string) []result {
 	var out []result
 	for _, s := range scenarios {
