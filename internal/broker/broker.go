@@ -41,13 +41,14 @@ type Broker struct {
 	// computed once in New (see loadTopicDefaults).
 	topicDefaults []ConfigEntry
 	defaultVals   map[string]string
+	coord         *coordinator
 
 	mu        sync.Mutex
 	listeners []*boundListener   // mu guards listeners, conns, closed
 	conns     map[*conn]struct{} // live connections
 	closed    bool
 	wg        sync.WaitGroup // accept loops, connections, retention loop
-	bg        sync.WaitGroup // completions of parked fetches
+	async     asyncGroup     // completions of parked fetches
 	stop      chan struct{}
 }
 
@@ -91,6 +92,12 @@ func New(opts Options) (*Broker, error) {
 		b.closeStores()
 		return nil, err
 	}
+	b.coord = newCoordinator(b)
+	if err := b.coord.load(); err != nil {
+		b.timers.Close()
+		b.closeStores()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -123,6 +130,7 @@ func (b *Broker) Start() error {
 	}
 	b.wg.Add(1)
 	go b.retentionLoop()
+	b.coord.scheduleExpiry()
 	b.mu.Unlock()
 	b.log.Info("samsa broker started", "node.id", b.opts.NodeID, "cluster.id", b.opts.ClusterID, "listeners", b.Addrs())
 	return nil
@@ -214,9 +222,11 @@ func (b *Broker) Close() error {
 		c.close()
 	}
 	b.mu.Unlock()
+	b.coord.close()  // group timers firing during shutdown do nothing
 	b.timers.Close() // completes parked requests so connections can finish
 	b.wg.Wait()
-	b.bg.Wait()
+	b.async.Stop()
+	b.coord.stopAsync() // durability completions of group writes
 	return b.closeStores()
 }
 

@@ -204,20 +204,20 @@ func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched
 	op := purgatory.NewOp(check, func(bool) {
 		// Completed from a producer's or flusher's goroutine: do the read
 		// elsewhere so neither waits on this fetch's disk reads.
-		b.bg.Add(1)
-		go func() {
-			defer b.bg.Done()
+		answer := func() {
 			select {
 			case <-b.stop:
 				// Shutting down: the partitions are closing; answer empty.
-				resp := kmsg.NewPtrFetchResponse()
-				r.respond(resp)
+				r.respond(kmsg.NewPtrFetchResponse())
 				return
 			default:
 			}
 			resp, _, _, _ := b.readFetch(r.hdr.Version, req)
 			r.respond(resp)
-		}()
+		}
+		if !b.async.Go(answer) {
+			r.respond(kmsg.NewPtrFetchResponse())
+		}
 	})
 	for _, p := range watched {
 		p.waiters.Watch(op)

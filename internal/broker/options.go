@@ -76,6 +76,20 @@ type Options struct {
 	// ConnectionsMaxIdle closes idle connections (connections.max.idle.ms).
 	ConnectionsMaxIdle time.Duration
 
+	// Consumer groups (coordinator.go).
+	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions (50)
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor (3)
+	OffsetsRetention              time.Duration // offsets.retention.minutes (7 days)
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms; zero
+	// means no delay (the config layer supplies Kafka's 3 s default).
+	GroupInitialRebalanceDelay time.Duration
+	GroupMinSessionTimeout     time.Duration // group.min.session.timeout.ms (6 s)
+	GroupMaxSessionTimeout     time.Duration // group.max.session.timeout.ms (30 min)
+	GroupMaxSize               int           // group.max.size (0: unbounded)
+	// KIP-848 groups.
+	GroupConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms (45 s)
+	GroupConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms (5 s)
+
 	// TopicConfigs is the topic-config registry (required).
 	TopicConfigs TopicConfigs
 	// BrokerConfigs returns the broker configs for DescribeConfigs(BROKER).
@@ -109,6 +123,27 @@ func (o *Options) setDefaults() {
 	}
 	if o.ConnectionsMaxIdle == 0 {
 		o.ConnectionsMaxIdle = 10 * time.Minute
+	}
+	if o.OffsetsTopicNumPartitions == 0 {
+		o.OffsetsTopicNumPartitions = 50
+	}
+	if o.OffsetsTopicReplicationFactor == 0 {
+		o.OffsetsTopicReplicationFactor = 3
+	}
+	if o.OffsetsRetention == 0 {
+		o.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if o.GroupMinSessionTimeout == 0 {
+		o.GroupMinSessionTimeout = 6 * time.Second
+	}
+	if o.GroupMaxSessionTimeout == 0 {
+		o.GroupMaxSessionTimeout = 30 * time.Minute
+	}
+	if o.GroupConsumerSessionTimeout == 0 {
+		o.GroupConsumerSessionTimeout = 45 * time.Second
+	}
+	if o.GroupConsumerHeartbeatInterval == 0 {
+		o.GroupConsumerHeartbeatInterval = 5 * time.Second
 	}
 	if o.Listen == nil {
 		o.Listen = net.Listen

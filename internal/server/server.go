@@ -108,6 +108,16 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		ConnectionsMaxIdle:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		TopicConfigs:             topicConfigs{cfg},
 		BrokerConfigs:            func() []broker.ConfigEntry { return brokerEntries(cfg) },
+
+		OffsetsTopicNumPartitions:      cfg.OffsetsTopicNumPartitions,
+		OffsetsTopicReplicationFactor:  cfg.OffsetsTopicReplicationFactor,
+		OffsetsRetention:               time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute,
+		GroupInitialRebalanceDelay:     time.Duration(cfg.GroupInitialRebalanceDelayMs) * time.Millisecond,
+		GroupMinSessionTimeout:         time.Duration(cfg.GroupMinSessionTimeoutMs) * time.Millisecond,
+		GroupMaxSessionTimeout:         time.Duration(cfg.GroupMaxSessionTimeoutMs) * time.Millisecond,
+		GroupMaxSize:                   cfg.GroupMaxSize,
+		GroupConsumerSessionTimeout:    time.Duration(cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond,
+		GroupConsumerHeartbeatInterval: time.Duration(cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond,
 	}
 }
 

@@ -1,0 +1,106 @@
+package broker
+
+// ConsumerGroupHeartbeat (key 68), versions 0-1: the KIP-848 "consumer"
+// protocol.
+//
+// Epoch 0 joins (v0: the coordinator picks the member id; v1, KIP-1082:
+// the client sends its own, required), -1 leaves (-2, a static member's
+// temporary leave, is treated as a leave). Any other epoch must be the
+// member's current one (or its previous one with nothing extra owned, a
+// lost answer), else FENCED_MEMBER_EPOCH; an unknown member gets
+// UNKNOWN_MEMBER_ID. Server assignors: uniform (default) and range, else
+// UNSUPPORTED_ASSIGNOR. Assignments name topics by id. A classic group
+// with members answers GROUP_ID_NOT_FOUND ("not a consumer group"); an
+// empty one is converted. Membership is kept in memory only (see package
+// group): after a restart members rejoin; offsets persist.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+const consumerGroupHeartbeatKey = 68
+
+func init() { register(consumerGroupHeartbeatKey, 0, 1, (*Broker).handleConsumerGroupHeartbeat) }
+
+func (b *Broker) handleConsumerGroupHeartbeat(r *request, kreq kmsg.Request) {
+	req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	resp.SetVersion(r.hdr.Version)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		r.respond(resp)
+		return
+	}
+	if _, code := b.coord.coordinatorFor(req.Group, false); code != 0 {
+		resp.ErrorCode = code
+		r.respond(resp)
+		return
+	}
+	hb := group.CGHeartbeat{Version: r.hdr.Version, MemberID: req.MemberID, Epoch: req.MemberEpoch,
+		InstanceID: req.InstanceID, RackID: req.RackID, ClientID: clientID(r), ClientHost: r.clientHost(),
+		RebalanceTimeout: time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
+		Subscribed:       req.SubscribedTopicNames, Regex: req.SubscribedTopicRegex, Assignor: req.ServerAssignor}
+	if req.Topics != nil {
+		hb.Owned = group.Assignment{}
+		for _, t := range req.Topics {
+			hb.Owned[t.TopicID] = append(hb.Owned[t.TopicID], t.Partitions...)
+		}
+	}
+	res := b.coord.consumerHeartbeat(req.Group, hb, topicMetas(b.ctl.Image()))
+	resp.ErrorCode, resp.MemberEpoch = res.Err, res.Epoch
+	if res.Msg != "" {
+		resp.ErrorMessage = &res.Msg
+	}
+	if res.MemberID != "" {
+		resp.MemberID = &res.MemberID
+	}
+	resp.HeartbeatIntervalMillis = int32(b.opts.GroupConsumerHeartbeatInterval.Milliseconds())
+	if res.Err == 0 && res.Assignment != nil {
+		a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
+		for id, ps := range res.Assignment {
+			t := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
+			t.TopicID, t.Partitions = id, ps
+			a.Topics = append(a.Topics, t)
+		}
+		resp.Assignment = &a
+	}
+	r.respond(resp)
+}
+
+// topicMetas is the image's topics as the assignors see them (internal
+// topics are never assigned).
+func topicMetas(im *metadata.Image) map[string]group.TopicMeta {
+	out := map[string]group.TopicMeta{}
+	for _, t := range im.Topics() {
+		if t.Name == offsetsTopic {
+			continue
+		}
+		out[t.Name] = group.TopicMeta{ID: t.ID, Name: t.Name, Partitions: int32(len(t.Partitions))}
+	}
+	return out
+}
+
+func (c *coordinator) consumerHeartbeat(id string, hb group.CGHeartbeat, topics map[string]group.TopicMeta) group.CGResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.b.opts.Now()
+	e := c.groups[id]
+	switch {
+	case e == nil && hb.Epoch != 0:
+		return group.CGResult{Err: kerr.UnknownMemberID.Code, MemberID: hb.MemberID, Epoch: hb.Epoch}
+	case e != nil && e.g != nil && e.hasMembers():
+		return group.CGResult{Err: kerr.GroupIDNotFound.Code, Msg: "group " + id + " is not a consumer group", MemberID: hb.MemberID}
+	case e == nil || e.g != nil:
+		e = &groupEntry{cg: group.NewConsumerGroup(id, &c.ccfg, now)}
+		c.groups[id] = e
+	}
+	res := e.cg.Heartbeat(now, hb, topics)
+	c.scheduleLocked(id, e)
+	return res
+}
