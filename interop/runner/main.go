@@ -45,8 +45,11 @@ type row struct {
 
 var goScenarios = []string{"create", "describe", "produce", "group", "delete"}
 
+// javaScenarios adds the KIP-848 consumer protocol (group.protocol=consumer).
+var javaScenarios = []string{"create", "describe", "produce", "group", "group-consumer", "delete"}
+
 var rows = []row{
-	{"java", goScenarios, runJava},
+	{"java", javaScenarios, runJava},
 	{"kafka-cli", []string{"create", "describe", "produce", "group", "perf", "delete"}, runCLI},
 	{"kcat", []string{"describe", "produce", "group"}, runKcat},
 	{"franz-go", goScenarios, runGoClient("franz-go")},

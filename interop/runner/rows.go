@@ -14,14 +14,14 @@ import (
 // runJava runs every Java scenario in one JVM (JVM start-up is the cost).
 func runJava(e *env, _, bootstrap string) []result {
 	if e.javaCP == "" {
-		return failAll(goScenarios, e.javaErr)
+		return failAll(javaScenarios, e.javaErr)
 	}
 	o := e.run(4*time.Minute, "", "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-cp", e.javaCP,
 		"Scenario", "--bootstrap", bootstrap, "--scenario", "all")
 	rs := parseResults(o.stdout)
 	if o.err != nil {
-		rs = fillMissing(rs, goScenarios, "Scenario "+o.why())
+		rs = fillMissing(rs, javaScenarios, "Scenario "+o.why())
 	}
 	return rs
 }

@@ -39,13 +39,14 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *
  * <pre>java -cp target/classes:target/lib/* Scenario --bootstrap host:port --scenario NAME[,NAME...]</pre>
  *
- * NAME is one of create, describe, produce, group, delete, or all (in that order; later scenarios
+ * NAME is one of create, describe, produce, group, group-consumer (KIP-848, group.protocol=consumer),
+ * delete, or all (in that order; later scenarios
  * use the topic the earlier ones made). Each scenario prints one line on stdout:
  * {@code RESULT java NAME PASS|FAIL reason}; the exit code is 0 even when scenarios fail, so that
  * the runner reads every result. Timeouts are short: a broker that does not answer fails fast.
  */
 public final class Scenario {
-    static final List<String> ALL = List.of("create", "describe", "produce", "group", "delete");
+    static final List<String> ALL = List.of("create", "describe", "produce", "group", "group-consumer", "delete");
     static final int PARTITIONS = 3;
     static final int RECORDS = 30;
     static final long BASE_TIMESTAMP = 1_700_000_000_000L;
@@ -96,7 +97,7 @@ public final class Scenario {
 
     static void usage(String why) {
         System.err.println("Scenario: " + why);
-        System.err.println("usage: Scenario --bootstrap host:port [--scenario all|create,describe,produce,group,delete] [--topic T]");
+        System.err.println("usage: Scenario --bootstrap host:port [--scenario all|create,describe,produce,group,group-consumer,delete] [--topic T]");
         System.exit(2);
     }
 
@@ -110,7 +111,8 @@ public final class Scenario {
                 case "create" -> create();
                 case "describe" -> describe();
                 case "produce" -> produceAndRead();
-                case "group" -> groupConsume();
+                case "group" -> groupConsume("classic");
+                case "group-consumer" -> groupConsume("consumer");
                 case "delete" -> delete();
                 default -> throw new Failure("unknown scenario " + name);
             }
@@ -194,11 +196,13 @@ public final class Scenario {
         compare(want, got);
     }
 
-    void groupConsume() throws Exception {
+    /** Reads the records through a consumer group with the given group.protocol (classic, or
+     *  consumer for KIP-848), commits, and checks the committed offsets through the admin API. */
+    void groupConsume(String protocol) throws Exception {
         List<ProducerRecord<byte[], byte[]>> want = expected();
-        String group = "interop-java-group-" + UUID.randomUUID().toString().substring(0, 8);
+        String group = "interop-java-" + protocol + "-" + UUID.randomUUID().toString().substring(0, 8);
         List<ConsumerRecord<byte[], byte[]>> got;
-        try (KafkaConsumer<byte[], byte[]> c = consumer(group)) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(group, protocol)) {
             c.subscribe(List.of(topic));
             got = poll(c, want.size());
             c.commitSync(Duration.ofSeconds(10));
@@ -244,7 +248,12 @@ public final class Scenario {
     }
 
     KafkaConsumer<byte[], byte[]> consumer(String group) {
+        return consumer(group, "classic");
+    }
+
+    KafkaConsumer<byte[], byte[]> consumer(String group, String protocol) {
         Properties p = new Properties();
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, "interop-java-consumer");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
