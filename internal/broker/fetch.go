@@ -172,6 +172,8 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 	if err != nil {
 		if errors.Is(err, seglog.ErrOffsetOutOfRange) {
 			sp.ErrorCode = kerr.OffsetOutOfRange.Code
+		} else if errors.Is(err, seglog.ErrClosed) {
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		} else {
 			b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
 			sp.ErrorCode = kerr.KafkaStorageError.Code

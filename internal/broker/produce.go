@@ -210,6 +210,10 @@ func produceErrorCode(err error) *kerr.Error {
 		return kerr.UnknownProducerID
 	case errors.Is(err, seglog.ErrDuplicateSequence):
 		return kerr.DuplicateSequenceNumber
+	case errors.Is(err, seglog.ErrClosed):
+		// The partition was deleted (or the broker is stopping) after the
+		// request found it: a retriable error sends the client to metadata.
+		return kerr.NotLeaderForPartition
 	}
 	if code := batch.ErrorCode(err); code != 0 {
 		if e := kerr.ErrorForCode(code); e != nil {
