@@ -1,7 +1,7 @@
 # samsa developer targets. `make test` is what CI runs (scripts/test).
 GO ?= go
 
-.PHONY: build run test unit bench fuzz lint interop clean
+.PHONY: build run test unit bench bench-compare fuzz lint interop clean
 
 build:
 	$(GO) build -o bin/samsa ./cmd/samsa
@@ -27,6 +27,10 @@ lint:
 
 interop:
 	./scripts/interop
+
+# samsa vs Apache Kafka side by side (about 25 minutes; not in CI).
+bench-compare:
+	./scripts/bench-compare
 
 clean:
 	rm -rf bin samsa-data

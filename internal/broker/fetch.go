@@ -86,6 +86,9 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
+			// Empty, never null: librdkafka rejects a null record set
+			// ("invalid MessageSetSize -1") and Kafka always sends size 0.
+			sp.RecordBatches = []byte{}
 			p, code := b.fetchPartition(version, im, t, &rp)
 			if code != nil {
 				sp.ErrorCode = code.Code
