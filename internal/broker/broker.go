@@ -130,6 +130,8 @@ func (b *Broker) Start() error {
 	}
 	b.wg.Add(1)
 	go b.retentionLoop()
+	b.wg.Add(1)
+	go b.cleanerLoop()
 	b.coord.scheduleExpiry()
 	b.mu.Unlock()
 	b.log.Info("samsa broker started", "node.id", b.opts.NodeID, "cluster.id", b.opts.ClusterID, "listeners", b.Addrs())

@@ -255,6 +255,33 @@ func (m *partitionManager) applyRetention() {
 	}
 }
 
+// compact runs the log cleaner over every partition of a compacted topic
+// (cleaner.go), below the high watermark. It stops early when stop closes.
+func (m *partitionManager) compact(stop <-chan struct{}) {
+	for _, p := range m.all() {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		tc := p.cfg.Load()
+		if !tc.compact {
+			continue
+		}
+		opts := tc.cleanOpts
+		opts.MaxOffset = p.hw.Load()
+		st, err := p.log.Compact(opts)
+		switch {
+		case errors.Is(err, seglog.ErrClosed):
+		case err != nil:
+			m.b.log.Error("log cleaner", "topic", p.topic, "partition", p.index, "err", err)
+		case st.SegmentsWritten > 0:
+			m.b.log.Debug("log cleaner", "topic", p.topic, "partition", p.index, "segments", st.SegmentsWritten,
+				"bytes.read", st.BytesRead, "bytes.written", st.BytesWritten, "records.removed", st.RecordsRemoved)
+		}
+	}
+}
+
 func (m *partitionManager) close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

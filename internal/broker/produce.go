@@ -166,6 +166,7 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 	}
 	return batch.Validate(records, batch.ValidateOptions{
 		MaxDecompressed: maxDecompressed(tc.maxMessageBytes),
+		RequireKeys:     tc.compact, // Kafka rejects keyless records on compacted topics
 	})
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/seglog"
@@ -34,6 +35,10 @@ type topicConfig struct {
 	// tsBeforeMax and tsAfterMax bound how far a CreateTime timestamp
 	// may lie before or after the broker's clock (KIP-937).
 	tsBeforeMax, tsAfterMax int64
+	// compact: cleanup.policy includes "compact" (keys required at produce
+	// time; the cleaner runs with cleanOpts, MaxOffset set per run).
+	compact   bool
+	cleanOpts seglog.CompactOptions
 }
 
 func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
@@ -69,5 +74,28 @@ func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
 		MaxMessageBytes:    int(tc.maxMessageBytes),
 		Now:                b.opts.Now,
 	}
+	tc.applyCleanupPolicy(vals, num)
 	return tc
+}
+
+// applyCleanupPolicy reads cleanup.policy: "compact" turns the cleaner on;
+// without "delete", retention.ms and retention.bytes do not apply (Kafka).
+func (tc *topicConfig) applyCleanupPolicy(vals map[string]string, num func(string, int64) int64) {
+	policies := map[string]bool{}
+	for _, p := range strings.Split(vals["cleanup.policy"], ",") {
+		policies[strings.TrimSpace(p)] = true
+	}
+	tc.compact = policies["compact"]
+	if tc.compact && !policies["delete"] {
+		tc.segOpts.RetentionMs, tc.segOpts.RetentionBytes = -1, -1
+	}
+	ratio, err := strconv.ParseFloat(vals["min.cleanable.dirty.ratio"], 64)
+	if err != nil {
+		ratio = 0.5
+	}
+	tc.cleanOpts = seglog.CompactOptions{
+		DeleteRetentionMs:  num("delete.retention.ms", 86400000),
+		MinCompactionLagMs: num("min.compaction.lag.ms", 0),
+		MinCleanableRatio:  ratio,
+	}
 }

@@ -56,10 +56,67 @@
 // Read verifies the CRC of every batch it returns: corruption of
 // already-recovered data surfaces as ErrCorrupt, never as bytes.
 //
+// # Compaction
+//
+// Compact is Kafka's log cleaner for cleanup.policy=compact. The cleanable
+// segments are the oldest ones up to, excluding, the first that is active,
+// not yet below the recovery point (so no Sync touches it and its index files
+// exist), reaching CompactOptions.MaxOffset (the high watermark), or holding a
+// record newer than min.compaction.lag.ms. A run happens when dirty bytes
+// (segments reaching past the first dirty offset, persisted in
+// cleaner-offset-checkpoint) / cleanable bytes >= min.cleanable.dirty.ratio,
+// or when a kept tombstone's delete horizon has passed.
+//
+// A run maps each key of the dirty part to its highest offset, then rewrites
+// every cleanable segment. Kept: per key, the record with the highest offset
+// (offsets never change; a rewritten batch keeps its base offset and its
+// lastOffsetDelta, so the gaps are inside or between batches); tombstones
+// until their delete horizon (KIP-534: the first run that keeps a tombstone
+// rewrites its batch with the DeleteHorizon attribute and baseTimestamp = now
+// + delete.retention.ms, record timestamps unchanged; a later run past it
+// drops the tombstone); control and transactional batches as they are; the
+// last batch of every idempotent producer, emptied (header only, same offsets
+// and sequences) if no record of it survives, because producer state is
+// rebuilt from batch headers at Open. Dropped: superseded records, expired
+// tombstones, keyless records. Compressed batches are decompressed, filtered
+// and recompressed with the same codec; a batch that loses nothing is copied
+// byte for byte. Consecutive sources are merged into one cleaned segment
+// while their combined size fits segment.bytes (Kafka groups by source size,
+// so shrunken segments merge on the next run); the cleaned segment is named
+// after its first source and may start or end with a gap, or be empty.
+// Segment base offsets are therefore <= their first batch's offset, and a
+// segment may end before the next one begins: Read serves an offset in a gap
+// from the next batch, and recovery accepts increasing (not contiguous)
+// offsets and gaps between segments below the recovery point only.
+//
+// Swap protocol (files of one run; B = a group's first source):
+//
+//  1. B.log.cleaned written and fsynced (indexes in memory). A crash here:
+//     Open removes every *.cleaned (roll back).
+//  2. every B.log.cleaned renamed to B.log.swap; dir fsynced. Committed: Open
+//     completes the swap (roll forward).
+//  3. the sources' index files and their .log files except B.log removed;
+//     dir fsynced.
+//  4. B.log.swap renamed over B.log; dir fsynced.
+//  5. the cleaned segments replace the sources in the segment list under
+//     one mu critical section; index files written; checkpoint moved.
+//
+// Open completes a B.log.swap by removing the .log files whose base lies in
+// [B, end of the swap's data) and every index file of that range, then
+// renaming it to B.log; missing index files are rebuilt by recovery. A
+// source that the cleaning emptied entirely lies past that range and may
+// survive such a crash: it only holds records that later ones supersede, so
+// the log stays consistent and the next run cleans it again. The heavy work
+// (steps 1) runs without appendMu: appends, reads and syncs go on; steps 2-5
+// hold appendMu, and are abandoned if retention or Close changed the sources
+// meanwhile. Readers keep the old segments they pinned (their files stay
+// open) and never see a mix within one segment; the list switches at once.
+//
 // # Concurrency
 //
-// Every method is safe for concurrent use. Lock order: appendMu, then syncMu,
-// then mu; a segment's refs are taken under mu. Writers (Append, retention,
+// Every method is safe for concurrent use. Lock order: cleanMu (Compact,
+// Delete), then appendMu, then syncMu, then mu; a segment's refs are taken
+// under mu. Writers (Append, retention,
 // DeleteRecordsBefore, Close) serialize on appendMu and hold mu only to publish
 // their results, never across a write(2) or fsync. Readers take mu shared just
 // long enough to pin the segments they need (a reference count keeps a segment's

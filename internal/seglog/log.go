@@ -13,6 +13,12 @@ import (
 type Log struct {
 	dir string
 
+	// cleanMu serializes Compact runs and keeps Delete from removing the
+	// directory under one; taken before appendMu. It guards the following.
+	cleanMu  sync.Mutex
+	cleaner  cleanerState
+	swapHook func(step int) // tests: called after each step of Compact's swap
+
 	// appendMu serializes the writers: Append, ApplyRetention,
 	// DeleteRecordsBefore, Close. It guards the following.
 	appendMu  sync.Mutex
@@ -172,5 +178,9 @@ func (l *Log) closeCleanly() error {
 func (l *Log) Delete() error {
 	// A close error does not matter: the files are going away.
 	_ = l.Close()
+	// A running Compact notices the close and stops; wait for it so that it
+	// creates no file in a directory being removed.
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	return os.RemoveAll(l.dir)
 }

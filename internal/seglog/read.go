@@ -53,23 +53,28 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (ReadResult, err
 	if err := l.checkReadOffset(offset); err != nil {
 		return res, err
 	}
-	for res.NextOffset < maxOffset {
-		v, ok, err := l.pinForRead(res.NextOffset)
+	// pos only grows: a gap left by compaction moves it to the next segment.
+	for pos := offset; pos < maxOffset; {
+		v, ok, err := l.pinForRead(pos)
 		if err != nil {
 			return ReadResult{NextOffset: offset}, err
 		}
 		if !ok {
 			break
 		}
-		out, next, more, err := v.read(res.Records, res.NextOffset, maxBytes, maxOffset)
+		out, next, more, err := v.read(res.Records, pos, maxBytes, maxOffset)
 		v.release()
 		if err != nil {
 			return ReadResult{NextOffset: offset}, err
 		}
-		res.Records, res.NextOffset = out, next
-		if !more {
+		if len(out) > len(res.Records) {
+			res.NextOffset = next
+		}
+		res.Records = out
+		if !more || next <= pos {
 			break
 		}
+		pos = next
 	}
 	return res, nil
 }
@@ -87,9 +92,11 @@ func (l *Log) checkReadOffset(offset int64) error {
 	return nil
 }
 
-// pinForRead pins the segment that contains offset; ok is false at the log
-// end, or if retention removed the segment since the range check (which just
-// ends the read).
+// pinForRead pins the segment holding the first batch whose last offset is
+// >= offset; ok is false at the log end, or if retention removed the segment
+// since the range check (which just ends the read). After compaction a
+// segment may end before the next one starts, or be empty: an offset in such
+// a gap is served from the next segment.
 func (l *Log) pinForRead(offset int64) (v segView, ok bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -100,6 +107,12 @@ func (l *Log) pinForRead(offset int64) (v segView, ok bool, err error) {
 		return v, false, nil
 	}
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	for i+1 < len(l.segs) && (l.segs[i].size == 0 || l.segs[i].next <= offset) {
+		i++
+	}
+	if l.segs[i].size == 0 {
+		return v, false, nil
+	}
 	return viewLocked(l.segs[i]), true, nil
 }
 
@@ -108,18 +121,23 @@ func (v *segView) corrupt(pos int64, cause error) error {
 	return fmt.Errorf("%w: segment %d position %d: %v", ErrCorrupt, v.s.base, pos, cause)
 }
 
-// find returns the position and header of the batch containing offset, from
-// the nearest index entry on, checking that offsets chain.
+// find returns the position and header of the first batch whose last offset
+// is >= offset (the batch containing offset, or the next one after a
+// compaction gap), from the nearest index entry on, checking that offsets
+// increase. The caller ensures offset < v.next.
 func (v *segView) find(offset int64, window int) (int64, batch.Header, error) {
+	offset = max(offset, v.s.base)
 	e := lookupIndex(v.index, uint32(offset-v.s.base))
 	pos, expect := int64(e.pos), v.s.base+int64(e.rel)
+	exact := e.pos != 0 // an index entry names its batch's base offset exactly
 	sc := newScanner(v.s.f, v.size)
 	sc.win = window
 	for {
 		h, err := sc.header(pos)
-		if err == nil && h.BaseOffset != expect {
+		if err == nil && (h.BaseOffset < expect || exact && h.BaseOffset != expect) {
 			err = fmt.Errorf("base offset %d, want %d", h.BaseOffset, expect)
 		}
+		exact = false
 		if err != nil {
 			return pos, h, v.corrupt(pos, err)
 		}
@@ -172,7 +190,7 @@ func findWindow(entries int, size int64) int {
 func (v *segView) wholeBatches(buf []byte, pos, expect, maxOffset int64) (kept int, next int64, stopped bool, err error) {
 	for kept+batch.HeaderSize <= len(buf) {
 		h, err := batch.ParseHeader(buf[kept:])
-		if err == nil && (h.BaseOffset != expect || h.LastOffsetDelta < 0) {
+		if err == nil && (h.BaseOffset < expect || h.LastOffsetDelta < 0) {
 			err = fmt.Errorf("base offset %d, want %d", h.BaseOffset, expect)
 		}
 		if err != nil {

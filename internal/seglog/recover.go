@@ -67,6 +67,9 @@ func listSegments(dir string) ([]int64, error) {
 // load opens the files of the log and recovers it. It runs before the Log is
 // shared, so it takes no locks.
 func (l *Log) load() error {
+	if err := recoverSwaps(l.dir); err != nil {
+		return err
+	}
 	bases, err := listSegments(l.dir)
 	if err != nil {
 		return err
@@ -147,8 +150,12 @@ func (l *Log) recoverSegments(rp int64, clean bool) ([]*segment, error) {
 	var recovered []*segment
 	for i := 0; i < len(l.segs); i++ {
 		s := l.segs[i]
-		if i > 0 && s.base != l.segs[i-1].next {
-			l.dropFrom(i) // a gap or an overlap: nothing after it can be trusted
+		// Compaction rewrites only segments below the recovery point; it
+		// may leave a gap after them, never an overlap. Anywhere else a gap
+		// or an overlap means nothing after it can be trusted.
+		sealed := i < trusted
+		if i > 0 && (s.base < l.segs[i-1].next || i > trusted && s.base != l.segs[i-1].next) {
+			l.dropFrom(i)
 			break
 		}
 		if i < trusted {
@@ -161,7 +168,7 @@ func (l *Log) recoverSegments(rp int64, clean bool) ([]*segment, error) {
 			}
 			l.producers.truncateTo(s.base)
 		}
-		complete, err := l.recoverSegment(s)
+		complete, err := l.recoverSegment(s, sealed)
 		if err != nil {
 			return nil, err
 		}
@@ -183,8 +190,9 @@ func (l *Log) dropFrom(i int) {
 
 // loadTrusted sets up a segment below the recovery point from its index files
 // and walks its batch headers (no CRCs) to rebuild producer state and check
-// that its offsets run from base to next and fill the file. Any doubt is an
-// error, and the caller recovers the segment instead.
+// that its offsets increase from base, stay below next (the following
+// segment's base; a compacted segment may end earlier) and fill the file.
+// Any doubt is an error, and the caller recovers the segment instead.
 func (l *Log) loadTrusted(s *segment, next int64) error {
 	st, err := s.f.Stat()
 	if err != nil {
@@ -195,13 +203,14 @@ func (l *Log) loadTrusted(s *segment, next int64) error {
 		return err
 	}
 	maxTs := int64(-1)
-	res := walk(s.f, size, s.base, false, func(h *batch.Header, _ int64) {
+	res := walk(s.f, size, s.base, false, true, func(h *batch.Header, _ int64) {
 		maxTs = max(maxTs, h.MaxTimestamp)
 		l.producers.replay(h)
 	})
-	if res.err != nil || res.end != size || res.next != next {
+	if res.err != nil || res.end != size || res.next > next {
 		return fmt.Errorf("seglog: trusted segment %d inconsistent", s.base)
 	}
+	next = res.next
 	// The last time-index entry is written at roll and close with the
 	// segment's largest timestamp; anything else means a torn index file.
 	n := len(s.timeIndex)
@@ -234,17 +243,18 @@ func loadIndexes(s *segment, size, next int64) error {
 	return err
 }
 
-// recoverSegment checks every batch of s (header, CRC, contiguous offsets),
-// rebuilds its indexes and truncates the file after the last good batch. It
-// reports whether the segment was whole.
-func (l *Log) recoverSegment(s *segment) (complete bool, err error) {
+// recoverSegment checks every batch of s (header, CRC, contiguous offsets,
+// or increasing ones for a sealed segment, which compaction may have
+// rewritten), rebuilds its indexes and truncates the file after the last good
+// batch. It reports whether the segment was whole.
+func (l *Log) recoverSegment(s *segment, sealed bool) (complete bool, err error) {
 	st, err := s.f.Stat()
 	if err != nil {
 		return false, err
 	}
 	s.resetIndexes()
 	interval := l.opts.IndexIntervalBytes
-	res := walk(s.f, st.Size(), s.base, true, func(h *batch.Header, pos int64) {
+	res := walk(s.f, st.Size(), s.base, true, sealed, func(h *batch.Header, pos int64) {
 		s.addBatch(h, pos, interval)
 		l.producers.replay(h)
 		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)

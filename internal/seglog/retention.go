@@ -44,7 +44,8 @@ func (l *Log) countRetained(opts Options) int {
 	}
 	if opts.RetentionMs >= 0 {
 		limit := opts.nowMs() - opts.RetentionMs
-		for n < len(l.segs) && l.segs[n].size > 0 && segmentTimestamp(l.segs[n]) < limit {
+		for n < len(l.segs) && (l.segs[n].size > 0 && segmentTimestamp(l.segs[n]) < limit ||
+			l.segs[n].size == 0 && n+1 < len(l.segs)) { // compaction emptied it: nothing to keep
 			n++
 		}
 	}

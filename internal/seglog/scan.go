@@ -97,8 +97,9 @@ type walkResult struct {
 
 // walk visits the batches of a segment from position 0 while they are sound:
 // header parses, batch complete, CRC good when verify is set, base offsets
-// contiguous from base. It stops at the first batch that is not.
-func walk(r io.ReaderAt, size, base int64, verify bool, fn func(h *batch.Header, pos int64)) walkResult {
+// contiguous from base, or only increasing with gaps set (a segment that
+// compaction may have rewritten). It stops at the first batch that is not.
+func walk(r io.ReaderAt, size, base int64, verify, gaps bool, fn func(h *batch.Header, pos int64)) walkResult {
 	sc := newScanner(r, size)
 	res := walkResult{next: base}
 	for res.end < size {
@@ -109,7 +110,7 @@ func walk(r io.ReaderAt, size, base int64, verify bool, fn func(h *batch.Header,
 		} else {
 			h, err = sc.header(res.end)
 		}
-		if err == nil && h.BaseOffset != res.next {
+		if err == nil && (h.BaseOffset < res.next || !gaps && h.BaseOffset != res.next) {
 			err = batch.ErrCorrupt
 		}
 		if err != nil {
