@@ -1,7 +1,12 @@
 package client
 
 import (
+	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,12 +32,78 @@ type brokerProducer struct {
 	in     mailbox[*recBatch]
 	bridge chan *produceSet // unbuffered: the bridge takes one set at a time
 	stop   chan struct{}
+	mark   uint64 // fill's generation (partitionProducer.setMark); run only
+
+	// saturated is set while the bridge waits for a free in-flight slot
+	// on the connection. Partitions then put off sealing their open
+	// batches (a batch sealed now would only wait, and stop growing) and
+	// register in deferred; the bridge pokes them when the slot frees, so
+	// batches are cut when a request can actually go out.
+	saturated  atomic.Bool
+	deferredMu sync.Mutex
+	deferred   []*partitionProducer
+	pokeList   []*partitionProducer // bridge only
 }
 
-// produceSet is the content of one Produce request.
+// deferSeal registers pp to be poked when the bridge is no longer
+// saturated; it reports whether it still is (else pp may seal now).
+func (bp *brokerProducer) deferSeal(pp *partitionProducer) bool {
+	if !bp.saturated.Load() {
+		return false
+	}
+	if pp.deferred.CompareAndSwap(false, true) {
+		bp.deferredMu.Lock()
+		bp.deferred = append(bp.deferred, pp)
+		bp.deferredMu.Unlock()
+	}
+	// Look again: the bridge clears saturated before it takes the list,
+	// so either it sees pp there or we see it cleared.
+	return bp.saturated.Load()
+}
+
+// pokeDeferred wakes the partitions that put off sealing.
+func (bp *brokerProducer) pokeDeferred() {
+	bp.deferredMu.Lock()
+	bp.pokeList, bp.deferred = bp.deferred, bp.pokeList[:0]
+	bp.deferredMu.Unlock()
+	for _, pp := range bp.pokeList {
+		pp.deferred.Store(false)
+		pp.in.signal()
+	}
+	clear(bp.pokeList)
+}
+
+// produceSet is the content of one Produce request. Sets are pooled with
+// their request and promise: sending a request allocates nothing.
 type produceSet struct {
+	bp      *brokerProducer
 	batches []*recBatch
 	bytes   int
+	req     kmsg.ProduceRequest
+	prom    promise
+	refs    atomic.Int32 // writer + response; the last one dispatches
+	err     error
+	noResp  bool
+}
+
+var setPool = sync.Pool{New: func() any {
+	s := new(produceSet)
+	s.prom.raw = s
+	return s
+}}
+
+func (set *produceSet) free() {
+	clear(set.batches)
+	set.batches = set.batches[:0]
+	set.bytes = 0
+	set.bp = nil
+	set.err = nil
+	set.noResp = false
+	for i := range set.req.Topics {
+		clear(set.req.Topics[i].Partitions)
+	}
+	set.prom = promise{raw: set}
+	setPool.Put(set)
 }
 
 // brokerFor returns the goroutine of broker id, starting it (and its
@@ -56,7 +127,6 @@ func (bp *brokerProducer) run() {
 	var (
 		pending  []*recBatch // waiting for a set, oldest first
 		flushing *produceSet // ready for the bridge
-		seen     = map[*partitionProducer]struct{}{}
 	)
 	for {
 		var output chan<- *produceSet
@@ -74,28 +144,39 @@ func (bp *brokerProducer) run() {
 			close(bp.bridge)
 			return
 		}
-		if flushing == nil && len(pending) > 0 {
-			flushing, pending = bp.fill(pending, seen)
+		if len(pending) > 0 {
+			// Batches that arrive while the bridge is busy join the
+			// set it will take next, so requests grow with the load.
+			flushing, pending = bp.fill(flushing, pending)
 		}
 	}
 }
 
-// fill moves batches from pending into a new set: the oldest batch of each
-// partition, up to MaxRequestBytes. The rest stay pending, in order.
-func (bp *brokerProducer) fill(pending []*recBatch, seen map[*partitionProducer]struct{}) (*produceSet, []*recBatch) {
-	set := &produceSet{batches: make([]*recBatch, 0, len(pending))}
+// fill moves batches from pending into set (a new one if nil): the oldest
+// batch of each partition not in the set yet, up to MaxRequestBytes. The
+// rest stay pending, in order; a partition whose oldest pending batch
+// stays behind keeps all its later ones behind too.
+func (bp *brokerProducer) fill(set *produceSet, pending []*recBatch) (*produceSet, []*recBatch) {
+	if set == nil {
+		set = setPool.Get().(*produceSet)
+		set.bp = bp
+	}
+	bp.mark++
+	mark := bp.mark
+	for _, b := range set.batches {
+		b.pp.setMark = mark
+	}
 	rest := pending[:0]
 	for _, b := range pending {
-		_, dup := seen[b.pp]
-		if dup || (len(set.batches) > 0 && set.bytes+len(b.buf) > bp.p.cfg.maxRequestBytes) {
+		if b.pp.setMark == mark || (len(set.batches) > 0 && set.bytes+len(b.buf) > bp.p.cfg.maxRequestBytes) {
+			b.pp.setMark = mark
 			rest = append(rest, b)
 			continue
 		}
-		seen[b.pp] = struct{}{}
+		b.pp.setMark = mark
 		set.batches = append(set.batches, b)
 		set.bytes += len(b.buf)
 	}
-	clear(seen)
 	clear(pending[len(rest):])
 	return set, rest
 }
@@ -112,63 +193,258 @@ func (bp *brokerProducer) runBridge() {
 
 func (bp *brokerProducer) send(set *produceSet) {
 	p := bp.p
+	set.refs.Store(2) // this writer, and the response
+	defer set.unref()
 	c, err := p.cl.brokerConn(p.ctx, bp.id)
 	if err != nil {
-		bp.route(set, nil, err)
+		set.onResponse(nil, err)
 		return
 	}
-	req := kmsg.NewPtrProduceRequest()
+	// One entry per topic: group the batches by topic, then partition.
+	slices.SortFunc(set.batches, func(a, b *recBatch) int {
+		if c := strings.Compare(a.pp.topic, b.pp.topic); c != 0 {
+			return c
+		}
+		return int(a.pp.partition - b.pp.partition)
+	})
+	req := &set.req
 	req.Acks = int16(p.cfg.acks)
 	req.TimeoutMillis = int32(p.cfg.produceTimeout.Milliseconds())
+	topics := req.Topics[:0]
 	var last *kmsg.ProduceRequestTopic
 	for _, b := range set.batches {
 		if last == nil || last.Topic != b.pp.topic {
-			req.Topics = append(req.Topics, kmsg.ProduceRequestTopic{Topic: b.pp.topic})
-			last = &req.Topics[len(req.Topics)-1]
+			if len(topics) < cap(topics) {
+				topics = topics[:len(topics)+1]
+			} else {
+				topics = append(topics, kmsg.ProduceRequestTopic{})
+			}
+			last = &topics[len(topics)-1]
+			last.Topic = b.pp.topic
+			last.Partitions = last.Partitions[:0]
 		}
 		last.Partitions = append(last.Partitions, kmsg.ProduceRequestTopicPartition{Partition: b.pp.partition, Records: b.buf})
 	}
+	req.Topics = topics
 	// v13 names topics by id; v12 is the last by name, and what we need.
 	if err := c.setVersion(req, 12); err != nil {
-		bp.route(set, nil, err)
+		set.onResponse(nil, err)
 		return
 	}
 	noResp := p.cfg.acks == AcksNone
-	err = c.send(p.ctx, req, noResp, p.cfg.produceTimeout, func(resp kmsg.Response, err error) {
-		bp.route(set, resp, err)
-	})
+	if c.inFlightFull() {
+		bp.saturated.Store(true)
+	}
+	err = c.sendPromise(p.ctx, req, noResp, p.cfg.produceTimeout, &set.prom)
+	if bp.saturated.Load() {
+		bp.saturated.Store(false)
+		bp.pokeDeferred()
+	}
 	if err != nil {
-		bp.route(set, nil, fmt.Errorf("%w: %v", ErrConnDead, err))
+		set.onResponse(nil, fmt.Errorf("%w: %v", ErrConnDead, err))
 	}
 }
 
-// route hands each batch's outcome to its partition goroutine. It runs on
-// the connection's reader goroutine and never blocks.
-func (bp *brokerProducer) route(set *produceSet, kresp kmsg.Response, err error) {
-	if err != nil || kresp == nil {
-		for _, b := range set.batches {
-			b.pp.resps.put(batchResult{b: b, err: err, baseOffset: -1, appendTime: -1})
-		}
-		return
+// onResponse records the outcome of the request: body is the undecoded
+// Produce response (nil: acks=0, or err). It runs on the connection's
+// reader goroutine and never blocks. The outcome is handed on only once
+// the writer is done with the set too (refs): a reader that fails a
+// request whose write is still under way must not let its batches be
+// retried or their buffers reused.
+func (set *produceSet) onResponse(body []byte, err error) {
+	set.noResp = body == nil && err == nil // acks=0: done once written
+	if err == nil && body != nil {
+		err = set.decode(body)
 	}
-	resp := kresp.(*kmsg.ProduceResponse)
+	set.err = err
+	set.unref()
+}
+
+func (set *produceSet) unref() {
+	if set.refs.Add(-1) == 0 {
+		set.dispatch()
+	}
+}
+
+// dispatch hands each batch's outcome to its partition goroutine and frees
+// the set.
+func (set *produceSet) dispatch() {
+	err := set.err
 	for _, b := range set.batches {
-		r := batchResult{b: b, err: fmt.Errorf("%w: partition missing from produce response", ErrConnDead), baseOffset: -1, appendTime: -1}
-	find:
-		for ti := range resp.Topics {
-			t := &resp.Topics[ti]
-			if t.Topic != b.pp.topic {
-				continue
+		r := batchResult{b: b, err: err, baseOffset: -1, appendTime: -1}
+		if err == nil && !set.noResp {
+			if b.res.found {
+				r.err, r.baseOffset, r.appendTime = b.res.err, b.res.baseOffset, b.res.appendTime
+			} else {
+				r.err = errProduceMissingPartition
 			}
-			for pi := range t.Partitions {
-				rp := &t.Partitions[pi]
-				if rp.Partition == b.pp.partition {
-					r.err = errorWithMessage(rp.ErrorCode, rp.ErrorMessage)
-					r.baseOffset, r.appendTime = rp.BaseOffset, rp.LogAppendTime
-					break find
+		}
+		b.res = partResult{}
+		b.pp.resps.put(r)
+	}
+	set.free()
+}
+
+var errProduceMissingPartition = fmt.Errorf("%w: partition missing from produce response", ErrConnDead)
+
+// decode parses a Produce response (v3–v12) into the batches' res fields,
+// without allocating unless a partition carries an error message.
+func (set *produceSet) decode(body []byte) error {
+	v := set.req.Version
+	flex := v >= 9
+	d := wireReader{b: body, flex: flex}
+	bi := 0 // the broker answers in request order: try the next batch first
+	for nt := d.arrayLen(); nt > 0 && !d.bad; nt-- {
+		topic := d.str()
+		for np := d.arrayLen(); np > 0 && !d.bad; np-- {
+			part := d.i32()
+			code := d.i16()
+			base := d.i64()
+			appendTime := d.i64()
+			if v >= 5 {
+				d.i64() // log start offset
+			}
+			var msg []byte
+			if v >= 8 {
+				for ne := d.arrayLen(); ne > 0 && !d.bad; ne-- {
+					d.i32() // batch index
+					d.str() // batch index error message
+					d.tags()
+				}
+				msg = d.str()
+			}
+			d.tags()
+			if d.bad {
+				break
+			}
+			match := func(i int) bool {
+				x := set.batches[i]
+				return x.pp.partition == part && x.pp.topic == string(topic)
+			}
+			if bi >= len(set.batches) || !match(bi) {
+				bi = 0
+				for bi < len(set.batches) && !match(bi) {
+					bi++
+				}
+				if bi == len(set.batches) {
+					continue
 				}
 			}
+			b := set.batches[bi]
+			bi++
+			b.res = partResult{found: true, baseOffset: base, appendTime: appendTime}
+			if code != 0 {
+				var m *string
+				if len(msg) > 0 {
+					ms := string(msg)
+					m = &ms
+				}
+				b.res.err = errorWithMessage(code, m)
+			}
 		}
-		b.pp.resps.put(r)
+		d.tags()
+	}
+	if d.bad {
+		return fmt.Errorf("%w: malformed produce response v%d", ErrConnDead, v)
+	}
+	return nil
+}
+
+// partResult is a batch's outcome as decoded from its response.
+type partResult struct {
+	found      bool
+	err        error
+	baseOffset int64
+	appendTime int64
+}
+
+// wireReader reads Kafka protocol primitives; flex selects the compact
+// (KIP-482) forms. Reading past the end sets bad.
+type wireReader struct {
+	b    []byte
+	flex bool
+	bad  bool
+}
+
+func (r *wireReader) take(n int) []byte {
+	if n < 0 || len(r.b) < n {
+		r.bad = true
+		r.b = nil
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *wireReader) i16() int16 {
+	if b := r.take(2); b != nil {
+		return int16(binary.BigEndian.Uint16(b))
+	}
+	return 0
+}
+
+func (r *wireReader) i32() int32 {
+	if b := r.take(4); b != nil {
+		return int32(binary.BigEndian.Uint32(b))
+	}
+	return 0
+}
+
+func (r *wireReader) i64() int64 {
+	if b := r.take(8); b != nil {
+		return int64(binary.BigEndian.Uint64(b))
+	}
+	return 0
+}
+
+func (r *wireReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// arrayLen reads an array length (null counts as empty).
+func (r *wireReader) arrayLen() int {
+	var n int
+	if r.flex {
+		n = int(r.uvarint()) - 1
+	} else {
+		n = int(r.i32())
+	}
+	if n > len(r.b) { // every element takes at least a byte
+		r.bad = true
+		return 0
+	}
+	return n
+}
+
+// str reads a (nullable) string; null and empty both return nil.
+func (r *wireReader) str() []byte {
+	var n int
+	if r.flex {
+		n = int(r.uvarint()) - 1
+	} else {
+		n = int(r.i16())
+	}
+	if n <= 0 {
+		return nil
+	}
+	return r.take(n)
+}
+
+// tags skips a tagged-field section (flexible versions only).
+func (r *wireReader) tags() {
+	if !r.flex {
+		return
+	}
+	for n := r.uvarint(); n > 0 && !r.bad; n-- {
+		r.uvarint()
+		r.take(int(r.uvarint()))
 	}
 }

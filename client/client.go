@@ -60,7 +60,8 @@ type Metadata struct {
 
 // TopicMetadata is one topic's partitions.
 type TopicMetadata struct {
-	Err        error // topic-level error, e.g. UNKNOWN_TOPIC_OR_PARTITION
+	Err        error    // topic-level error, e.g. UNKNOWN_TOPIC_OR_PARTITION
+	ID         [16]byte // topic id (Metadata v10+); zero if the broker sent none
 	Partitions []PartitionMetadata
 }
 
@@ -286,7 +287,7 @@ func (cl *Client) installMetadata(resp *kmsg.MetadataResponse) *Metadata {
 		if t.Topic == nil {
 			continue
 		}
-		tm := &TopicMetadata{Err: ErrorForCode(t.ErrorCode)}
+		tm := &TopicMetadata{Err: ErrorForCode(t.ErrorCode), ID: t.TopicID}
 		if tm.Err == nil {
 			tm.Partitions = make([]PartitionMetadata, len(t.Partitions))
 			for i := range tm.Partitions {

@@ -38,10 +38,19 @@ type conn struct {
 	once    sync.Once
 	deadErr error // set before dead is closed
 
+	// tcp is nc when it is a plain TCP connection: Produce requests are
+	// then written with writev, the record batches straight from their
+	// own buffers (net.Buffers), not copied into wbuf.
+	tcp *net.TCPConn
+
 	// wmu guards the following.
 	wmu  sync.Mutex
 	corr int32
 	wbuf []byte
+	cuts []int
+	recs [][]byte
+	iov  net.Buffers
+	iovw net.Buffers
 }
 
 // promise is one request waiting for its response.
@@ -52,6 +61,24 @@ type promise struct {
 	deadline time.Time
 	// cb runs on the reader goroutine (or in kill). It must not block.
 	cb func(kmsg.Response, error)
+	// raw, if set, replaces cb: it gets the response body undecoded (after
+	// the response header), valid only during the call, or an error; a
+	// nil body and error mean "sent, no response expected" (acks=0). The
+	// producer decodes Produce responses itself, allocation-free.
+	raw rawHandler
+}
+
+// rawHandler receives an undecoded response (see promise.raw).
+type rawHandler interface {
+	onResponse(body []byte, err error)
+}
+
+func (p *promise) fail(err error) {
+	if p.raw != nil {
+		p.raw.onResponse(nil, err)
+	} else {
+		p.cb(nil, err)
+	}
 }
 
 func dialConn(ctx context.Context, cfg *config, addr string, nodeID int32) (*conn, error) {
@@ -84,6 +111,7 @@ func dialConn(ctx context.Context, cfg *config, addr string, nodeID int32) (*con
 		pending: make(chan *promise, cfg.maxInFlightConn),
 		dead:    make(chan struct{}),
 	}
+	c.tcp, _ = nc.(*net.TCPConn)
 	for i := range c.versions {
 		c.versions[i] = -1
 	}
@@ -175,6 +203,12 @@ func (c *conn) request(ctx context.Context, req kmsg.Request, raw bool) (kmsg.Re
 // added to the response deadline (the broker-side timeout of the request).
 // An error return means cb will not be called.
 func (c *conn) send(ctx context.Context, req kmsg.Request, noResp bool, extra time.Duration, cb func(kmsg.Response, error)) error {
+	return c.sendPromise(ctx, req, noResp, extra, &promise{cb: cb})
+}
+
+// sendPromise is send with a caller-made promise (cb or raw set); the
+// caller may reuse p once its callback has run.
+func (c *conn) sendPromise(ctx context.Context, req kmsg.Request, noResp bool, extra time.Duration, p *promise) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -183,8 +217,8 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, noResp bool, extra ti
 	default:
 	}
 	c.corr++
-	p := &promise{corr: c.corr, req: req, noResp: noResp, cb: cb,
-		deadline: time.Now().Add(c.timeout + extra)}
+	p.corr, p.req, p.noResp = c.corr, req, noResp
+	p.deadline = time.Now().Add(c.timeout + extra)
 	if !noResp {
 		select {
 		case c.pending <- p:
@@ -204,15 +238,18 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, noResp bool, extra ti
 	if req.IsFlexible() {
 		buf = append(buf, 0) // no tagged fields
 	}
-	buf = req.AppendTo(buf)
-	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-	if cap(buf) <= 4<<20 {
-		c.wbuf = buf // keep moderate buffers for reuse
+	pr, _ := req.(*kmsg.ProduceRequest)
+	var err error
+	if pr != nil && c.tcp != nil && pr.Version >= 3 {
+		err = c.writeProduce(buf, pr)
 	} else {
-		c.wbuf = nil
+		buf = req.AppendTo(buf)
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		c.keepWbuf(buf)
+		c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+		_, err = c.nc.Write(buf)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-	if _, err := c.nc.Write(buf); err != nil {
+	if err != nil {
 		err = fmt.Errorf("%w: write to %s: %v", ErrConnDead, c.addr, err)
 		go c.kill(err) // kill takes wmu; p (if pending) is failed there
 		if noResp {
@@ -221,10 +258,125 @@ func (c *conn) send(ctx context.Context, req kmsg.Request, noResp bool, extra ti
 		return nil
 	}
 	if noResp {
-		cb(nil, nil)
+		if p.raw != nil {
+			p.raw.onResponse(nil, nil)
+		} else {
+			p.cb(nil, nil)
+		}
 	}
 	return nil
 }
+
+func (c *conn) keepWbuf(buf []byte) {
+	if cap(buf) <= 4<<20 {
+		c.wbuf = buf // keep moderate buffers for reuse
+	} else {
+		c.wbuf = nil
+	}
+}
+
+// writeProduce writes a Produce request whose header is in buf: the body's
+// framing is encoded into buf, and one writev sends it interleaved with
+// the record batches, which are not copied.
+func (c *conn) writeProduce(buf []byte, pr *kmsg.ProduceRequest) error {
+	var total int
+	buf, c.cuts, c.recs, total = appendProduceBody(buf, pr, c.cuts[:0], c.recs[:0])
+	binary.BigEndian.PutUint32(buf, uint32(total-4))
+	c.keepWbuf(buf)
+	iov := c.iov[:0]
+	at := 0
+	for i, cut := range c.cuts {
+		iov = append(iov, buf[at:cut])
+		if len(c.recs[i]) > 0 {
+			iov = append(iov, c.recs[i])
+		}
+		at = cut
+	}
+	if at < len(buf) {
+		iov = append(iov, buf[at:])
+	}
+	clear(c.recs)
+	c.iov = iov[:0]
+	c.iovw = iov // WriteTo consumes (and clears) iovw; iov keeps the array
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.iovw.WriteTo(c.tcp)
+	return err
+}
+
+// appendProduceBody appends the body of a Produce request (v3+) to buf,
+// except the record batches: for each, it appends the offset in buf where
+// the batch goes to cuts and the batch to recs. total is the size of the
+// whole request, batches included.
+func appendProduceBody(buf []byte, r *kmsg.ProduceRequest, cuts []int, recs [][]byte) ([]byte, []int, [][]byte, int) {
+	flex := r.Version >= 9
+	arrayLen := func(n int) {
+		if flex {
+			buf = binary.AppendUvarint(buf, uint64(n)+1)
+		} else {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(n))
+		}
+	}
+	if flex {
+		if r.TransactionID == nil {
+			buf = append(buf, 0)
+		} else {
+			buf = binary.AppendUvarint(buf, uint64(len(*r.TransactionID))+1)
+			buf = append(buf, *r.TransactionID...)
+		}
+	} else if r.TransactionID == nil {
+		buf = binary.BigEndian.AppendUint16(buf, 0xffff)
+	} else {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(*r.TransactionID)))
+		buf = append(buf, *r.TransactionID...)
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(r.Acks))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(r.TimeoutMillis))
+	arrayLen(len(r.Topics))
+	var recBytes int
+	for ti := range r.Topics {
+		t := &r.Topics[ti]
+		if flex {
+			buf = binary.AppendUvarint(buf, uint64(len(t.Topic))+1)
+		} else {
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(t.Topic)))
+		}
+		buf = append(buf, t.Topic...)
+		arrayLen(len(t.Partitions))
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			buf = binary.BigEndian.AppendUint32(buf, uint32(p.Partition))
+			switch {
+			case p.Records == nil && flex:
+				buf = append(buf, 0)
+			case p.Records == nil:
+				buf = binary.BigEndian.AppendUint32(buf, 0xffffffff)
+			default:
+				if flex {
+					buf = binary.AppendUvarint(buf, uint64(len(p.Records))+1)
+				} else {
+					buf = binary.BigEndian.AppendUint32(buf, uint32(len(p.Records)))
+				}
+				cuts = append(cuts, len(buf))
+				recs = append(recs, p.Records)
+				recBytes += len(p.Records)
+			}
+			if flex {
+				buf = append(buf, 0) // partition tagged fields
+			}
+		}
+		if flex {
+			buf = append(buf, 0) // topic tagged fields
+		}
+	}
+	if flex {
+		buf = append(buf, 0) // request tagged fields
+	}
+	return buf, cuts, recs, len(buf) + recBytes
+}
+
+// inFlightFull reports whether MaxInFlightRequestsPerConn requests are
+// unanswered (a send would wait).
+func (c *conn) inFlightFull() bool { return len(c.pending) == cap(c.pending) }
 
 func (c *conn) readLoop() {
 	var (
@@ -268,6 +420,13 @@ func (c *conn) readLoop() {
 				return
 			}
 		}
+		if p.raw != nil {
+			p.raw.onResponse(b, nil)
+			if len(body) > 1<<20 {
+				body = nil
+			}
+			continue
+		}
 		resp := p.req.ResponseKind()
 		if err := resp.ReadFrom(b); err != nil {
 			p.cb(nil, fmt.Errorf("samsa/client: decoding response key %d v%d from %s: %w", p.req.Key(), p.req.GetVersion(), c.addr, err))
@@ -281,7 +440,7 @@ func (c *conn) readLoop() {
 }
 
 func (c *conn) failAndKill(p *promise, err error) {
-	p.cb(nil, err)
+	p.fail(err)
 	c.kill(err)
 }
 
@@ -303,7 +462,7 @@ func (c *conn) kill(err error) {
 	for {
 		select {
 		case p := <-c.pending:
-			p.cb(nil, c.deadErr)
+			p.fail(c.deadErr)
 		default:
 			return
 		}

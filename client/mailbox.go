@@ -46,6 +46,27 @@ func (m *mailbox[T]) putAll(vs []T) {
 	m.signal()
 }
 
+// give hands vs over: if the mailbox is empty, vs itself becomes its
+// content (no copy) and give returns the mailbox's old, empty slice for
+// the caller to reuse; otherwise vs is appended and returned. Either way
+// the caller owns what give returns, and not vs.
+func (m *mailbox[T]) give(vs []T) []T {
+	if len(vs) == 0 {
+		return vs
+	}
+	m.mu.Lock()
+	if len(m.items) == 0 {
+		vs, m.items = m.items[:0], vs
+	} else {
+		m.items = append(m.items, vs...)
+		clear(vs)
+		vs = vs[:0]
+	}
+	m.mu.Unlock()
+	m.signal()
+	return vs
+}
+
 // take returns everything queued. The caller gives the slice back with
 // recycle once done with it.
 func (m *mailbox[T]) take() []T {

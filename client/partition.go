@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/batch"
@@ -42,23 +43,30 @@ type partitionProducer struct {
 	retry    []*recBatch // came back retriable this round
 	order    uint64      // seal order, to put retried batches back in place
 
-	id           producerID // id the partition stamps with
-	haveID       bool
-	nextSeq      int32
-	ackedSeq     int32 // next sequence the broker expects under id (after acks)
-	acked        bool  // a batch stamped with ackedGen was acknowledged
-	ackedGen     uint64
-	ackedOrder   uint64       // highest order acknowledged under ackedGen
-	held         []completion // done, waiting for older batches (callback order)
-	lastBatchLen int
-	needReset    bool // a stamped batch failed for good: renew the id
-	badGen       uint64
-	backoff      time.Duration
-	backoffAt    time.Time // do not send before
-	leader       int32
-	bp           *brokerProducer
-	metaWait     <-chan struct{}
-	leaderLost   bool
+	id         producerID // id the partition stamps with
+	haveID     bool
+	nextSeq    int32
+	ackedSeq   int32 // next sequence the broker expects under id (after acks)
+	acked      bool  // a batch stamped with ackedGen was acknowledged
+	ackedGen   uint64
+	ackedOrder uint64       // highest order acknowledged under ackedGen
+	held       []completion // done, waiting for older batches (callback order)
+	sizeHint   int          // encoded size recent batches reached (decaying max)
+	needReset  bool         // a stamped batch failed for good: renew the id
+	badGen     uint64
+	backoff    time.Duration
+	backoffAt  time.Time // do not send before
+	leader     int32
+	bp         *brokerProducer
+	metaWait   <-chan struct{}
+	leaderLost bool
+
+	// setMark belongs to the goroutine of the broker the partition sends
+	// to (brokerProducer.fill); the partition never touches it.
+	setMark uint64
+	// deferred: registered in bp.deferred (see brokerProducer.deferSeal).
+	deferred     atomic.Bool
+	sealDeferred bool // step put off sealing until the bridge pokes
 }
 
 // batchResult is a produce outcome for one batch, from a bridge or a
@@ -115,7 +123,7 @@ func (pp *partitionProducer) nextWake() time.Time {
 			at = t
 		}
 	}
-	if pp.open != nil {
+	if pp.open != nil && pp.sendable() && !pp.sealDeferred {
 		earlier(pp.lingerAt)
 	}
 	if len(pp.queue) > 0 {
@@ -141,19 +149,28 @@ func (pp *partitionProducer) absorb() {
 		if b == nil {
 			b = pp.newBatch(ts)
 		}
+		// Encode once, straight into the batch buffer; undo if the
+		// record does not fit (rare: then it is encoded again at the
+		// new batch's deltas).
+		start := len(b.buf)
 		wr := wireRecord(pr.r, ts-b.firstTS, b.n)
-		size := batch.RecordSize(&wr)
-		if b.n > 0 && len(b.buf)+size > cfg.batchBytes {
-			pp.seal()
-			b = pp.newBatch(ts)
-			wr = wireRecord(pr.r, 0, 0)
-			size = batch.RecordSize(&wr)
-		}
-		if batch.HeaderSize+size > cfg.batchBytes {
-			pp.p.results.failRecs(recs[i:i+1], ErrRecordTooLarge)
-			continue
-		}
+		b.buf = growBuf(b.buf, maxRecordSize(pr.r))
 		b.buf = batch.AppendRecord(b.buf, &wr)
+		if len(b.buf) > cfg.batchBytes {
+			b.buf = b.buf[:start]
+			if b.n > 0 {
+				pp.seal()
+				b = pp.newBatch(ts)
+				wr = wireRecord(pr.r, 0, 0)
+				b.buf = growBuf(b.buf, maxRecordSize(pr.r))
+				b.buf = batch.AppendRecord(b.buf, &wr)
+			}
+			if len(b.buf) > cfg.batchBytes {
+				b.buf = b.buf[:batch.HeaderSize]
+				pp.p.results.failRecs(recs[i:i+1], ErrRecordTooLarge)
+				continue
+			}
+		}
 		b.recs = append(b.recs, *pr)
 		b.n++
 		b.maxTS = max(b.maxTS, ts)
@@ -165,12 +182,9 @@ func (pp *partitionProducer) absorb() {
 }
 
 func (pp *partitionProducer) newBatch(ts int64) *recBatch {
-	b := getBatch(pp)
-	// Size the buffer for what the last batch needed, so that it does
-	// not grow by doubling (and copying) every time.
-	if want := min(pp.lastBatchLen+pp.lastBatchLen/8, pp.p.cfg.batchBytes); cap(b.buf) < want {
-		b.buf = slices.Grow(b.buf, want-len(b.buf))
-	}
+	// Size the buffer for what recent batches needed, so that it does
+	// not have to grow (growing copies it).
+	b := getBatch(pp, min(pp.sizeHint+pp.sizeHint/4, pp.p.cfg.batchBytes))
 	b.firstTS, b.maxTS = ts, ts
 	b.created = time.Now()
 	if d := pp.p.cfg.deliveryTimeout; d > 0 {
@@ -194,9 +208,44 @@ func (pp *partitionProducer) seal() {
 	}
 	pp.order++
 	b.order = pp.order
-	pp.lastBatchLen = len(b.buf)
+	// A decaying maximum: one small batch does not shrink the next
+	// buffer, a run of them does.
+	pp.sizeHint = max(len(b.buf), pp.sizeHint-pp.sizeHint/8)
 	b.seal(pp.p.comp)
 	pp.queue = append(pp.queue, b)
+}
+
+// sendable reports whether a batch sealed now could be sent at once. If
+// not (batches are queued, or the in-flight limit is reached), the open
+// batch stays open and keeps growing until it is full: sealing it early
+// would only make it smaller. The next result makes room and runs step.
+func (pp *partitionProducer) sendable() bool {
+	return len(pp.queue) == 0 && len(pp.retry) == 0 && len(pp.inflight) < pp.maxInFlight()
+}
+
+// sealable reports whether the open batch should be sealed now that
+// linger, Flush, ProduceSync or a blocked Produce asks for it: only if it
+// could be sent, and not while the broker's connection is saturated (the
+// bridge pokes the partition when it no longer is).
+func (pp *partitionProducer) sealable() bool {
+	if !pp.sendable() {
+		return false
+	}
+	// While deferred, the linger timer is off (nextWake): the poke comes.
+	pp.sealDeferred = pp.bp != nil && pp.bp.deferSeal(pp)
+	return !pp.sealDeferred
+}
+
+// maxInFlight is the partition's current in-flight limit.
+func (pp *partitionProducer) maxInFlight() int {
+	if pp.p.cfg.idempotent && (!pp.acked || pp.ackedGen != pp.id.gen) {
+		// Until the broker has acknowledged a batch of this producer id
+		// on this partition, it has no state for us and accepts any
+		// first sequence (Kafka ≥2.5): a second batch in flight could
+		// be appended before a failed first one. So: one at a time.
+		return 1
+	}
+	return pp.p.cfg.maxInFlightPart
 }
 
 // step does whatever the partition can do now: seal, expire, renew the
@@ -204,13 +253,16 @@ func (pp *partitionProducer) seal() {
 func (pp *partitionProducer) step() {
 	p := pp.p
 	now := time.Now()
-	if b := pp.open; b != nil && (b.urgent || p.flushing.Load() > 0 || !now.Before(pp.lingerAt)) {
+	pp.sealDeferred = false
+	if b := pp.open; b != nil &&
+		(b.urgent || p.flushing.Load() > 0 || p.budget.blocked.Load() > 0 || !now.Before(pp.lingerAt)) && pp.sealable() {
 		pp.seal()
 	}
 	if p.aborting.Load() {
 		for _, b := range pp.queue {
 			pp.fail(b, ErrClosed)
 		}
+		clear(pp.queue)
 		pp.queue = pp.queue[:0]
 		return
 	}
@@ -221,7 +273,7 @@ func (pp *partitionProducer) step() {
 	// so failing it leaves a gap in the sequence: renew the id.
 	for len(pp.queue) > 0 && !pp.queue[0].deadline.IsZero() && !now.Before(pp.queue[0].deadline) {
 		b := pp.queue[0]
-		pp.queue = pp.queue[1:]
+		pp.dequeue(1)
 		err := ErrDeliveryTimeout
 		if b.lastErr != nil {
 			err = fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, b.lastErr)
@@ -237,18 +289,12 @@ func (pp *partitionProducer) step() {
 	if !pp.ensureLeader() {
 		return
 	}
-	max := p.cfg.maxInFlightPart
-	if p.cfg.idempotent && (!pp.acked || pp.ackedGen != pp.id.gen) {
-		// Until the broker has acknowledged a batch of this producer id
-		// on this partition, it has no state for us and accepts any
-		// first sequence (Kafka ≥2.5): a second batch in flight could
-		// be appended before a failed first one. So: one at a time.
-		max = 1
-	}
+	max := pp.maxInFlight()
 	first := len(pp.inflight)
-	for len(pp.inflight) < max && len(pp.queue) > 0 {
-		b := pp.queue[0]
-		pp.queue = pp.queue[1:]
+	k := 0
+	for len(pp.inflight) < max && k < len(pp.queue) {
+		b := pp.queue[k]
+		k++
 		if !b.stamped || b.gen != pp.id.gen {
 			b.stamp(pp.id, pp.nextSeq)
 			pp.nextSeq = addSeq(pp.nextSeq, b.n)
@@ -256,10 +302,18 @@ func (pp *partitionProducer) step() {
 		b.attempts++
 		pp.inflight = append(pp.inflight, b)
 	}
-	if len(pp.queue) == 0 {
-		pp.queue = pp.queue[:0:0] // do not pin the old array's head
-	}
+	pp.dequeue(k)
 	pp.bp.in.putAll(pp.inflight[first:])
+}
+
+// dequeue drops the first k queued batches, keeping the queue's array.
+func (pp *partitionProducer) dequeue(k int) {
+	if k == 0 {
+		return
+	}
+	n := copy(pp.queue, pp.queue[k:])
+	clear(pp.queue[n:])
+	pp.queue = pp.queue[:n]
 }
 
 // ensureID makes sure the partition stamps with a current producer id:
@@ -287,6 +341,7 @@ func (pp *partitionProducer) ensureID() bool {
 			for _, b := range pp.queue {
 				pp.fail(b, fmt.Errorf("samsa/client: InitProducerId: %w", err))
 			}
+			clear(pp.queue)
 			pp.queue = pp.queue[:0]
 		}
 		return false
@@ -509,48 +564,53 @@ type recBatch struct {
 	seq      int32
 	attempts int
 	lastErr  error
+	res      partResult // set by produceSet.decode, read right after
 }
 
 var batchPool = sync.Pool{New: func() any { return new(recBatch) }}
 
-func getBatch(pp *partitionProducer) *recBatch {
+// getBatch returns an empty batch whose buffer holds at least size bytes.
+func getBatch(pp *partitionProducer, size int) *recBatch {
 	b := batchPool.Get().(*recBatch)
 	b.pp = pp
-	if b.buf == nil {
-		b.buf = make([]byte, batch.HeaderSize, 16<<10)
-	}
-	b.buf = b.buf[:batch.HeaderSize]
+	b.buf = getBuf(max(size, batch.HeaderSize))[:batch.HeaderSize]
 	return b
 }
 
-// free returns b to the pool, keeping its buffers.
+// free returns b and its buffer to their pools, keeping its records slice.
 func (b *recBatch) free() {
+	putBuf(b.buf)
 	clear(b.recs)
-	buf, recs := b.buf, b.recs[:0]
-	if cap(buf) > 4<<20 {
-		buf = nil
+	recs := b.recs[:0]
+	if cap(recs) > 1<<16 {
+		recs = nil
 	}
-	*b = recBatch{buf: buf, recs: recs}
+	*b = recBatch{recs: recs}
 	batchPool.Put(b)
 }
 
-var compressPool = sync.Pool{New: func() any { return new([]byte) }}
+// maxRecordSize bounds the encoded size of r (every varint at its widest).
+func maxRecordSize(r *Record) int {
+	n := 41 + len(r.Key) + len(r.Value)
+	for i := range r.Headers {
+		n += 10 + len(r.Headers[i].Key) + len(r.Headers[i].Value)
+	}
+	return n
+}
 
 // seal writes the header fields known now and compresses the records.
 func (b *recBatch) seal(c *compressor) {
 	codec := CodecNone
 	if c.codec != CodecNone {
-		bp := compressPool.Get().(*[]byte)
-		out := append((*bp)[:0], b.buf[:batch.HeaderSize]...)
+		out := append(getBuf(len(b.buf)), b.buf[:batch.HeaderSize]...)
 		out, err := c.compress(out, b.buf[batch.HeaderSize:])
 		if err == nil && len(out) < len(b.buf) {
-			*bp = b.buf // swap buffers: the old one goes to the pool
+			putBuf(b.buf)
 			b.buf = out
 			codec = c.codec
 		} else {
-			*bp = out
+			putBuf(out)
 		}
-		compressPool.Put(bp)
 	}
 	h := b.buf
 	binary.BigEndian.PutUint64(h[0:], 0)                  // baseOffset
@@ -562,8 +622,8 @@ func (b *recBatch) seal(c *compressor) {
 	binary.BigEndian.PutUint64(h[27:], uint64(b.firstTS)) // baseTimestamp
 	binary.BigEndian.PutUint64(h[35:], uint64(b.maxTS))   // maxTimestamp
 	binary.BigEndian.PutUint32(h[57:], uint32(b.n))       // recordsCount
-	b.stamp(producerID{id: -1, epoch: -1}, -1)
-	b.stamped = false
+	// The producer id, sequence and CRC are written by stamp, right
+	// before the first send: one CRC pass per batch.
 }
 
 // stamp sets the producer id, epoch and base sequence, and the CRC.

@@ -51,14 +51,29 @@ func (p *Producer) dispatch() {
 			p.in.recycle(recs)
 			continue
 		}
+		// One clock read per slice, not per record: records produced
+		// without a timestamp get the time they reach the dispatcher
+		// (microseconds after Produce; Kafka timestamps are in ms).
+		var now time.Time
 		var last *topicProducer
 		start := 0
 		for i := range recs {
+			if recs[i].stampNow {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				recs[i].r.Timestamp = now
+			}
 			if i+1 == len(recs) || recs[i+1].r.Topic != recs[i].r.Topic {
 				if last == nil || last.topic != recs[i].r.Topic {
 					last = get(recs[i].r.Topic)
 				}
-				last.in.putAll(recs[start : i+1])
+				if start == 0 && i+1 == len(recs) {
+					// The whole slice is one topic's: hand it over.
+					recs = last.in.give(recs)
+				} else {
+					last.in.putAll(recs[start : i+1])
+				}
 				start = i + 1
 			}
 		}
@@ -191,9 +206,7 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
 		t.buckets[k] = append(t.buckets[k], pr)
 	}
 	for _, k := range t.touched {
-		t.partition(k).in.putAll(t.buckets[k])
-		clear(t.buckets[k])
-		t.buckets[k] = t.buckets[k][:0]
+		t.buckets[k] = t.partition(k).in.give(t.buckets[k])
 	}
 	t.touched = t.touched[:0]
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,10 +55,11 @@ type Producer struct {
 // pendingRec is a record travelling through the pipeline. Slices of these
 // (values, not pointers) move between layers.
 type pendingRec struct {
-	r    *Record
-	cb   func(*Record, error)
-	size int32 // userSize, counted against the buffer budget
-	sync bool  // from ProduceSync: do not linger
+	r        *Record
+	cb       func(*Record, error)
+	size     int32 // userSize, counted against the buffer budget
+	sync     bool  // from ProduceSync: do not linger
+	stampNow bool  // zero Timestamp: the dispatcher sets it
 }
 
 // NewProducer creates a producer with its own Client (closed by Close).
@@ -102,6 +104,7 @@ func newProducer(cl *Client, owns bool, cfg config) (*Producer, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.budget.init(cfg.maxBufferedBytes, cfg.maxBufferedRecs)
+	p.budget.onBlock = p.pokePartitions
 	p.ids.init(p)
 	p.results.init(p)
 	go p.results.run()
@@ -153,9 +156,6 @@ func (p *Producer) produce(ctx context.Context, r *Record, cb func(*Record, erro
 	if err := p.budget.acquire(ctx, int64(size), block); err != nil {
 		return err
 	}
-	if r.Timestamp.IsZero() {
-		r.Timestamp = time.Now()
-	}
 	p.in.mu.Lock()
 	if p.inClosed {
 		p.in.mu.Unlock()
@@ -163,7 +163,7 @@ func (p *Producer) produce(ctx context.Context, r *Record, cb func(*Record, erro
 		cb(r, ErrClosed)
 		return ErrClosed
 	}
-	p.in.items = append(p.in.items, pendingRec{r: r, cb: cb, size: int32(size), sync: sync})
+	p.in.items = append(p.in.items, pendingRec{r: r, cb: cb, size: int32(size), sync: sync, stampNow: r.Timestamp.IsZero()})
 	p.in.mu.Unlock()
 	p.in.signal()
 	return nil
@@ -295,75 +295,159 @@ func (p *Producer) killConns() {
 // ---- buffer budget ----
 
 // budget bounds records produced and not yet completed, by bytes and count.
+// The counters are atomic: Produce takes room with two atomic adds and no
+// lock; only a Produce that must wait takes mu, to register its wake
+// channel.
 type budget struct {
 	maxBytes, maxRecs int64
+	bytes, recs       atomic.Int64
+	nwait             atomic.Int32 // registered waiters (waiters' length)
+	// blocked counts Produce calls waiting for room. While it is above
+	// zero partitions do not linger: waiting longer cannot make batches
+	// bigger (nothing more can be buffered), it only delays the acks that
+	// free room. onBlock pokes the partitions when it goes up.
+	blocked atomic.Int32
+	onBlock func()
 
 	// mu guards the following.
 	mu      sync.Mutex
-	bytes   int64
-	recs    int64
-	freed   chan struct{} // closed and replaced when room frees and someone waits
-	waiting bool
-	empty   chan struct{} // closed and replaced when recs drops to 0
+	waiters []chan struct{} // blocked acquires, signalled on release
+	spare   []chan struct{} // wake channels for reuse
+	empty   chan struct{}   // closed and replaced when recs drops to 0
 }
 
 func (b *budget) init(maxBytes, maxRecs int64) {
 	b.maxBytes, b.maxRecs = maxBytes, maxRecs
-	b.freed = make(chan struct{})
 	b.empty = make(chan struct{})
 }
 
+// tryTake takes room for one record of n bytes if there is some. A record
+// always fits in an empty buffer.
+func (b *budget) tryTake(n int64) bool {
+	r := b.recs.Add(1)
+	by := b.bytes.Add(n)
+	if r == 1 || (by <= b.maxBytes && r <= b.maxRecs) {
+		return true
+	}
+	b.untake(n)
+	return false
+}
+
+// untake gives back room taken by a failed tryTake; if that made recs 0
+// (a racing release saw our transient count), it signals empty as release
+// would. It wakes no waiter: a tryTake that failed only because of another
+// one's transient count is followed by a release (the buffer holds real
+// records, else the first of them would have succeeded: r == 1).
+func (b *budget) untake(n int64) {
+	b.bytes.Add(-n)
+	if b.recs.Add(-1) == 0 {
+		b.signalEmpty()
+	}
+}
+
 func (b *budget) acquire(ctx context.Context, n int64, block bool) error {
-	for {
+	if b.tryTake(n) {
+		return nil
+	}
+	if !block {
+		return ErrBufferFull
+	}
+	var ch chan struct{}
+	defer func() {
 		b.mu.Lock()
-		// A record always fits in an empty buffer.
-		if b.recs == 0 || (b.bytes+n <= b.maxBytes && b.recs < b.maxRecs) {
-			b.bytes += n
-			b.recs++
-			b.mu.Unlock()
+		b.spare = append(b.spare, ch)
+		b.mu.Unlock()
+	}()
+	b.mu.Lock()
+	if k := len(b.spare); k > 0 {
+		ch = b.spare[k-1]
+		b.spare = b.spare[:k-1]
+	} else {
+		ch = make(chan struct{}, 1)
+	}
+	b.mu.Unlock()
+	for {
+		// Register, then look again: a release either sees the waiter
+		// (and signals ch) or happened before the second look.
+		b.mu.Lock()
+		b.waiters = append(b.waiters, ch)
+		b.nwait.Add(1)
+		b.mu.Unlock()
+		if b.tryTake(n) {
+			b.unregister(ch)
 			return nil
 		}
-		if !block {
-			b.mu.Unlock()
-			return ErrBufferFull
+		if b.blocked.Add(1) == 1 && b.onBlock != nil {
+			b.onBlock()
 		}
-		b.waiting = true
-		ch := b.freed
-		b.mu.Unlock()
 		select {
 		case <-ch:
+			b.blocked.Add(-1)
 		case <-ctx.Done():
+			b.blocked.Add(-1)
+			b.unregister(ch)
 			return ctx.Err()
 		}
+		if b.tryTake(n) {
+			return nil
+		}
+	}
+}
+
+// unregister removes ch from the waiters (if a release has not already)
+// and drops a signal that raced with the removal.
+func (b *budget) unregister(ch chan struct{}) {
+	b.mu.Lock()
+	if i := slices.Index(b.waiters, ch); i >= 0 {
+		b.waiters = slices.Delete(b.waiters, i, i+1)
+		b.nwait.Add(-1)
+	}
+	b.mu.Unlock()
+	select {
+	case <-ch:
+	default:
 	}
 }
 
 func (b *budget) release(bytes, recs int64) {
-	b.mu.Lock()
-	b.bytes -= bytes
-	b.recs -= recs
-	if b.waiting {
-		b.waiting = false
-		close(b.freed)
-		b.freed = make(chan struct{})
+	b.bytes.Add(-bytes)
+	if b.recs.Add(-recs) == 0 {
+		b.signalEmpty()
 	}
-	if b.recs == 0 {
+	if b.nwait.Load() > 0 {
+		b.wakeAll()
+	}
+}
+
+func (b *budget) wakeAll() {
+	b.mu.Lock()
+	for _, ch := range b.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	b.nwait.Add(-int32(len(b.waiters)))
+	clear(b.waiters)
+	b.waiters = b.waiters[:0]
+	b.mu.Unlock()
+}
+
+func (b *budget) signalEmpty() {
+	b.mu.Lock()
+	if b.recs.Load() == 0 {
 		close(b.empty)
 		b.empty = make(chan struct{})
 	}
 	b.mu.Unlock()
 }
 
-func (b *budget) records() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.recs
-}
+func (b *budget) records() int64 { return b.recs.Load() }
 
 func (b *budget) waitEmpty(ctx context.Context) error {
 	for {
 		b.mu.Lock()
-		if b.recs == 0 {
+		if b.recs.Load() == 0 {
 			b.mu.Unlock()
 			return nil
 		}
