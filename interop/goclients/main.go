@@ -1,5 +1,5 @@
 // Command goclients is the Go rows of the interop matrix: it drives franz-go,
-// IBM/sarama and segmentio/kafka-go against one broker and prints one line per
+// IBM/sarama, segmentio/kafka-go and samsa's own client against one broker and prints one line per
 // (client, scenario):
 //
 //	RESULT <client> <scenario> PASS
@@ -51,9 +51,10 @@ var newClients = map[string]func(bootstrap string) (client, error){
 	"franz-go": newFranz,
 	"sarama":   newSarama,
 	"kafka-go": newKafkaGo,
+	"samsa":    newSamsa,
 }
 
-var clientOrder = []string{"franz-go", "sarama", "kafka-go"}
+var clientOrder = []string{"franz-go", "sarama", "kafka-go", "samsa"}
 var scenarioOrder = []string{"create", "describe", "produce", "group", "delete"}
 
 const (

@@ -55,6 +55,7 @@ var rows = []row{
 	{"franz-go", goScenarios, runGoClient("franz-go")},
 	{"sarama", goScenarios, runGoClient("sarama")},
 	{"kafka-go", goScenarios, runGoClient("kafka-go")},
+	{"samsa", goScenarios, runGoClient("samsa")},
 	{"kafkajs", goScenarios, runKafkajs},
 }
 
