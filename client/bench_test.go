@@ -15,9 +15,12 @@ package client
 //	BENCH_FSYNC=1              keep samsa's default fsync-before-ack
 //	                           (default: log.flush.interval.messages=Long.MAX,
 //	                           Apache Kafka's default: no fsync on the ack path)
-//	BENCH_ROUNDS=n             rounds per client (default 2)
+//	BENCH_ROUNDS=n             rounds per client (default 5)
 //	BENCH_CLIENTS=samsa,kgo    which clients (default all four)
 //	BENCH_BUFFER=n             records each client may buffer (default 10000)
+//	BENCH_DIR=dir              the broker's log directory (default: under
+//	                           /dev/shm if it exists, else a temporary one)
+//	BENCH_CPUPROFILE_DIR=dir   CPU profiles of the timed sections only
 //
 // The broker is a real samsa node (samsatest). By default it runs in a child
 // process (this test binary re-executed), so that the allocation and CPU
@@ -32,12 +35,15 @@ package client
 //	allocs/rec, B/rec  runtime.MemStats Mallocs/TotalAlloc deltas per record;
 //	                 the records are built before the timer, so this is what
 //	                 the client itself allocates
-//	p99              per-record latency, Produce call → acknowledgement callback
+//	p50, p99         per-record latency, Produce call → acknowledgement callback
 //	CPU/rec          getrusage(RUSAGE_SELF) user+sys per record (client only
 //	                 unless BENCH_BROKER=inproc); brokerCPU/rec the same for the
 //	                 broker child (/proc/<pid>/stat)
+//	vs kgo, paired   rate over kgo's; paired is the median over rounds of the
+//	                 same ratio within one round (back-to-back runs share the
+//	                 machine's load swings)
 //
-// Fairness: acks=all, idempotent where the client supports it (kafka-go has
+// Each run's topic is deleted after it. Fairness: acks=all, idempotent where the client supports it (kafka-go has
 // no idempotent producer; sarama allows only 1 request in flight with it),
 // no compression, linger 5 ms, 1 MiB batches, the same buffer bound, the
 // same record bodies, six partitions, murmur2 for keys (sticky/round-robin
@@ -53,6 +59,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +71,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/samsatest"
@@ -121,7 +129,16 @@ func benchBroker(b *testing.B) benchBrokerT {
 		n := samsatest.Start(b, benchBrokerOpts()...)
 		return benchBrokerT{addrs: []string{n.Addr()}}
 	}
+	// The broker's log goes to tmpfs when there is one: a few GB are
+	// written per run, and disk writeback would put the disk's noise into
+	// the numbers. Each run's topic is deleted after it.
 	dir := b.TempDir()
+	if v := os.Getenv("BENCH_DIR"); v != "" {
+		dir = v
+	} else if d, err := os.MkdirTemp("/dev/shm", "samsa-client-bench-"); err == nil {
+		dir = d
+		b.Cleanup(func() { os.RemoveAll(d) })
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SAMSA_BENCH_BROKER_DIR="+filepath.Join(dir, "data"))
 	stdin, err := cmd.StdinPipe()
@@ -257,7 +274,7 @@ var benchBuffer = benchEnvInt("BENCH_BUFFER", 10000)
 
 func BenchmarkProduce(b *testing.B) {
 	br := benchBroker(b)
-	rounds := benchEnvInt("BENCH_ROUNDS", 2)
+	rounds := benchEnvInt("BENCH_ROUNDS", 5)
 	clients := benchClients
 	if v := os.Getenv("BENCH_CLIENTS"); v != "" {
 		clients = nil
@@ -322,6 +339,7 @@ func BenchmarkProduce(b *testing.B) {
 
 func runOne(b *testing.B, br benchBrokerT, c benchClient, bc benchCase, value []byte, n int, s *benchStats) {
 	topic := newTopic(b, backend{name: "bench", addrs: br.addrs}, 6)
+	defer deleteTopic(b, br.addrs, topic)
 	start := make([]int64, n)
 	lat := make([]int64, n)
 	epoch := time.Now()
@@ -349,6 +367,16 @@ func runOne(b *testing.B, br benchBrokerT, c benchClient, bc benchCase, value []
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	if dir := os.Getenv("BENCH_CPUPROFILE_DIR"); dir != "" {
+		// A profile of the timed sections only, one file per client
+		// and case (appending rounds is not possible: the last wins).
+		f, err := os.Create(filepath.Join(dir, c.name+"-"+bc.name+".pprof"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	cpu0, bcpu0 := selfCPU(), procCPU(br.pid)
 	t0 := time.Now()
 	wg.Add(n)
@@ -372,6 +400,19 @@ func runOne(b *testing.B, br benchBrokerT, c benchClient, bc benchCase, value []
 	s.mallocs += m1.Mallocs - m0.Mallocs
 	s.allocB += m1.TotalAlloc - m0.TotalAlloc
 	s.lat = append(s.lat, lat...)
+}
+
+func deleteTopic(b *testing.B, addrs []string, topic string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, topic); err != nil {
+		b.Logf("delete topic %s: %v", topic, err)
+	}
 }
 
 // index returns the position of p in s (p points into s).

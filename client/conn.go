@@ -432,9 +432,11 @@ func (c *conn) readLoop() {
 			p.cb(nil, fmt.Errorf("samsa/client: decoding response key %d v%d from %s: %w", p.req.Key(), p.req.GetVersion(), c.addr, err))
 			continue
 		}
-		if len(body) > 1<<20 {
-			body = nil // do not pin a large buffer
-		}
+		// kmsg decodes []byte fields (record batches, group member
+		// metadata) as slices of body: the response owns it now, and the
+		// next response gets a fresh buffer. Only the raw path above, whose
+		// callback is done with the bytes when it returns, reuses body.
+		body = nil
 		p.cb(resp, nil)
 	}
 }
