@@ -71,7 +71,7 @@ func FuzzServerFirstFlight(f *testing.F) {
 		if sip022 {
 			method = "2022-blake3-aes-128-gcm"
 		}
-		_, addr := startServer(f, ServerConfig{Cipher: testCipher(f, method), HandshakeTimeout: 200 * time.Millisecond,
+		_, addr := startServer(f, ServerConfig{Cipher: testCipher(f, method), HandshakeTimeout: 20 * time.Millisecond,
 			Allow: allow(f, "127.0.0.1:*")})
 		servers[sip022] = addr
 	}
@@ -84,7 +84,7 @@ func FuzzServerFirstFlight(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
+		c.SetDeadline(time.Now().Add(time.Second))
 		c.Write(in)
 		c.(*net.TCPConn).CloseWrite()
 		got, _ := io.ReadAll(c)
