@@ -322,34 +322,7 @@ func (g *group848) commitUnordered(ctx context.Context, offsets map[TopicPartiti
 }
 
 func (g *group848) autoCommitLoop() {
-	t := time.NewTicker(g.cfg.autoCommitInterval)
-	defer t.Stop()
-	last := map[TopicPartition]int64{}
-	for {
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-t.C:
-		}
-		g.commitMu.Lock()
-		offs := g.c.polledPositions(g.ownedTPs())
-		for tp, off := range offs {
-			if last[tp] == off {
-				delete(offs, tp)
-			}
-		}
-		err := g.commitUnordered(g.ctx, offs)
-		g.commitMu.Unlock()
-		if err != nil {
-			if g.ctx.Err() == nil {
-				g.c.logf("group %s: auto-commit: %v", g.cfg.group, err)
-			}
-			continue
-		}
-		for tp, off := range offs {
-			last[tp] = off
-		}
-	}
+	autoCommitLoop(g.ctx, g.c, g.cfg.group, g.cfg.autoCommitInterval, &g.commitMu, g.ownedTPs, g.commitUnordered)
 }
 
 func (g *group848) leave(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -312,5 +313,41 @@ func commitRevoked(ctx context.Context, cfg *consumerConfig, commit func(context
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, cfg.client.retryBackoffMax)
+	}
+}
+
+// autoCommitLoop commits, every interval until ctx ends, the polled
+// positions of the partitions owned() returns that moved since the last
+// successful commit. Both group protocols run it; commitMu serializes it
+// with the group's revoke and manual commits.
+func autoCommitLoop(ctx context.Context, c *Consumer, group string, interval time.Duration, commitMu *sync.Mutex,
+	owned func() []TopicPartition, commit func(context.Context, map[TopicPartition]int64) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := map[TopicPartition]int64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		commitMu.Lock()
+		offs := c.polledPositions(owned())
+		for tp, off := range offs {
+			if last[tp] == off {
+				delete(offs, tp)
+			}
+		}
+		err := commit(ctx, offs)
+		commitMu.Unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.logf("group %s: auto-commit: %v", group, err)
+			}
+			continue
+		}
+		for tp, off := range offs {
+			last[tp] = off
+		}
 	}
 }

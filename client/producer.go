@@ -484,11 +484,6 @@ func (m *idManager) init(p *Producer) {
 	m.cur = producerID{id: -1, epoch: -1}
 }
 
-// get returns the current id, fetching the first one if needed.
-func (m *idManager) get(ctx context.Context) (producerID, error) {
-	return m.reset(ctx, 0)
-}
-
 // reset replaces the id if the current generation is still bad (a
 // generation no later batch has seen yet); otherwise it returns the current
 // one, which another partition already renewed. A new producer id (rather

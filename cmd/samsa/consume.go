@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,11 +18,7 @@ import (
 )
 
 func init() {
-	register("consume", "print records of a topic, alone or as a group member", func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		return consumeMain(ctx, args, os.Stdout, os.Stderr)
-	})
+	register("consume", "print records of a topic, alone or as a group member", interruptible(consumeMain))
 }
 
 // clientFlags are the connection flags of the consumer and group commands.

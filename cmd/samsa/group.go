@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,11 +16,7 @@ import (
 )
 
 func init() {
-	register("group", "list, describe, delete consumer groups and reset their offsets", func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		return groupMain(ctx, args, os.Stdout, os.Stderr)
-	})
+	register("group", "list, describe, delete consumer groups and reset their offsets", interruptible(groupMain))
 }
 
 const groupUsage = `usage: samsa group <subcommand> [flags]
@@ -88,25 +82,33 @@ func groupMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	return withClient(ctx, "group "+sub, fs, cf, *timeout, stderr, run)
+}
+
+// withClient opens a client from the connection flags and runs fn under
+// timeout. errUsage from fn prints the flag set's usage (exit 2); other
+// errors are printed (exit 1).
+func withClient(ctx context.Context, name string, fs *flag.FlagSet, cf *clientFlags, timeout time.Duration,
+	stderr io.Writer, fn func(context.Context, *client.Client) error) int {
 	opts, err := cf.options()
 	if err != nil {
-		fmt.Fprintln(stderr, "samsa group:", err)
+		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
 		return 2
 	}
 	cl, err := client.New(opts...)
 	if err != nil {
-		fmt.Fprintln(stderr, "samsa group:", err)
+		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
 		return 2
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := run(ctx, cl); err != nil {
+	if err := fn(ctx, cl); err != nil {
 		if errors.Is(err, errUsage) {
 			fs.Usage()
 			return 2
 		}
-		fmt.Fprintf(stderr, "samsa group %s: %v\n", sub, err)
+		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
 		return 1
 	}
 	return 0

@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"sort"
 )
 
@@ -17,6 +20,16 @@ type command struct {
 }
 
 var commands = map[string]command{}
+
+// interruptible adapts a command body that takes a context (cancelled on
+// Ctrl-C) and its output streams to a command's run function.
+func interruptible(body func(ctx context.Context, args []string, stdout, stderr io.Writer) int) func([]string) int {
+	return func(args []string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		return body(ctx, args, os.Stdout, os.Stderr)
+	}
+}
 
 // register adds a subcommand. It is called from init functions only.
 func register(name, summary string, run func(args []string) int) {

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -24,16 +22,8 @@ import (
 // ApiVersions), so they work against samsa and Apache Kafka alike.
 
 func init() {
-	register("topic", "create, list, describe, alter and delete topics", func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		return topicMain(ctx, args, os.Stdout, os.Stderr)
-	})
-	register("cluster", "cluster status: id, controller, brokers and their endpoints", func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
-		return clusterMain(ctx, args, os.Stdout, os.Stderr)
-	})
+	register("topic", "create, list, describe, alter and delete topics", interruptible(topicMain))
+	register("cluster", "cluster status: id, controller, brokers and their endpoints", interruptible(clusterMain))
 }
 
 const topicUsage = `usage: samsa topic <subcommand> [flags]
@@ -95,7 +85,7 @@ func topicMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "samsa topic %s: -topic is required\n", sub)
 		return 2
 	}
-	return runAdmin(ctx, "topic "+sub, cf, *timeout, stderr, run)
+	return withClient(ctx, "topic "+sub, fs, cf, *timeout, stderr, run.withAdmin)
 }
 
 func clusterMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -106,28 +96,13 @@ func clusterMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return runAdmin(ctx, "cluster", cf, *timeout, stderr, func(ctx context.Context, a *admin) error { return a.cluster(ctx, stdout) })
+	var run adminCall = func(ctx context.Context, a *admin) error { return a.cluster(ctx, stdout) }
+	return withClient(ctx, "cluster", fs, cf, *timeout, stderr, run.withAdmin)
 }
 
-func runAdmin(ctx context.Context, name string, cf *clientFlags, timeout time.Duration, stderr io.Writer, run adminCall) int {
-	opts, err := cf.options()
-	if err != nil {
-		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
-		return 2
-	}
-	cl, err := client.New(opts...)
-	if err != nil {
-		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
-		return 2
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := run(ctx, &admin{cl: cl}); err != nil {
-		fmt.Fprintf(stderr, "samsa %s: %v\n", name, err)
-		return 1
-	}
-	return 0
+// withAdmin runs the call with an admin over cl.
+func (f adminCall) withAdmin(ctx context.Context, cl *client.Client) error {
+	return f(ctx, &admin{cl: cl})
 }
 
 // admin sends admin requests to any broker (brokers forward or serve them).

@@ -42,10 +42,7 @@ type response struct {
 	resp kmsg.Response
 	// noResponse: acks=0 produce; nothing is written.
 	noResponse bool
-	// closeConn: write nothing and close the connection after the
-	// responses before this one are written.
-	closeConn bool
-	once      sync.Once
+	once       sync.Once
 }
 
 func (r *response) finish(resp kmsg.Response) {
@@ -201,7 +198,7 @@ func (c *conn) writeLoop() {
 			}
 			continue
 		}
-		if r.closeConn || r.resp == nil {
+		if r.resp == nil { // every answered request has a response; never expected
 			bw.Flush()
 			c.close()
 			continue

@@ -40,9 +40,6 @@ type handler struct {
 	key      int16
 	min, max int16
 	fn       func(*Broker, *request, kmsg.Request)
-	// controllerOnly handlers are served on controller listeners only;
-	// the others on broker listeners only.
-	controllerOnly bool
 }
 
 // handlers is the API table. ApiVersions is derived from it, never hand-kept.
