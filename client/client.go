@@ -16,6 +16,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,8 +30,13 @@ type Client struct {
 	mu       sync.Mutex
 	brokers  map[int32]*brokerEntry // by node id; seeds have ids -1, -2, ...
 	topics   map[string]struct{}    // topics whose metadata we keep
-	closed   bool
-	metaWake chan struct{} // cap 1: asks the metadata goroutine to refresh
+	metaWake chan struct{}          // cap 1: asks the metadata goroutine to refresh
+
+	// closed is set once by Close. It is atomic, not under mu, because
+	// connect reads it while holding a broker's mu, and the lock order is
+	// Client.mu → brokerEntry.mu (installMetadata and learnBroker take a
+	// broker's mu under Client.mu): reading it under mu there deadlocked.
+	closed atomic.Bool
 
 	// meta is the latest metadata snapshot; metaMu guards meta and
 	// metaChanged (closed and replaced on every update, a broadcast).
@@ -106,11 +112,11 @@ func newClient(cfg config) *Client {
 // Close closes every connection and stops the metadata goroutine.
 func (cl *Client) Close() {
 	cl.mu.Lock()
-	if cl.closed {
+	if cl.closed.Load() {
 		cl.mu.Unlock()
 		return
 	}
-	cl.closed = true
+	cl.closed.Store(true)
 	brokers := make([]*brokerEntry, 0, len(cl.brokers))
 	for _, b := range cl.brokers {
 		brokers = append(brokers, b)
@@ -331,7 +337,7 @@ func (cl *Client) installMetadata(resp *kmsg.MetadataResponse) *Metadata {
 // brokerConn returns a live connection to node id, dialing if needed.
 func (cl *Client) brokerConn(ctx context.Context, id int32) (*conn, error) {
 	cl.mu.Lock()
-	if cl.closed {
+	if cl.closed.Load() {
 		cl.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -354,10 +360,7 @@ func (cl *Client) connect(ctx context.Context, b *brokerEntry) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConnDead, err)
 	}
-	cl.mu.Lock()
-	closed := cl.closed
-	cl.mu.Unlock()
-	if closed {
+	if cl.closed.Load() {
 		c.kill(ErrClosed)
 		return nil, ErrClosed
 	}
