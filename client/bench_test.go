@@ -21,6 +21,7 @@ package client
 //	BENCH_DIR=dir              the broker's log directory (default: under
 //	                           /dev/shm if it exists, else a temporary one)
 //	BENCH_CPUPROFILE_DIR=dir   CPU profiles of the timed sections only
+//	BENCH_SAMSA_CONNS=n        samsa's ProduceConnections (default 2, its default)
 //
 // The broker is a real samsa node (samsatest). By default it runs in a child
 // process (this test binary re-executed), so that the allocation and CPU
@@ -423,7 +424,8 @@ func index[T any](s []T, p *T) int {
 func prepSamsa(b *testing.B, addrs []string, topic string, value []byte, keyed bool, n int, done func(int, error)) benchRun {
 	p, err := NewProducer(SeedBrokers(addrs...), Linger(benchLinger), BatchBytes(1<<20),
 		RequiredAcks(AcksAll), Idempotent(true), Compression(CodecNone, 0),
-		MaxBufferedRecords(int64(benchBuffer)), MaxBufferedBytes(256<<20))
+		MaxBufferedRecords(int64(benchBuffer)), MaxBufferedBytes(256<<20),
+		ProduceConnections(benchEnvInt("BENCH_SAMSA_CONNS", 2)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 type brokerProducer struct {
 	p      *Producer
 	id     int32
+	lane   int // which of the broker's produce connections (Client.laneConn)
 	in     mailbox[*recBatch]
 	bridge chan *produceSet // unbuffered: the bridge takes one set at a time
 	stop   chan struct{}
@@ -106,16 +107,30 @@ func (set *produceSet) free() {
 	setPool.Put(set)
 }
 
-// brokerFor returns the goroutine of broker id, starting it (and its
-// bridge) on first use. The Producer owns them and stops them on Close.
+// brokerLane names one broker goroutine: a broker and one of its produce
+// connections.
+type brokerLane struct {
+	id   int32
+	lane int
+}
+
+// brokerFor returns a broker goroutine of broker id for a partition that
+// starts sending there, starting it (and its bridge) on first use. The
+// broker's partitions are dealt to its ProduceConnections lanes in turn,
+// so each lane's connection carries an even share; a partition keeps its
+// lane until its leader changes. The Producer owns the goroutines and
+// stops them on Close.
 func (p *Producer) brokerFor(id int32) *brokerProducer {
 	p.brokersMu.Lock()
 	defer p.brokersMu.Unlock()
-	if bp := p.brokers[id]; bp != nil {
+	lane := p.laneNext[id] % p.cfg.produceConns
+	p.laneNext[id]++
+	key := brokerLane{id, lane}
+	if bp := p.brokers[key]; bp != nil {
 		return bp
 	}
-	bp := &brokerProducer{p: p, id: id, in: newMailbox[*recBatch](), bridge: make(chan *produceSet), stop: make(chan struct{})}
-	p.brokers[id] = bp
+	bp := &brokerProducer{p: p, id: id, lane: lane, in: newMailbox[*recBatch](), bridge: make(chan *produceSet), stop: make(chan struct{})}
+	p.brokers[key] = bp
 	p.brokersWG.Add(2)
 	go bp.run()
 	go bp.runBridge()
@@ -195,7 +210,7 @@ func (bp *brokerProducer) send(set *produceSet) {
 	p := bp.p
 	set.refs.Store(2) // this writer, and the response
 	defer set.unref()
-	c, err := p.cl.brokerConn(p.ctx, bp.id)
+	c, err := p.cl.laneConn(p.ctx, bp.id, bp.lane)
 	if err != nil {
 		set.onResponse(nil, err)
 		return

@@ -52,9 +52,26 @@ type brokerEntry struct {
 	id   int32
 	addr string
 	// mu serializes dialing; conn is the current connection (nil or dead
-	// until dialed).
-	mu   sync.Mutex
-	conn *conn
+	// until dialed). lanes are the producer's extra connections to the
+	// broker (lane k ≥ 1 is lanes[k-1]; lane 0 is conn), see
+	// ProduceConnections.
+	mu    sync.Mutex
+	conn  *conn
+	lanes []*conn
+}
+
+// killConns closes every connection to the broker; b.mu must be held.
+func (b *brokerEntry) killConns(err error, async bool) {
+	for _, c := range append([]*conn{b.conn}, b.lanes...) {
+		if c == nil {
+			continue
+		}
+		if async {
+			go c.kill(err)
+		} else {
+			c.kill(err)
+		}
+	}
 }
 
 // Metadata is an immutable snapshot of the cluster as the client knows it.
@@ -126,9 +143,7 @@ func (cl *Client) Close() {
 	<-cl.done
 	for _, b := range brokers {
 		b.mu.Lock()
-		if b.conn != nil {
-			b.conn.kill(ErrClosed)
-		}
+		b.killConns(ErrClosed, false)
 		b.mu.Unlock()
 	}
 }
@@ -319,9 +334,7 @@ func (cl *Client) installMetadata(resp *kmsg.MetadataResponse) *Metadata {
 		} else if b.addr != addr {
 			b.mu.Lock()
 			b.addr = addr
-			if b.conn != nil {
-				b.conn.kill(fmt.Errorf("%w: broker %d moved to %s", ErrConnDead, id, addr))
-			}
+			b.killConns(fmt.Errorf("%w: broker %d moved to %s", ErrConnDead, id, addr), false)
 			b.mu.Unlock()
 		}
 	}
@@ -336,6 +349,13 @@ func (cl *Client) installMetadata(resp *kmsg.MetadataResponse) *Metadata {
 
 // brokerConn returns a live connection to node id, dialing if needed.
 func (cl *Client) brokerConn(ctx context.Context, id int32) (*conn, error) {
+	return cl.laneConn(ctx, id, 0)
+}
+
+// laneConn returns the live connection of lane k to node id, dialing if
+// needed. Lane 0 is the connection every request uses; the producer
+// spreads partitions over lanes 0..ProduceConnections-1.
+func (cl *Client) laneConn(ctx context.Context, id int32, lane int) (*conn, error) {
 	cl.mu.Lock()
 	if cl.closed.Load() {
 		cl.mu.Unlock()
@@ -347,14 +367,25 @@ func (cl *Client) brokerConn(ctx context.Context, id int32) (*conn, error) {
 		cl.TriggerMetadataRefresh()
 		return nil, fmt.Errorf("%w: unknown broker %d", ErrConnDead, id)
 	}
-	return cl.connect(ctx, b)
+	return cl.connectLane(ctx, b, lane)
 }
 
 func (cl *Client) connect(ctx context.Context, b *brokerEntry) (*conn, error) {
+	return cl.connectLane(ctx, b, 0)
+}
+
+func (cl *Client) connectLane(ctx context.Context, b *brokerEntry, lane int) (*conn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.conn != nil && !b.conn.isDead() {
-		return b.conn, nil
+	slot := &b.conn
+	if lane > 0 {
+		for len(b.lanes) < lane {
+			b.lanes = append(b.lanes, nil)
+		}
+		slot = &b.lanes[lane-1]
+	}
+	if *slot != nil && !(*slot).isDead() {
+		return *slot, nil
 	}
 	c, err := dialConn(ctx, &cl.cfg, b.addr, b.id)
 	if err != nil {
@@ -364,7 +395,7 @@ func (cl *Client) connect(ctx context.Context, b *brokerEntry) (*conn, error) {
 		c.kill(ErrClosed)
 		return nil, ErrClosed
 	}
-	b.conn = c
+	*slot = c
 	return c, nil
 }
 

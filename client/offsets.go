@@ -102,9 +102,7 @@ func (cl *Client) learnBroker(id int32, addr string) {
 	defer b.mu.Unlock()
 	if b.addr != addr {
 		b.addr = addr
-		if b.conn != nil {
-			b.conn.kill(fmt.Errorf("%w: broker %d moved to %s", ErrConnDead, id, addr))
-		}
+		b.killConns(fmt.Errorf("%w: broker %d moved to %s", ErrConnDead, id, addr), false)
 	}
 }
 

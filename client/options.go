@@ -39,6 +39,7 @@ type config struct {
 	codecLevel       int
 	partitioner      Partitioner
 	maxInFlightPart  int
+	produceConns     int
 	deliveryTimeout  time.Duration
 	produceTimeout   time.Duration
 	maxBufferedBytes int64
@@ -65,6 +66,7 @@ func defaultConfig() config {
 		codec:            CodecNone,
 		partitioner:      nil, // DefaultPartitioner()
 		maxInFlightPart:  5,
+		produceConns:     2,
 		deliveryTimeout:  2 * time.Minute,
 		produceTimeout:   30 * time.Second,
 		maxBufferedBytes: 64 << 20,
@@ -83,6 +85,9 @@ func (c *config) validate() error {
 		if c.maxInFlightPart > 5 {
 			return fmt.Errorf("samsa/client: idempotence allows at most 5 in-flight batches per partition, got %d", c.maxInFlightPart)
 		}
+	}
+	if c.produceConns < 1 || c.produceConns > 16 {
+		return fmt.Errorf("samsa/client: ProduceConnections must be 1..16, got %d", c.produceConns)
 	}
 	if c.maxInFlightPart < 1 || c.maxInFlightConn < 1 {
 		return fmt.Errorf("samsa/client: in-flight limits must be at least 1")
@@ -199,6 +204,17 @@ func Compression(codec Codec, level int) Option {
 // WithPartitioner sets the partitioner. Default DefaultPartitioner(): murmur2
 // for keyed records (Java-compatible), uniform sticky for keyless (KIP-794).
 func WithPartitioner(p Partitioner) Option { return func(c *config) { c.partitioner = p } }
+
+// ProduceConnections is how many connections the producer opens to each
+// broker and spreads that broker's partitions over (each partition stays
+// on one, so its batches keep their order). A Kafka broker — Apache Kafka
+// as well as samsa — handles one connection's requests one at a time, in
+// order, so a single connection caps a producer at one request handler per
+// broker however many partitions it leads. Two lanes let the broker append
+// two requests at once. Connections are opened only for lanes in use (a
+// broker leading one partition gets one). Default 2; 1 is the Java
+// client's behaviour.
+func ProduceConnections(n int) Option { return func(c *config) { c.produceConns = n } }
 
 // MaxInFlightPerPartition bounds batches sent and not yet acknowledged per
 // partition. Default 5 (idempotent), 1 (not idempotent). Above 1 without

@@ -44,7 +44,8 @@ type Producer struct {
 	// brokersMu guards brokers; broker goroutines are owned by the
 	// Producer and stopped last.
 	brokersMu sync.Mutex
-	brokers   map[int32]*brokerProducer
+	brokers   map[brokerLane]*brokerProducer
+	laneNext  map[int32]int // next lane to deal per broker
 	brokersWG sync.WaitGroup
 
 	stopDispatch chan struct{}
@@ -98,7 +99,8 @@ func newProducer(cl *Client, owns bool, cfg config) (*Producer, error) {
 	p := &Producer{
 		cl: cl, ownsClient: owns, cfg: cfg, comp: comp,
 		in:           newMailbox[pendingRec](),
-		brokers:      make(map[int32]*brokerProducer),
+		brokers:      make(map[brokerLane]*brokerProducer),
+		laneNext:     make(map[int32]int),
 		stopDispatch: make(chan struct{}),
 		dispatchDone: make(chan struct{}),
 	}
@@ -285,9 +287,7 @@ func (p *Producer) killConns() {
 	p.cl.mu.Unlock()
 	for _, b := range bs {
 		b.mu.Lock()
-		if b.conn != nil {
-			go b.conn.kill(ErrClosed)
-		}
+		b.killConns(ErrClosed, true)
 		b.mu.Unlock()
 	}
 }

@@ -413,3 +413,58 @@ func TestPartitioners(t *testing.T) {
 		t.Fatalf("sticky: %d partition switches over 40×108 bytes, want ~4", switches)
 	}
 }
+
+// TestProduceConnections checks that a broker's partitions are dealt over
+// ProduceConnections connections (each lane its own connection, each
+// partition on one lane) and that order per key holds across lanes.
+func TestProduceConnections(t *testing.T) {
+	if _, err := NewProducer(SeedBrokers("127.0.0.1:1"), ProduceConnections(0)); err == nil {
+		t.Fatal("ProduceConnections(0) accepted")
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, lanes := range []int{1, 3} {
+			t.Run(fmt.Sprint(lanes), func(t *testing.T) {
+				topic := newTopic(t, b, 6)
+				p := newTestProducer(t, b, ProduceConnections(lanes))
+				produceKeyed(t, p, topic, 30, 100, nil)
+				checkOrdered(t, consume(t, b, topic, 3000), 30, 100, 6)
+
+				led := map[int32]int{} // partitions per leader
+				for _, pm := range p.cl.Metadata().Topics[topic].Partitions {
+					led[pm.Leader]++
+				}
+				p.brokersMu.Lock()
+				used := map[int32]map[int]bool{}
+				for k := range p.brokers {
+					if used[k.id] == nil {
+						used[k.id] = map[int]bool{}
+					}
+					used[k.id][k.lane] = true
+				}
+				p.brokersMu.Unlock()
+				for id, n := range led {
+					want := min(n, lanes)
+					if got := len(used[id]); got != want {
+						t.Errorf("broker %d leads %d partitions: %d lanes in use, want %d", id, n, got, want)
+					}
+					p.cl.mu.Lock()
+					be := p.cl.brokers[id]
+					p.cl.mu.Unlock()
+					be.mu.Lock()
+					seen := map[*conn]bool{be.conn: true}
+					for lane := 1; lane < want; lane++ {
+						if lane > len(be.lanes) || be.lanes[lane-1] == nil || seen[be.lanes[lane-1]] {
+							t.Errorf("broker %d lane %d: no connection of its own", id, lane)
+							continue
+						}
+						seen[be.lanes[lane-1]] = true
+					}
+					if lanes == 1 && len(be.lanes) > 0 {
+						t.Errorf("broker %d: %d extra connections with ProduceConnections(1)", id, len(be.lanes))
+					}
+					be.mu.Unlock()
+				}
+			})
+		}
+	})
+}

@@ -33,6 +33,7 @@ type producerFlags struct {
 	autoCreate      *bool
 	deliveryTimeout *time.Duration
 	proxy           *string
+	conns           *int
 }
 
 func addProducerFlags(fs *flag.FlagSet) *producerFlags {
@@ -46,6 +47,7 @@ func addProducerFlags(fs *flag.FlagSet) *producerFlags {
 		idempotent:      fs.Bool("idempotent", true, "idempotent producer (requires acks=all)"),
 		autoCreate:      fs.Bool("auto-create", true, "ask the broker to create a missing topic (if it allows it)"),
 		deliveryTimeout: fs.Duration("delivery-timeout", 30*time.Second, "give up on a record after this long"),
+		conns:           fs.Int("connections", 2, "connections per broker to spread its partitions over (1 = one connection, like the Java client)"),
 		proxy:           fs.String("proxy", "", "reach brokers through a SOCKS5 proxy, e.g. socks5://127.0.0.1:1080 (samsa tunnel local); host names are resolved by the proxy"),
 	}
 }
@@ -58,7 +60,7 @@ func (f *producerFlags) options() ([]client.Option, error) {
 	opts := []client.Option{
 		client.SeedBrokers(strings.Split(*f.brokers, ",")...),
 		client.Compression(codec, *f.level), client.Linger(*f.linger), client.BatchBytes(*f.batchBytes),
-		client.DeliveryTimeout(*f.deliveryTimeout),
+		client.DeliveryTimeout(*f.deliveryTimeout), client.ProduceConnections(*f.conns),
 	}
 	if *f.autoCreate {
 		opts = append(opts, client.AllowAutoTopicCreation())
