@@ -59,6 +59,11 @@ var topicSeq atomic.Int64
 
 // newTopic creates a fresh topic with n partitions on b.
 func newTopic(t testing.TB, b backend, partitions int32) string {
+	return newTopicConfig(t, b, partitions, nil)
+}
+
+// newTopicConfig creates a fresh topic with n partitions and configs on b.
+func newTopicConfig(t testing.TB, b backend, partitions int32, configs map[string]*string) string {
 	name := fmt.Sprintf("samsa-test-%d-%d", time.Now().UnixNano()%1e9, topicSeq.Add(1))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
 	if err != nil {
@@ -67,7 +72,7 @@ func newTopic(t testing.TB, b backend, partitions int32) string {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, name)
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, configs, name)
 	if err == nil {
 		err = resp.Err
 	}

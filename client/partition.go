@@ -41,7 +41,7 @@ type partitionProducer struct {
 	queue    []*recBatch // sealed, not in flight, oldest first
 	inflight []*recBatch // sent, awaiting results, oldest first
 	retry    []*recBatch // came back retriable this round
-	order    uint64      // seal order, to put retried batches back in place
+	order    uint64      // seal order, to put retried batches back in place (steps of orderSpan)
 
 	id         producerID // id the partition stamps with
 	haveID     bool
@@ -206,8 +206,8 @@ func (pp *partitionProducer) seal() {
 		}
 		return
 	}
-	pp.order++
-	b.order = pp.order
+	pp.order += orderSpan
+	b.order, b.span = pp.order, orderSpan
 	// A decaying maximum: one small batch does not shrink the next
 	// buffer, a run of them does.
 	pp.sizeHint = max(len(b.buf), pp.sizeHint-pp.sizeHint/8)
@@ -394,8 +394,16 @@ func (pp *partitionProducer) handleResults() {
 		// The round is over: failed batches go back to the front, in
 		// their original order, after a backoff.
 		slices.SortFunc(pp.retry, func(a, b *recBatch) int { return cmpOrder(a.order, b.order) })
-		pp.queue = append(pp.retry, pp.queue...)
+		split := slices.ContainsFunc(pp.retry, func(b *recBatch) bool { return b.split })
+		pp.queue = append(pp.splitRetries(), pp.queue...)
 		pp.retry = nil
+		if split {
+			// A split is progress, not a transient failure (the
+			// batches behind it only echo it): the halves go out at
+			// once. Halving ends, so this cannot spin.
+			pp.backoffAt = time.Time{}
+			return
+		}
 		if pp.backoff == 0 {
 			pp.backoff = pp.p.cfg.retryBackoff
 		} else {
@@ -441,6 +449,14 @@ func (pp *partitionProducer) handleResult(r *batchResult) {
 	idempotent := pp.p.cfg.idempotent
 	retriable := IsRetriable(err)
 	switch {
+	case errors.Is(err, ErrMessageTooLarge) && b.n > 1 && b.span > 1 && (b.attempts == 1 || !idempotent):
+		// The broker refused the batch as larger than the topic's
+		// max.message.bytes (it wrote nothing: a first attempt, so no
+		// earlier attempt of it can have been written either). Split it
+		// in two and send the halves, as the Java producer does. See
+		// splitRetries for the sequence numbers.
+		b.split = true
+		retriable = true
 	case errors.Is(err, ErrOutOfOrderSequenceNumber):
 		// Expected for batches behind one that failed; at the head of
 		// the partition it means the broker lost our state: start a
@@ -470,6 +486,91 @@ func (pp *partitionProducer) handleResult(r *batchResult) {
 		pp.p.cfg.logf("retrying batch of %d records to %s[%d] (attempt %d): %v", b.n, pp.topic, pp.partition, b.attempts, err)
 	}
 	pp.retry = append(pp.retry, b)
+}
+
+// orderSpan is the distance between the orders of two batches sealed one
+// after the other: the orders in between are for the pieces a split batch
+// becomes (halving 32 times reaches one record for any batch).
+const orderSpan = 1 << 32
+
+// splitRetries returns pp.retry (in order) with every batch marked split
+// replaced by its two halves. Nothing after a refused batch was written
+// (the broker takes a producer's sequences only contiguously), so with
+// idempotence every batch of the current producer id from the first one on
+// is stamped again in the next round, from the same first sequence: the
+// batches before the split one keep their sequences, the halves and
+// everything after get new ones.
+func (pp *partitionProducer) splitRetries() []*recBatch {
+	if !slices.ContainsFunc(pp.retry, func(b *recBatch) bool { return b.split }) {
+		return pp.retry
+	}
+	var (
+		restart int32
+		found   bool
+	)
+	// The first batch of the current id in order holds the sequence the
+	// broker expects next: retry is sorted and older than the queue.
+	consider := func(b *recBatch) {
+		if !found && b.stamped && b.gen == pp.id.gen {
+			restart, found = b.seq, true
+		}
+	}
+	out := make([]*recBatch, 0, len(pp.retry)+2)
+	for _, b := range pp.retry {
+		consider(b)
+		if !b.split {
+			out = append(out, b)
+			continue
+		}
+		half := int(b.n / 2)
+		first := pp.rebuild(b, b.recs[:half], b.order, b.span/2)
+		second := pp.rebuild(b, b.recs[half:], b.order+b.span/2, b.span-b.span/2)
+		if pp.p.cfg.logf != nil {
+			pp.p.cfg.logf("batch of %d records (%d bytes) to %s[%d] is larger than the topic allows: split into %d + %d records",
+				b.n, len(b.buf), pp.topic, pp.partition, first.n, second.n)
+		}
+		b.recs = b.recs[:0] // they moved to the halves
+		b.free()
+		out = append(out, first, second)
+	}
+	for _, b := range pp.queue {
+		consider(b)
+	}
+	if pp.p.cfg.idempotent && found {
+		pp.nextSeq = restart
+		for _, q := range [][]*recBatch{out, pp.queue} {
+			for _, b := range q {
+				if b.stamped && b.gen == pp.id.gen {
+					b.stamped = false
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rebuild encodes recs (a run of old's records) into a new sealed batch
+// that takes old's place in the partition's order.
+func (pp *partitionProducer) rebuild(old *recBatch, recs []pendingRec, order, span uint64) *recBatch {
+	size := batch.HeaderSize
+	for i := range recs {
+		size += maxRecordSize(recs[i].r)
+	}
+	b := getBatch(pp, size)
+	b.firstTS = recs[0].r.Timestamp.UnixMilli()
+	b.maxTS = b.firstTS
+	for i := range recs {
+		ts := recs[i].r.Timestamp.UnixMilli()
+		wr := wireRecord(recs[i].r, ts-b.firstTS, b.n)
+		b.buf = batch.AppendRecord(b.buf, &wr)
+		b.recs = append(b.recs, recs[i])
+		b.n++
+		b.maxTS = max(b.maxTS, ts)
+	}
+	b.order, b.span = order, span
+	b.urgent, b.created, b.deadline, b.lastErr = old.urgent, old.created, old.deadline, old.lastErr
+	b.seal(pp.p.comp)
+	return b
 }
 
 func (pp *partitionProducer) markReset(gen uint64) {
@@ -512,7 +613,7 @@ func (pp *partitionProducer) releaseHeld() {
 		oldest = min(oldest, pp.queue[0].order)
 	}
 	if pp.open != nil {
-		oldest = min(oldest, pp.order+1)
+		oldest = min(oldest, pp.order+orderSpan)
 	}
 	slices.SortFunc(pp.held, func(a, b completion) int { return cmpOrder(a.b.order, b.b.order) })
 	n := 0
@@ -555,6 +656,8 @@ type recBatch struct {
 	maxTS   int64
 	urgent  bool // holds a ProduceSync record: seal without linger
 	order   uint64
+	span    uint64 // orders [order, order+span) are this batch's: its split pieces take them
+	split   bool   // came back MESSAGE_TOO_LARGE: to be split before the next round
 	created time.Time
 	// deadline is the delivery timeout (zero: none).
 	deadline time.Time

@@ -468,3 +468,63 @@ func TestProduceConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestSplitTooLargeBatch: batches larger than the topic's max.message.bytes
+// come back MESSAGE_TOO_LARGE and are split in halves until they fit;
+// every record arrives once, in order, with idempotence on and off. A
+// single record larger than the limit still fails, with code 10.
+func TestSplitTooLargeBatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, idem := range []bool{true, false} {
+			t.Run(fmt.Sprintf("idempotent=%v", idem), func(t *testing.T) {
+				limit := "20000"
+				topic := newTopicConfig(t, b, 2, map[string]*string{"max.message.bytes": &limit})
+				var splits atomic.Int64
+				opts := []Option{Linger(50 * time.Millisecond), Logf(func(format string, args ...any) {
+					if strings.Contains(format, "split into") {
+						splits.Add(1)
+					}
+				})}
+				if !idem {
+					opts = append(opts, Idempotent(false), MaxInFlightPerPartition(1))
+				}
+				p := newTestProducer(t, b, opts...)
+				// 10 keys × 60 records of ~1 KB: batches of up to
+				// ~300 KB before splitting.
+				pad := strings.Repeat("x", 1000)
+				ctx := testCtx(t)
+				var wg sync.WaitGroup
+				var failed atomic.Int64
+				for i := 0; i < 60; i++ {
+					for k := 0; k < 10; k++ {
+						key := fmt.Sprintf("k%d", k)
+						wg.Add(1)
+						r := &Record{Topic: topic, Key: []byte(key), Value: []byte(fmt.Sprintf("%s/%d", key, i)), Headers: []RecordHeader{{Key: "pad", Value: []byte(pad)}}}
+						if err := p.Produce(ctx, r, func(r *Record, err error) {
+							if err != nil {
+								t.Errorf("record %s: %v", r.Value, err)
+								failed.Add(1)
+							}
+							wg.Done()
+						}); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				wg.Wait()
+				if failed.Load() > 0 {
+					t.FailNow()
+				}
+				if splits.Load() == 0 {
+					t.Fatal("no batch was split: the test did not exercise splitting")
+				}
+				checkOrdered(t, consume(t, b, topic, 600), 10, 60, 2)
+				big := &Record{Topic: topic, Value: make([]byte, 30000)}
+				if err := p.ProduceSync(ctx, big); !errors.Is(err, ErrMessageTooLarge) {
+					t.Fatalf("a 30 KB record under a 20 KB limit: %v, want MESSAGE_TOO_LARGE", err)
+				}
+				t.Logf("%d splits", splits.Load())
+			})
+		}
+	})
+}
