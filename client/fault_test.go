@@ -223,3 +223,63 @@ func TestSlowCallbackDoesNotStallSending(t *testing.T) {
 		t.Fatalf("only %d partition batches sent while a callback blocked", produced.Load())
 	}
 }
+
+// The adaptive sticky partitioner steers keyless records away from a slow
+// broker: with one of three brokers answering Produce 30 ms late, its
+// partitions get well under the records each of the others gets.
+func TestAdaptiveStickySlowBroker(t *testing.T) {
+	b := newFake(t, 3)
+	topic := newTopic(t, b, 6)
+	// A small buffer: records are routed as acknowledgements make room,
+	// so the backlogs the partitioner sees are the brokers' doing.
+	p := newTestProducer(t, b, MaxBufferedBytes(1<<20))
+	if err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	slow := p.cl.Metadata().Topics[topic].Partitions[0].Leader
+	b.fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		b.fake.KeepControl()
+		if b.fake.CurrentNode() == slow {
+			b.fake.SleepControl(func() { time.Sleep(30 * time.Millisecond) })
+		}
+		return nil, nil, false
+	})
+	slowParts := map[int32]bool{}
+	for k, pm := range p.cl.Metadata().Topics[topic].Partitions {
+		if pm.Leader == slow {
+			slowParts[int32(k)] = true
+		}
+	}
+	if len(slowParts) == 0 {
+		t.Fatalf("the slow broker leads no partition: %+v", p.cl.Metadata().Topics[topic].Partitions)
+	}
+	ctx := testCtx(t)
+	const n = 30000
+	var wg sync.WaitGroup
+	var onSlow, failed atomic.Int64
+	value := make([]byte, 1000)
+	for range n {
+		wg.Add(1)
+		if err := p.Produce(ctx, &Record{Topic: topic, Value: value}, func(r *Record, err error) {
+			if err != nil {
+				failed.Add(1)
+			} else if slowParts[r.Partition] {
+				onSlow.Add(1)
+			}
+			wg.Done()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d records failed", failed.Load())
+	}
+	// Records per partition, slow broker's against the others'.
+	perSlow := float64(onSlow.Load()) / float64(len(slowParts))
+	perFast := float64(n-onSlow.Load()) / float64(6-len(slowParts))
+	t.Logf("slow broker's %d partitions: %.0f records each; the others: %.0f each", len(slowParts), perSlow, perFast)
+	if perSlow > 0.6*perFast {
+		t.Fatalf("slow broker's partitions got %.0f records each, the others %.0f: want well under (0.6×)", perSlow, perFast)
+	}
+}

@@ -67,6 +67,20 @@ type partitionProducer struct {
 	// deferred: registered in bp.deferred (see brokerProducer.deferSeal).
 	deferred     atomic.Bool
 	sealDeferred bool // step put off sealing until the bridge pokes
+
+	// done counts the record bytes (pendingRec.size) the partition has
+	// finished with, acknowledged or failed. The topic goroutine counts
+	// what it routed here; the difference is the partition's backlog, for
+	// the adaptive partitioner.
+	done atomic.Int64
+}
+
+func recsSize(recs []pendingRec) int64 {
+	var n int64
+	for i := range recs {
+		n += int64(recs[i].size)
+	}
+	return n
 }
 
 // batchResult is a produce outcome for one batch, from a bridge or a
@@ -137,6 +151,7 @@ func (pp *partitionProducer) nextWake() time.Time {
 func (pp *partitionProducer) absorb() {
 	recs := pp.in.take()
 	if pp.p.aborting.Load() {
+		pp.done.Add(recsSize(recs))
 		pp.p.results.failRecs(recs, ErrClosed)
 		pp.in.recycle(recs)
 		return
@@ -167,6 +182,7 @@ func (pp *partitionProducer) absorb() {
 			}
 			if len(b.buf) > cfg.batchBytes {
 				b.buf = b.buf[:batch.HeaderSize]
+				pp.done.Add(int64(pr.size))
 				pp.p.results.failRecs(recs[i:i+1], ErrRecordTooLarge)
 				continue
 			}
@@ -593,6 +609,7 @@ func (pp *partitionProducer) fail(b *recBatch, err error) {
 // callbacks in partition order: a batch that finishes before an older one
 // (possible only around retries) waits in held.
 func (pp *partitionProducer) complete(c completion) {
+	pp.done.Add(recsSize(c.b.recs))
 	pp.held = append(pp.held, c)
 }
 

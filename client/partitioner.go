@@ -36,13 +36,17 @@ func (t topicFunc) Partition(r *Record, n int) int { return t.f(t.topic, r, n) }
 // DefaultPartitioner is Java's default: keyed records go to
 // toPositive(murmur2(key)) % n, exactly as Java's BuiltInPartitioner does,
 // so samsa and Java producers agree on where a key lives; keyless records
-// use the uniform sticky partitioner (KIP-794), switching partition after
-// 64 KiB of records.
+// use the adaptive uniform sticky partitioner (KIP-794), switching
+// partition after 64 KiB of records.
 func DefaultPartitioner() Partitioner { return keyedOr{sticky: 64 << 10} }
 
 // UniformStickyPartitioner sends keyless records to one partition until
-// switchBytes of records went there, then picks another one at random
-// (KIP-794 without the adaptive part). Keyed records still hash with murmur2.
+// switchBytes of records went there, then picks another (KIP-794). The pick
+// is adaptive, as Java's partitioner.adaptive.partitioning.enable=true: a
+// partition weighs less the more of its records wait unacknowledged (counted
+// in switchBytes units), so a slow broker's partitions get fewer records,
+// and partitions without a leader get none unless no partition has one.
+// Keyed records still hash with murmur2.
 func UniformStickyPartitioner(switchBytes int) Partitioner { return keyedOr{sticky: switchBytes} }
 
 // RoundRobinPartitioner spreads records over partitions one by one,
@@ -61,10 +65,17 @@ type PartitionerFuncFactory func(topic string) TopicPartitioner
 
 func (f PartitionerFuncFactory) ForTopic(topic string) TopicPartitioner { return f(topic) }
 
+// loadAware is a TopicPartitioner that wants each partition's backlog
+// (bytes not yet acknowledged, -1 without a leader); the topic goroutine
+// hands it a load function when it creates it.
+type loadAware interface {
+	setLoad(func(k int) int64)
+}
+
 type keyedOr struct{ sticky int }
 
 func (k keyedOr) ForTopic(string) TopicPartitioner {
-	return &stickyKeyed{switchBytes: k.sticky, cur: -1}
+	return &stickyKeyed{switchBytes: max(k.sticky, 1), cur: -1}
 }
 
 type stickyKeyed struct {
@@ -72,21 +83,99 @@ type stickyKeyed struct {
 	cur         int
 	n           int // partition count cur was picked for
 	bytes       int
+	load        func(k int) int64 // nil: uniform
+	weights     []int64           // scratch for pick
 }
+
+func (s *stickyKeyed) setLoad(f func(k int) int64) { s.load = f }
 
 func (s *stickyKeyed) Partition(r *Record, n int) int {
 	if r.Key != nil {
 		return Murmur2Partition(r.Key, n)
 	}
 	if s.cur < 0 || s.n != n || s.bytes >= s.switchBytes {
+		s.cur, s.n, s.bytes = s.pick(n), n, 0
+	}
+	s.bytes += len(r.Value) + len(r.Key) + 8
+	return s.cur
+}
+
+// pick chooses the next sticky partition. Without load information, or
+// when every partition with a leader is equally loaded, it is uniform over
+// them (avoiding the current one when there is another). Otherwise
+// partition k is chosen with weight maxLoad+1-load(k), loads counted in
+// switchBytes units: Java's BuiltInPartitioner, with bytes in place of its
+// queued batches.
+func (s *stickyKeyed) pick(n int) int {
+	uniform := func() int {
 		next := rand.IntN(n)
 		if n > 1 && next == s.cur {
 			next = (next + 1 + rand.IntN(n-1)) % n
 		}
-		s.cur, s.n, s.bytes = next, n, 0
+		return next
 	}
-	s.bytes += len(r.Value) + len(r.Key) + 8
-	return s.cur
+	if s.load == nil {
+		return uniform()
+	}
+
+	s.weights = s.weights[:0]
+	var maxLoad int64 = -1
+	lo, hi := int64(-1), int64(-1)
+	for k := range n {
+		l := s.load(k)
+		if l >= 0 {
+			l /= int64(s.switchBytes)
+			maxLoad = max(maxLoad, l)
+			if lo < 0 || l < lo {
+				lo = l
+			}
+			hi = max(hi, l)
+		}
+		s.weights = append(s.weights, l)
+	}
+	if maxLoad < 0 { // no partition has a leader: records wait anyway
+		return uniform()
+	}
+	if lo == hi {
+		// Equal loads: uniform over the partitions with a leader.
+		avail := 0
+		for _, l := range s.weights {
+			if l >= 0 {
+				avail++
+			}
+		}
+		i := rand.IntN(avail)
+		if avail > 1 && s.cur >= 0 && s.cur < n && s.weights[s.cur] >= 0 {
+			i = rand.IntN(avail - 1) // skip the current one below
+		}
+		for k, l := range s.weights {
+			if l < 0 || (avail > 1 && k == s.cur) {
+				continue
+			}
+			if i == 0 {
+				return k
+			}
+			i--
+		}
+		return uniform()
+	}
+	var total int64
+	for k, l := range s.weights {
+		if l >= 0 {
+			s.weights[k] = maxLoad + 1 - l
+			total += s.weights[k]
+		} else {
+			s.weights[k] = 0
+		}
+	}
+	x := rand.Int64N(total)
+	for k, w := range s.weights {
+		if x < w {
+			return k
+		}
+		x -= w
+	}
+	return uniform()
 }
 
 type roundRobin struct{ next int }

@@ -63,3 +63,51 @@ func BenchmarkMurmur2(b *testing.B) {
 		Murmur2(key)
 	}
 }
+
+// stickyPicks runs the default partitioner's keyless path over 4 partitions
+// with the given loads (bytes, -1 = no leader) and counts where each of
+// 4000 switches lands.
+func stickyPicks(t *testing.T, loads []int64) []int {
+	t.Helper()
+	tp := DefaultPartitioner().ForTopic("t")
+	la, ok := tp.(loadAware)
+	if !ok {
+		t.Fatal("the default partitioner is not load aware")
+	}
+	la.setLoad(func(k int) int64 { return loads[k] })
+	counts := make([]int, len(loads))
+	value := make([]byte, 64<<10) // one record fills the sticky quota
+	for range 4000 {
+		counts[tp.Partition(&Record{Value: value}, len(loads))]++
+	}
+	return counts
+}
+
+// KIP-794's adaptive part: a partition with a backlog gets fewer records,
+// one without a leader none, and equal loads spread evenly.
+func TestAdaptiveSticky(t *testing.T) {
+	even := stickyPicks(t, []int64{0, 0, 0, 0})
+	for k, c := range even {
+		if c < 800 || c > 1200 {
+			t.Errorf("equal loads: partition %d got %d of 4000 switches, want ~1000 (%v)", k, c, even)
+		}
+	}
+	// Partition 1 has ten 64 KiB units waiting: weights 11, 1, 11, 11.
+	skew := stickyPicks(t, []int64{0, 10 << 16, 0, 0})
+	if skew[1] > 300 {
+		t.Errorf("backlogged partition 1 got %d of 4000 switches, want ~118 (%v)", skew[1], skew)
+	}
+	for _, k := range []int{0, 2, 3} {
+		if skew[k] < 1100 {
+			t.Errorf("idle partition %d got %d of 4000 switches, want ~1294 (%v)", k, skew[k], skew)
+		}
+	}
+	noLeader := stickyPicks(t, []int64{0, -1, 0, 0})
+	if noLeader[1] != 0 {
+		t.Errorf("a partition without a leader got %d switches (%v)", noLeader[1], noLeader)
+	}
+	none := stickyPicks(t, []int64{-1, -1, -1, -1})
+	if none[0]+none[1]+none[2]+none[3] != 4000 {
+		t.Errorf("no leaders anywhere: %v", none)
+	}
+}

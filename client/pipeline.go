@@ -92,6 +92,8 @@ type topicProducer struct {
 
 	// Owned by run.
 	partitioner TopicPartitioner
+	tm          *TopicMetadata // what route last partitioned with
+	routed      []int64        // record bytes handed to each partition (see partitionProducer.done)
 	parts       []*partitionProducer
 	buckets     [][]pendingRec
 	touched     []int
@@ -100,10 +102,32 @@ type topicProducer struct {
 }
 
 func newTopicProducer(p *Producer, topic string) *topicProducer {
-	return &topicProducer{
+	t := &topicProducer{
 		p: p, topic: topic, in: newMailbox[pendingRec](), stop: make(chan struct{}),
 		partitioner: p.cfg.partitioner.ForTopic(topic),
 	}
+	if la, ok := t.partitioner.(loadAware); ok {
+		la.setLoad(t.partitionLoad)
+	}
+	return t
+}
+
+// partitionLoad is partition k's backlog for the adaptive sticky
+// partitioner: record bytes routed to it and not yet finished (including
+// those routed a moment ago in the slice being partitioned), or -1 if it
+// has no leader. Called by the partitioner, on the topic goroutine.
+func (t *topicProducer) partitionLoad(k int) int64 {
+	if t.tm == nil || k >= len(t.tm.Partitions) || t.tm.Partitions[k].Leader < 0 {
+		return -1
+	}
+	var n int64
+	if k < len(t.routed) {
+		n = t.routed[k]
+	}
+	if k < len(t.parts) && t.parts[k] != nil {
+		n -= t.parts[k].done.Load()
+	}
+	return n
 }
 
 func (t *topicProducer) run() {
@@ -190,9 +214,13 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
 		t.p.cl.TriggerMetadataRefresh()
 		return
 	}
+	t.tm = tm
 	n := len(tm.Partitions)
 	if len(t.buckets) < n {
 		t.buckets = append(t.buckets, make([][]pendingRec, n-len(t.buckets))...)
+	}
+	if len(t.routed) < n {
+		t.routed = append(t.routed, make([]int64, n-len(t.routed))...)
 	}
 	for _, pr := range recs {
 		k := t.partitioner.Partition(pr.r, n)
@@ -204,6 +232,7 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
 			t.touched = append(t.touched, k)
 		}
 		t.buckets[k] = append(t.buckets[k], pr)
+		t.routed[k] += int64(pr.size)
 	}
 	for _, k := range t.touched {
 		t.buckets[k] = t.partition(k).in.give(t.buckets[k])
