@@ -225,7 +225,7 @@ func TestSlowCallbackDoesNotStallSending(t *testing.T) {
 }
 
 // The adaptive sticky partitioner steers keyless records away from a slow
-// broker: with one of three brokers answering Produce 30 ms late, its
+// broker: with one of three brokers answering Produce 60 ms late, its
 // partitions get well under the records each of the others gets.
 func TestAdaptiveStickySlowBroker(t *testing.T) {
 	b := newFake(t, 3)
@@ -236,11 +236,22 @@ func TestAdaptiveStickySlowBroker(t *testing.T) {
 	if err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: []byte("warm")}); err != nil {
 		t.Fatal(err)
 	}
-	slow := p.cl.Metadata().Topics[topic].Partitions[0].Leader
+	// The slow broker: the one leading the fewest partitions (kfake's
+	// placement varies), so that most records have somewhere fast to go.
+	led := map[int32]int{}
+	for _, pm := range p.cl.Metadata().Topics[topic].Partitions {
+		led[pm.Leader]++
+	}
+	slow := int32(-1)
+	for id, n := range led {
+		if slow < 0 || n < led[slow] || (n == led[slow] && id < slow) {
+			slow = id
+		}
+	}
 	b.fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		b.fake.KeepControl()
 		if b.fake.CurrentNode() == slow {
-			b.fake.SleepControl(func() { time.Sleep(30 * time.Millisecond) })
+			b.fake.SleepControl(func() { time.Sleep(60 * time.Millisecond) })
 		}
 		return nil, nil, false
 	})

@@ -100,9 +100,9 @@ func (s *stickyKeyed) Partition(r *Record, n int) int {
 	return s.cur
 }
 
-// pick chooses the next sticky partition. Without load information, or
-// when every partition with a leader is equally loaded, it is uniform over
-// them (avoiding the current one when there is another). Otherwise
+// pick chooses the next sticky partition, never the current one while
+// another has a leader. Without load information, or when every partition
+// with a leader is equally loaded, it is uniform over them. Otherwise
 // partition k is chosen with weight maxLoad+1-load(k), loads counted in
 // switchBytes units: Java's BuiltInPartitioner, with bytes in place of its
 // queued batches.
@@ -167,6 +167,12 @@ func (s *stickyKeyed) pick(n int) int {
 		} else {
 			s.weights[k] = 0
 		}
+	}
+	if s.cur >= 0 && s.cur < n && s.weights[s.cur] > 0 && s.weights[s.cur] < total {
+		// A switch moves on: not the current partition while another
+		// one has a leader.
+		total -= s.weights[s.cur]
+		s.weights[s.cur] = 0
 	}
 	x := rand.Int64N(total)
 	for k, w := range s.weights {
