@@ -109,7 +109,11 @@ func consume(t testing.TB, b backend, topic string, n int) []*kgo.Record {
 }
 
 func newTestProducer(t testing.TB, b backend, opts ...Option) *Producer {
-	p, err := NewProducer(append([]Option{SeedBrokers(b.addrs...), RetryBackoff(20*time.Millisecond, 200*time.Millisecond), MetadataMinAge(20 * time.Millisecond)}, opts...)...)
+	base := []Option{SeedBrokers(b.addrs...), RetryBackoff(20*time.Millisecond, 200*time.Millisecond), MetadataMinAge(20 * time.Millisecond)}
+	if os.Getenv("SAMSA_TEST_LOGF") != "" {
+		base = append(base, Logf(func(format string, args ...any) { t.Logf(time.Now().Format("15:04:05.000 ")+format, args...) }))
+	}
+	p, err := NewProducer(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,8 +92,9 @@ type topicProducer struct {
 
 	// Owned by run.
 	partitioner TopicPartitioner
-	tm          *TopicMetadata // what route last partitioned with
-	routed      []int64        // record bytes handed to each partition (see partitionProducer.done)
+	tm          *TopicMetadata  // what route last partitioned with
+	metaCh      <-chan struct{} // closed by the metadata change after the snapshot records began waiting on
+	routed      []int64         // record bytes handed to each partition (see partitionProducer.done)
 	parts       []*partitionProducer
 	buckets     [][]pendingRec
 	touched     []int
@@ -138,7 +139,10 @@ func (t *topicProducer) run() {
 		var metaCh <-chan struct{}
 		var timerC <-chan time.Time
 		if len(t.waiting) > 0 {
-			_, metaCh = t.p.cl.metadataWait()
+			// The change after the snapshot routeSince judged by: a
+			// change in between must not be missed (records would sit
+			// until the delivery timeout).
+			metaCh = t.metaCh
 			if t.p.cfg.deliveryTimeout > 0 {
 				timer.Reset(time.Until(t.waiting[0].since.Add(t.p.cfg.deliveryTimeout)))
 				timerC = timer.C
@@ -174,27 +178,44 @@ type waitChunk struct {
 	recs  []pendingRec
 }
 
+// retryWaiting routes the waiting records, oldest first; once a chunk has
+// to wait again, the younger ones wait behind it (order).
 func (t *topicProducer) retryWaiting() {
 	ws := t.waiting
 	t.waiting = nil
-	for _, w := range ws {
-		t.routeSince(w.recs, w.since)
+	for i, w := range ws {
+		if !t.routeSince(w.recs, w.since) {
+			t.waiting = append(t.waiting, ws[i+1:]...)
+			return
+		}
 	}
 }
 
 // route partitions recs and hands them on; records for a topic without
-// usable metadata wait (bounded by DeliveryTimeout).
-func (t *topicProducer) route(recs []pendingRec) { t.routeSince(recs, time.Now()) }
-
-func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
-	if len(recs) == 0 {
+// usable metadata wait (bounded by DeliveryTimeout). Records never overtake
+// older ones that wait.
+func (t *topicProducer) route(recs []pendingRec) {
+	if len(t.waiting) > 0 {
+		if len(recs) > 0 {
+			t.waiting = append(t.waiting, waitChunk{since: time.Now(), recs: slices.Clone(recs)})
+		}
+		t.retryWaiting()
 		return
+	}
+	t.routeSince(recs, time.Now())
+}
+
+// routeSince routes recs (or fails them); it reports false if they were
+// put in t.waiting instead.
+func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) bool {
+	if len(recs) == 0 {
+		return true
 	}
 	if t.p.aborting.Load() {
 		t.p.results.failRecs(recs, ErrClosed)
-		return
+		return true
 	}
-	meta := t.p.cl.Metadata()
+	meta, changed := t.p.cl.metadataWait()
 	tm := meta.Topics[t.topic]
 	if tm == nil || tm.Err != nil || len(tm.Partitions) == 0 {
 		var err error = ErrUnknownTopicOrPartition
@@ -203,16 +224,17 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
 		}
 		if !IsRetriable(err) {
 			t.p.results.failRecs(recs, fmt.Errorf("topic %q: %w", t.topic, err))
-			return
+			return true
 		}
 		if d := t.p.cfg.deliveryTimeout; d > 0 && time.Since(since) >= d {
 			t.p.results.failRecs(recs, fmt.Errorf("%w: topic %q: %w", ErrDeliveryTimeout, t.topic, err))
-			return
+			return true
 		}
 		t.waiting = append(t.waiting, waitChunk{since: since, recs: slices.Clone(recs)})
+		t.metaCh = changed
 		t.p.cl.AddTopics(t.topic)
 		t.p.cl.TriggerMetadataRefresh()
-		return
+		return false
 	}
 	t.tm = tm
 	n := len(tm.Partitions)
@@ -238,6 +260,7 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) {
 		t.buckets[k] = t.partition(k).in.give(t.buckets[k])
 	}
 	t.touched = t.touched[:0]
+	return true
 }
 
 // partition returns the goroutine of partition k, starting it if needed.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -32,7 +34,17 @@ func checkOrdered(t *testing.T, recs []*kgo.Record, keys, perKey int, partitions
 			t.Fatalf("bad value %q", r.Value)
 		}
 		if i != next[k] {
-			t.Fatalf("key %q: got %d, want %d (reordered, duplicated or lost)", k, i, next[k])
+			var trail []string
+			for _, x := range recs {
+				if string(x.Key) == k {
+					trail = append(trail, fmt.Sprintf("%s@%d/%d(pid %d seq-epoch %d)", x.Value, x.Partition, x.Offset, x.ProducerID, x.ProducerEpoch))
+				}
+			}
+			if len(trail) > 40 {
+				trail = trail[:40]
+			}
+			t.Fatalf("key %q: got %d, want %d (reordered, duplicated or lost); %d records consumed; this key's first ones: %s",
+				k, i, next[k], len(recs), strings.Join(trail, " "))
 		}
 		next[k]++
 	}
@@ -72,7 +84,7 @@ func produceKeyed(t *testing.T, p *Producer, topic string, keys, perKey int, dur
 			during(i)
 		}
 	}
-	wg.Wait()
+	waitDumping(t, &wg, p)
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d records failed, first: %v", n, firstErr.Load())
 	}
@@ -525,6 +537,93 @@ func TestSplitTooLargeBatch(t *testing.T) {
 				}
 				t.Logf("%d splits", splits.Load())
 			})
+		}
+	})
+}
+
+// waitDumping waits for wg; if that takes over 20 s (every record of these
+// tests completes in well under a second), it logs every goroutine's stack
+// once, so that a stall in the pipeline can be diagnosed from CI output.
+func waitDumping(t *testing.T, wg *sync.WaitGroup, p *Producer) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(20 * time.Second):
+	}
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	t.Logf("records still buffered after 20 s: %d; goroutines:\n%s", p.BufferedRecords(), buf)
+	<-done
+	t.Errorf("records took over 20 s to complete (see the goroutine dump above)")
+}
+
+// Records produced before their topic exists wait for its metadata; records
+// produced after it appears must not overtake them, and none may wait
+// until the delivery timeout for a metadata change it missed.
+func TestRecordsWaitingForMetadataKeepOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for round := 0; round < 3; round++ {
+			topic := fmt.Sprintf("samsa-later-%d-%d", time.Now().UnixNano()%1e9, topicSeq.Add(1))
+			p := newTestProducer(t, b)
+			ctx := testCtx(t)
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			const keys, perKey = 8, 1500
+			produce := func(i int) {
+				for k := 0; k < keys; k++ {
+					key := fmt.Sprintf("k%d", k)
+					wg.Add(1)
+					r := &Record{Topic: topic, Key: []byte(key), Value: []byte(fmt.Sprintf("%s/%d", key, i))}
+					if err := p.Produce(ctx, r, func(_ *Record, err error) {
+						if err != nil {
+							failed.Add(1)
+						}
+						wg.Done()
+					}); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			// The topic appears while records keep coming, so new
+			// records reach the topic goroutine around the moment its
+			// metadata does (a race the old code lost now and then:
+			// this guards the rule, it cannot force the interleaving).
+			created := make(chan error, 1)
+			go func() {
+				time.Sleep(10 * time.Millisecond)
+				cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
+				if err != nil {
+					created <- err
+					return
+				}
+				defer cl.Close()
+				resp, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, topic)
+				if err == nil {
+					err = resp.Err
+				}
+				created <- err
+			}()
+			for i := 0; i < perKey; i++ {
+				produce(i)
+				if i%20 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if err := <-created; err != nil {
+				t.Fatalf("create topic: %v", err)
+			}
+			start := time.Now()
+			waitDumping(t, &wg, p)
+			if failed.Load() > 0 {
+				t.Fatalf("%d records failed", failed.Load())
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("records took %v after the topic appeared", d)
+			}
+			checkOrdered(t, consume(t, b, topic, keys*perKey), keys, perKey, 3)
 		}
 	})
 }
