@@ -12,7 +12,7 @@ import (
 
 // The consumer (consumer*.go, group*.go, assign*.go, offsets*.go).
 //
-//	Poll(ctx) ◀── buf: one fetched slice per partition at most ◀──┐
+//	Poll(ctx) ◀── buf: ≤ maxBufferedSlices slices per partition ◀─┐
 //	                                                             │
 //	run(): starts a fetch loop per leader broker ──▶ fetchLoop(broker n):
 //	       (on assignment, seek, resume, poll and       ListOffsets for
@@ -22,12 +22,15 @@ import (
 //	ConsumerGroupHeartbeat) calls assign/unassign; commits go straight to the
 //	coordinator.
 //
-// A partition is fetched again only once its buffered slice was polled, so
-// the fetch position and the consumed position are the same number: the
-// offset after the last polled record (ps.offset). Seek, unassign and
-// re-assign bump ps.seq; a fetch or a buffered slice carrying an older seq
-// is dropped, which is how a stale in-flight response can never move a
-// position that was set later.
+// A partition keeps up to maxBufferedSlices fetched slices waiting for Poll:
+// the next fetch goes out while the application works through the last
+// one (without it, the broker and the application took turns). Two
+// positions follow: ps.fetchAt, where the next fetch starts (after the
+// last buffered slice), and ps.offset, the consumed position (after the
+// last polled record), which commits and Position use. Seek, unassign and
+// re-assign bump ps.seq and set both; a fetch or a buffered slice carrying
+// an older seq is dropped, which is how a stale in-flight response can
+// never move a position that was set later.
 //
 // Lock order: group.commitMu → Consumer.mu → Client.mu / Client.metaMu;
 // group.commitMu → group.mu. group.mu is never held while calling into the
@@ -71,10 +74,11 @@ func (tp TopicPartition) String() string { return fmt.Sprintf("%s[%d]", tp.Topic
 type partState struct {
 	tp       TopicPartition
 	seq      uint64  // bumped on seek, assign and unassign
-	offset   int64   // next offset to fetch and the consumed position; -1 until resolved
+	offset   int64   // the consumed position (after the last polled record); -1 until resolved
+	fetchAt  int64   // where the next fetch starts: offset, or after the last buffered slice
 	pending  *Offset // a start still to resolve with ListOffsets
 	paused   bool
-	buffered bool      // a slice waits in buf: do not fetch again
+	nbuf     int       // slices of this partition waiting in buf (at most maxBufferedSlices)
 	inflight bool      // in a Fetch or ListOffsets right now
 	retryAt  time.Time // back off after an error until then
 }
@@ -333,7 +337,7 @@ func (c *Consumer) assignLocked(parts map[TopicPartition]Offset) {
 	for tp, o := range parts {
 		ps := c.parts[tp]
 		if ps == nil {
-			ps = &partState{tp: tp, offset: -1}
+			ps = &partState{tp: tp, offset: -1, fetchAt: -1}
 			c.parts[tp] = ps
 			topics = append(topics, tp.Topic)
 		}
@@ -377,10 +381,10 @@ func (c *Consumer) unassignLocked(tps []TopicPartition) {
 
 func (c *Consumer) setOffsetLocked(ps *partState, o Offset) {
 	ps.seq++
-	ps.buffered = false
+	ps.nbuf = 0
 	ps.retryAt = time.Time{}
 	if o.kind == offsetExact && o.at >= 0 {
-		ps.offset, ps.pending = o.at, nil
+		ps.offset, ps.fetchAt, ps.pending = o.at, o.at, nil
 		return
 	}
 	if o.kind == offsetExact || o.kind == offsetNone { // negative exact: the reset policy
@@ -389,7 +393,7 @@ func (c *Consumer) setOffsetLocked(ps *partState, o Offset) {
 			o = AtStart()
 		}
 	}
-	ps.offset, ps.pending = -1, &o
+	ps.offset, ps.fetchAt, ps.pending = -1, -1, &o
 }
 
 // Seek moves partitions to new start offsets; records of the old position
@@ -526,9 +530,18 @@ func (c *Consumer) takeLocked() Fetches {
 			held = append(held, f)
 			continue
 		}
-		ps.buffered = false
+		ps.nbuf = max(ps.nbuf-1, 0)
 		if f.err == nil {
 			ps.offset = f.next
+			if ps.nbuf == 0 {
+				ps.offset = ps.fetchAt // also past control batches read since
+			}
+		}
+		if n := len(fs) - 1; n >= 0 && f.err == nil && fs[n].Err == nil && fs[n].Topic == f.tp.Topic && fs[n].Partition == f.tp.Partition {
+			// The partition's next slice: one FetchPartition per partition.
+			fs[n].Records = append(fs[n].Records, f.recs...)
+			fs[n].HighWatermark = f.hwm
+			continue
 		}
 		fs = append(fs, FetchPartition{Topic: f.tp.Topic, Partition: f.tp.Partition, Records: f.recs, HighWatermark: f.hwm, Err: f.err})
 	}

@@ -22,8 +22,8 @@ import (
 // requestCopy sends req to broker id and waits for the response; fix runs
 // on the connection's reader goroutine before it reads the next response.
 // kmsg decodes []byte fields (RecordBatches, group metadata) as slices of
-// the connection's read buffer, which the reader reuses for the next
-// response, so anything kept must be copied there.
+// the buffer the response was read into; conn.readLoop gives each decoded
+// response a buffer of its own, so they stay valid.
 func (cl *Client) requestCopy(ctx context.Context, id int32, req kmsg.Request, maxVersion int16, extra time.Duration, fix func(kmsg.Response)) (kmsg.Response, error) {
 	c, err := cl.brokerConn(ctx, id)
 	if err != nil {
@@ -64,6 +64,10 @@ func cloneBytes(b []byte) []byte {
 	}
 	return append(make([]byte, 0, len(b)), b...)
 }
+
+// maxBufferedSlices is how many fetched slices a partition may hold
+// waiting for Poll: one being worked through, one fetched meanwhile.
+const maxBufferedSlices = 2
 
 // fetchLoop fetches the partitions led by broker id until none is left.
 func (c *Consumer) fetchLoop(id int32) {
@@ -132,7 +136,7 @@ func (c *Consumer) collectLocked(id int32, mark bool) (toList, toFetch []*partSt
 		switch {
 		case ps.pending != nil:
 			toList = append(toList, ps)
-		case ps.offset >= 0 && !ps.paused && !ps.buffered:
+		case ps.fetchAt >= 0 && !ps.paused && ps.nbuf < maxBufferedSlices:
 			toFetch = append(toFetch, ps)
 		default:
 			continue
@@ -153,7 +157,7 @@ type partReq struct {
 func snapshot(pss []*partState) []partReq {
 	out := make([]partReq, len(pss))
 	for i, ps := range pss {
-		out[i] = partReq{ps: ps, seq: ps.seq, offset: ps.offset}
+		out[i] = partReq{ps: ps, seq: ps.seq, offset: ps.fetchAt}
 		if ps.pending != nil {
 			out[i].start = *ps.pending
 		}
@@ -229,7 +233,7 @@ func (c *Consumer) listStarts(ctx context.Context, id int32, pss []*partState) {
 				c.cl.TriggerMetadataRefresh()
 				continue
 			}
-			r.ps.buffered = true
+			r.ps.nbuf++
 			c.pushLocked(&fetchedPart{tp: r.ps.tp, seq: r.ps.seq, err: fmt.Errorf("list offsets (%v): %w", r.start, err), hwm: -1})
 			continue
 		}
@@ -242,7 +246,7 @@ func (c *Consumer) listStarts(ctx context.Context, id int32, pss []*partState) {
 			r.ps.pending = &end
 			continue
 		}
-		r.ps.offset, r.ps.pending = off, nil
+		r.ps.offset, r.ps.fetchAt, r.ps.pending = off, off, nil
 	}
 }
 
@@ -288,14 +292,10 @@ func (c *Consumer) fetch(ctx context.Context, id int32, pss []*partState) {
 		p.PartitionMaxBytes = c.cfg.partitionMaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
 	}
-	kresp, err := c.cl.requestCopy(ctx, id, req, maxVersion, c.cfg.fetchMaxWait, func(r kmsg.Response) {
-		for i := range r.(*kmsg.FetchResponse).Topics {
-			t := &r.(*kmsg.FetchResponse).Topics[i]
-			for j := range t.Partitions {
-				t.Partitions[j].RecordBatches = cloneBytes(t.Partitions[j].RecordBatches)
-			}
-		}
-	})
+	// The record batches stay slices of the response's read buffer: the
+	// connection gives every decoded response a buffer of its own (see
+	// conn.readLoop), so records may point into it without a copy.
+	kresp, err := c.cl.requestCopy(ctx, id, req, maxVersion, c.cfg.fetchMaxWait, nil)
 	if err != nil {
 		c.mu.Lock()
 		c.doneLocked(reqs, false)
@@ -357,14 +357,18 @@ func (c *Consumer) fetch(ctx context.Context, id int32, pss []*partState) {
 		switch {
 		case d.err == nil:
 			if len(d.recs) > 0 {
-				ps.buffered = true
+				ps.nbuf++
+				ps.fetchAt = d.next
 				c.pushLocked(&fetchedPart{tp: ps.tp, seq: ps.seq, recs: d.recs, next: d.next, hwm: d.hwm})
-			} else if d.next > ps.offset { // control batches only
-				ps.offset = d.next
+			} else if d.next > ps.fetchAt { // control batches only
+				ps.fetchAt = d.next
+				if ps.nbuf == 0 {
+					ps.offset = d.next
+				}
 			}
 		case errors.Is(d.err, ErrOffsetOutOfRange):
 			if c.cfg.resetOffset.kind == offsetNone {
-				ps.buffered = true
+				ps.nbuf++
 				c.pushLocked(&fetchedPart{tp: ps.tp, seq: ps.seq, err: fmt.Errorf("offset %d: %w", r.offset, d.err), hwm: d.hwm})
 				continue
 			}
@@ -376,7 +380,7 @@ func (c *Consumer) fetch(ctx context.Context, id int32, pss []*partState) {
 			refresh = true
 		default:
 			ps.retryAt = time.Now().Add(c.cfg.client.retryBackoffMax)
-			ps.buffered = true
+			ps.nbuf++
 			c.pushLocked(&fetchedPart{tp: ps.tp, seq: ps.seq, err: d.err, hwm: d.hwm})
 		}
 	}
@@ -424,6 +428,14 @@ func decodeBatches(tp TopicPartition, p *kmsg.FetchResponseTopicPartition, from 
 			}
 		}
 		compressed := h.Codec() != batch.CodecNone
+		// One allocation for the batch's records, not one per record (a
+		// record kept by the caller keeps its batch's slab, as it keeps
+		// the response buffer its bytes point into).
+		// The count comes off the wire: trust it only up to a bound.
+		slab := make([]Record, 0, max(1, min(int(h.NumRecords), limit, 4096)))
+		if recs == nil {
+			recs = make([]*Record, 0, cap(slab))
+		}
 		err := batch.ReadRecords(&h, b[batch.HeaderSize:], limit, func(r batch.Record) error {
 			off := h.BaseOffset + int64(r.OffsetDelta)
 			if off < from {
@@ -433,7 +445,11 @@ func decodeBatches(tp TopicPartition, p *kmsg.FetchResponseTopicPartition, from 
 			if h.LogAppendTime() {
 				ts = h.MaxTimestamp
 			}
-			rec := &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Timestamp: time.UnixMilli(ts), Key: r.Key, Value: r.Value}
+			if len(slab) == cap(slab) { // more records than the slab holds
+				slab = make([]Record, 0, 4096)
+			}
+			slab = append(slab, Record{Topic: tp.Topic, Partition: tp.Partition, Offset: off, Timestamp: time.UnixMilli(ts), Key: r.Key, Value: r.Value})
+			rec := &slab[len(slab)-1]
 			if compressed {
 				rec.Key, rec.Value = cloneBytes(r.Key), cloneBytes(r.Value)
 			}

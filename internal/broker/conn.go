@@ -42,7 +42,9 @@ type response struct {
 	resp kmsg.Response
 	// noResponse: acks=0 produce; nothing is written.
 	noResponse bool
-	once       sync.Once
+	// bufs hold resp's record bytes (respondBufs); released after encoding.
+	bufs [][]byte
+	once sync.Once
 }
 
 func (r *response) finish(resp kmsg.Response) {
@@ -203,8 +205,16 @@ func (c *conn) writeLoop() {
 			c.close()
 			continue
 		}
+		if fr, ok := r.resp.(*kmsg.FetchResponse); ok {
+			if need := fetchResponseBound(fr); cap(buf) < need {
+				putBuf(buf)
+				buf = getBuf(need)
+			}
+		}
 		buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID,
 			wire.ResponseHeaderFlexible(r.hdr.Key, r.hdr.Flexible), r.resp)
+		releaseBufs(r.bufs)
+		r.bufs, r.resp = nil, nil
 		if _, err := bw.Write(buf); err != nil {
 			c.close()
 			continue
@@ -215,7 +225,10 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a huge fetch buffer for the connection's life
+			// Do not pin a huge fetch buffer for the connection's life:
+			// back to the pool, where idle ones are collected.
+			putBuf(buf)
+			buf = nil
 		}
 	}
 	bw.Flush()

@@ -20,6 +20,7 @@ package broker
 import (
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,11 +43,12 @@ func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
 			return
 		}
 	}
-	resp, bytes, watched, immediate := b.readFetch(r.hdr.Version, req)
+	resp, bytes, watched, immediate, bufs := b.readFetch(r.hdr.Version, req)
 	if immediate || bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(watched) == 0 {
-		r.respond(resp)
+		r.respondBufs(resp, bufs)
 		return
 	}
+	releaseBufs(bufs) // the answer is read again when it is due
 	b.parkFetch(r, req, bytes, watched)
 }
 
@@ -61,9 +63,11 @@ func sessionError(req *kmsg.FetchRequest) *kerr.Error {
 }
 
 // readFetch reads every requested partition. It returns the response, the
-// bytes it holds, the partitions to watch if the request must wait, and
-// whether it must be answered at once (an error in some partition).
-func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition, bool) {
+// bytes it holds, the partitions to watch if the request must wait,
+// whether it must be answered at once (an error in some partition), and
+// the pooled buffers the response's records are in (released once the
+// response is encoded: respondBufs, or releaseBufs if it is dropped).
+func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition, bool, [][]byte) {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(version)
 	im := b.ctl.Image()
@@ -74,6 +78,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 	total := 0
 	immediate := false
 	var watched []*partition
+	var bufs [][]byte
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -95,7 +100,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 				immediate = true
 			} else {
-				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel)
+				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel, &bufs)
 				total += n
 				if err != nil {
 					immediate = true
@@ -107,7 +112,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total, watched, immediate
+	return resp, total, watched, immediate, bufs
 }
 
 // fetchPartition resolves a requested partition or returns its error.
@@ -151,7 +156,7 @@ func checkLeaderEpoch(requested, current int32) *kerr.Error {
 
 // readPartition fills sp from the log and returns the bytes added.
 func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
-	budget int, first bool, isolation int8) (int, error) {
+	budget int, first bool, isolation int8, bufs *[][]byte) (int, error) {
 	hw := p.hw.Load()
 	sp.HighWatermark = hw
 	sp.LastStableOffset = hw
@@ -171,7 +176,16 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 	if max <= 0 && !first {
 		return 0, nil
 	}
-	res, err := p.log.Read(rp.FetchOffset, max, hw)
+	// A pooled buffer sized for the usual case (clients ask for 1 MiB per
+	// partition); a larger read grows past it into a buffer of its own.
+	buf := getBuf(min(max, 1<<20))
+	res, err := p.log.ReadInto(buf, rp.FetchOffset, max, hw)
+	if cap(res.Records) == 0 || unsafe.SliceData(res.Records) != unsafe.SliceData(buf) {
+		putBuf(buf)
+	}
+	if cap(res.Records) > 0 {
+		*bufs = append(*bufs, res.Records)
+	}
 	if err != nil {
 		if errors.Is(err, seglog.ErrOffsetOutOfRange) {
 			sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -217,8 +231,8 @@ func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched
 				return
 			default:
 			}
-			resp, _, _, _ := b.readFetch(r.hdr.Version, req)
-			r.respond(resp)
+			resp, _, _, _, bufs := b.readFetch(r.hdr.Version, req)
+			r.respondBufs(resp, bufs)
 		}
 		if !b.async.Go(answer) {
 			r.respond(kmsg.NewPtrFetchResponse())

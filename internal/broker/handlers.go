@@ -24,6 +24,13 @@ func (r *request) respond(resp kmsg.Response) {
 	r.resp.finish(resp)
 }
 
+// respondBufs is respond for a response whose bytes live in pooled
+// buffers: the writer returns them to their pools once it has encoded it.
+func (r *request) respondBufs(resp kmsg.Response, bufs [][]byte) {
+	r.resp.bufs = bufs
+	r.respond(resp)
+}
+
 // noResponse finishes the request without writing anything (acks=0).
 func (r *request) noResponse() {
 	r.resp.noResponse = true

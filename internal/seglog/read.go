@@ -49,7 +49,14 @@ func (v *segView) release() { v.s.release() }
 // or above the log end is ErrOffsetOutOfRange; offset == log end or >=
 // maxOffset gives no records.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (ReadResult, error) {
-	res := ReadResult{NextOffset: offset}
+	return l.ReadInto(nil, offset, maxBytes, maxOffset)
+}
+
+// ReadInto is Read with the records read into buf's spare capacity (from
+// buf[:0]) when it is large enough, so a caller can pool read buffers;
+// Records may still be a new slice (a first batch larger than buf).
+func (l *Log) ReadInto(buf []byte, offset int64, maxBytes int, maxOffset int64) (ReadResult, error) {
+	res := ReadResult{NextOffset: offset, Records: buf[:0]}
 	if err := l.checkReadOffset(offset); err != nil {
 		return res, err
 	}
