@@ -242,3 +242,58 @@ func filter(recs []*Record, keep func(*Record) bool) []*Record {
 	}
 	return out
 }
+
+// The consumer fetches a partition's next slice while the application
+// works through the last one. The prefetched slice must not move the
+// consumed position (Position, commits), and a Seek must drop it.
+func TestConsumerPrefetch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		t.Parallel()
+		topic := newTopic(t, b, 1)
+		p := newTestProducer(t, b, WithPartitioner(ManualPartitioner()))
+		var recs []*Record
+		for i := 0; i < 10; i++ { // ten batches of ten records
+			recs = append(recs, produceN(t, p, topic, 1, 10*i, 10)...)
+		}
+		tp := TopicPartition{topic, 0}
+		// One batch per fetch: the first batch is always whole (KIP-74).
+		c := newTestConsumer(t, b, ConsumePartitions(map[string]map[int32]Offset{topic: {0: AtStart()}}), FetchMaxPartitionBytes(1))
+		ctx := testCtx(t)
+		fs, err := c.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := fs.Records()
+		if len(first) == 0 || len(first) > 20 {
+			t.Fatalf("first poll: %d records, want one or two batches of 10", len(first))
+		}
+		checkSame(t, first, recs[:len(first)])
+		// Let the prefetch land, then check the position is what was
+		// polled, not what was fetched.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c.mu.Lock()
+			nbuf, fetchAt := c.parts[tp].nbuf, c.parts[tp].fetchAt
+			c.mu.Unlock()
+			if nbuf > 0 && fetchAt > int64(len(first)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no slice prefetched after polling %d records (buffered %d, next fetch at %d)", len(first), nbuf, fetchAt)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if pos, ok := c.Position(tp); !ok || pos != int64(len(first)) {
+			t.Fatalf("position %d %v with a prefetched slice, want the polled %d", pos, ok, len(first))
+		}
+		// Seek back: the prefetched slice is dropped, reading starts over.
+		c.Seek(map[TopicPartition]Offset{tp: AtOffset(3)})
+		checkSame(t, pollN(t, c, 97, 20*time.Second), recs[3:])
+		if pos, ok := c.Position(tp); !ok || pos != 100 {
+			t.Fatalf("position %d %v after reading everything, want 100", pos, ok)
+		}
+		if got := pollQuiet(c, 300*time.Millisecond); len(got) > 0 {
+			t.Fatalf("%d records after the end (duplicates)", len(got))
+		}
+	})
+}
