@@ -176,9 +176,11 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 	if max <= 0 && !first {
 		return 0, nil
 	}
-	// A pooled buffer sized for the usual case (clients ask for 1 MiB per
-	// partition); a larger read grows past it into a buffer of its own.
-	buf := getBuf(min(max, 1<<20))
+	// A pooled buffer sized for the usual case: clients ask for 1 MiB per
+	// partition, and the first batch may exceed that by its header (a full
+	// 1 MiB producer batch) or more (KIP-74), hence the headroom. A larger
+	// read grows past it into a buffer of its own.
+	buf := getBuf(min(max, 1<<20) + 64<<10)
 	res, err := p.log.ReadInto(buf, rp.FetchOffset, max, hw)
 	if cap(res.Records) == 0 || unsafe.SliceData(res.Records) != unsafe.SliceData(buf) {
 		putBuf(buf)
