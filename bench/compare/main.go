@@ -5,9 +5,11 @@
 //
 // Load generators: franz-go (in this program) and Kafka's own
 // org.apache.kafka.tools.ProducerPerformance (through scripts/kafka-reference).
-// Figures per broker: maximum throughput, produce latency at a fixed rate of
+// Figures per broker: maximum throughput, consume throughput (the topic each
+// franz-go maximum-throughput run wrote, read back from its earliest offset by
+// franz-go and by Kafka's ConsumerPerformance), produce latency at a fixed rate of
 // half Kafka's measured maximum (measured from each record's intended send
-// time), broker CPU-seconds per GB (/proc/pid/stat), idle and peak RSS
+// time), broker CPU-seconds per GB produced and consumed (/proc/pid/stat), idle and peak RSS
 // (/proc/pid/status) and start-up time to the first successful produce.
 //
 // It writes a JSON file with every run and a markdown report; bench/plot.py
@@ -107,6 +109,8 @@ type params struct {
 	Linger       time.Duration `json:"linger_ns"`
 	BufferMem    int           `json:"buffer_memory"`
 	IdleWait     time.Duration `json:"idle_wait_ns"`
+	Consume      bool          `json:"consume,omitempty"`
+	ConsumerPerf bool          `json:"consumer_performance,omitempty"`
 	KafkaJVM     string        `json:"kafka_jvm"`
 }
 
@@ -128,12 +132,14 @@ type mediumResult struct {
 }
 
 type scenarioResult struct {
-	Scenario scenario               `json:"scenario"`
-	Rate     float64                `json:"fixed_rate"`
-	RateFrom string                 `json:"fixed_rate_from"`
-	Franz    map[string][]maxResult `json:"franz_max"`
-	PP       map[string][]ppResult  `json:"producer_performance"`
-	Lat      map[string][]latResult `json:"franz_fixed_rate"`
+	Scenario scenario                   `json:"scenario"`
+	Rate     float64                    `json:"fixed_rate"`
+	RateFrom string                     `json:"fixed_rate_from"`
+	Franz    map[string][]maxResult     `json:"franz_max"`
+	PP       map[string][]ppResult      `json:"producer_performance"`
+	Lat      map[string][]latResult     `json:"franz_fixed_rate"`
+	Consume  map[string][]consumeResult `json:"franz_consume,omitempty"`
+	CP       map[string][]cpResult      `json:"consumer_performance,omitempty"`
 }
 
 func main() {
@@ -152,6 +158,8 @@ func main() {
 		latDur    = flag.Duration("latency-duration", 10*time.Second, "fixed-rate run length")
 		loadFrac  = flag.Float64("load", 0.5, "fixed rate as a fraction of Kafka's measured maximum (franz-go)")
 		noPP      = flag.Bool("no-producer-perf", false, "skip Kafka's ProducerPerformance runs")
+		consume   = flag.Bool("consume", true, "after each franz-go maximum-throughput run, read the topic back from its earliest offset (franz-go, no group) and measure consume throughput and broker CPU per GB consumed")
+		noCP      = flag.Bool("no-consumer-perf", false, "with -consume, skip Kafka's ConsumerPerformance runs on the same topic")
 		warmup    = flag.Duration("warmup", 30*time.Second, "per broker, before a medium's scenarios: produce for this long (discarded) so the JVM's JIT is warm")
 		startups  = flag.Int("startups", 3, "extra cold starts per broker (tmpfs) for start-up time and idle RSS")
 		idleWait  = flag.Duration("idle", 10*time.Second, "quiet time after start-up before idle RSS is read")
@@ -244,7 +252,8 @@ func main() {
 		Startup: map[string][]nodeStats{}, Notes: map[string]string{},
 		Params: params{Runs: *runs, Records: map[int]int{1024: *rec1k, 100: *rec100},
 			LatencyDur: *latDur, LoadFraction: *loadFrac, Batch: *batch, Linger: *linger,
-			BufferMem: 32 << 20, IdleWait: *idleWait, KafkaJVM: strings.Join(e.kafkaJVM, " ")}}
+			BufferMem: 32 << 20, IdleWait: *idleWait, KafkaJVM: strings.Join(e.kafkaJVM, " "),
+			Consume: *consume, ConsumerPerf: *consume && !*noCP}}
 	if *quick {
 		res.Mode = "quick"
 	}
@@ -259,7 +268,7 @@ func main() {
 		return *rec1k * 1024 / size
 	}
 	b := &bencher{e: e, res: res, fls: fls, runs: *runs, records: records, latDur: *latDur,
-		loadFrac: *loadFrac, noPP: *noPP, warmup: *warmup,
+		loadFrac: *loadFrac, noPP: *noPP, consume: *consume, noCP: *noCP, warmup: *warmup,
 		settings: func(acks string) producerSettings {
 			return producerSettings{acks: acks, batch: *batch, linger: *linger, bufferMem: 32 << 20}
 		}}
@@ -321,6 +330,8 @@ type bencher struct {
 	latDur   time.Duration
 	loadFrac float64
 	noPP     bool
+	consume  bool
+	noCP     bool
 	warmup   time.Duration
 	settings func(acks string) producerSettings
 	seq      int
@@ -380,7 +391,7 @@ func (b *bencher) medium(name, dir string, scs []scenario) {
 }
 
 // warm produces 1 KB records, alternating acks=1 and acks=all, for the
-// warm-up time; nothing is recorded.
+// warm-up time (with -consume, reading each topic back); nothing is recorded.
 func (b *bencher) warm(medium string, fl flavor, nd *node) {
 	t0 := time.Now()
 	var recs int
@@ -392,6 +403,10 @@ func (b *bencher) warm(medium string, fl flavor, nd *node) {
 			return
 		}
 		_, err := franzMax(b.e, nd, b.settings(sc.Acks), t, 50000, sc.Size)
+		if err == nil && b.consume {
+			// The fetch path wants its JIT warm-up too.
+			_, err = franzConsume(b.e, nd, t, sc.Size)
+		}
 		deleteTopic(nd.bootstrap, t)
 		if err != nil {
 			b.errorf("%s warm-up %s: %v", medium, fl.name, err)
@@ -400,6 +415,36 @@ func (b *bencher) warm(medium string, fl flavor, nd *node) {
 		recs += 50000
 	}
 	logf("%s: warmed %s up with %d records in %.1fs", medium, fl.name, recs, time.Since(t0).Seconds())
+}
+
+// consumeTopic reads topic (just written by a franz-go maximum-throughput
+// run) back from its earliest offset with franz-go, then with Kafka's
+// ConsumerPerformance. Round 0 is discarded like the produce warm-up; it
+// also has ConsumerPerformance create __consumer_offsets before a kept run.
+func (b *bencher) consumeTopic(medium string, sc scenario, fl flavor, nd *node, sr *scenarioResult, t string, r int) {
+	cr, err := franzConsume(b.e, nd, t, sc.Size)
+	if err != nil {
+		b.errorf("%s %s %s franz-go consume: %v", medium, sc.Name, fl.name, err)
+		return
+	}
+	logf("%s %s round %d %s franz-go consume: %.0f rec/s %.1f MB/s, broker %.2f CPU-s/GB", medium, sc.Name, r, fl.name,
+		cr.RecPerSec, cr.MBPerSec, cr.CPUPerGB)
+	if r > 0 {
+		sr.Consume[fl.name] = append(sr.Consume[fl.name], cr)
+	}
+	if b.noCP {
+		return
+	}
+	cp, err := consumerPerformance(b.e, nd, t, cr.Records, sc.Size)
+	if err != nil {
+		b.errorf("%s %s %s: %v", medium, sc.Name, fl.name, err)
+		return
+	}
+	logf("%s %s round %d %s ConsumerPerformance: %.0f rec/s %.1f MB/s (join %.0f ms), broker %.2f CPU-s/GB", medium, sc.Name, r, fl.name,
+		cp.RecPerSec, cp.MBPerSec, cp.JoinMs, cp.CPUPerGB)
+	if r > 0 {
+		sr.CP[fl.name] = append(sr.CP[fl.name], cp)
+	}
 }
 
 // command is how the run was invoked, for the report.
@@ -412,7 +457,7 @@ func command() string {
 
 func (b *bencher) scenario(medium string, sc scenario, nodes map[string]*node) *scenarioResult {
 	sr := &scenarioResult{Scenario: sc, Franz: map[string][]maxResult{}, PP: map[string][]ppResult{},
-		Lat: map[string][]latResult{}}
+		Lat: map[string][]latResult{}, Consume: map[string][]consumeResult{}, CP: map[string][]cpResult{}}
 	p := b.settings(sc.Acks)
 	n := b.records(sc.Size)
 	each := func(f func(fl flavor, nd *node)) {
@@ -440,8 +485,8 @@ func (b *bencher) scenario(medium string, sc scenario, nodes map[string]*node) *
 				return
 			}
 			mr, err := franzMax(b.e, nd, p, t, cnt, sc.Size)
-			deleteTopic(nd.bootstrap, t)
 			if err != nil {
+				deleteTopic(nd.bootstrap, t)
 				b.errorf("%s %s %s franz-go max: %v", medium, sc.Name, fl.name, err)
 				return
 			}
@@ -450,6 +495,10 @@ func (b *bencher) scenario(medium string, sc scenario, nodes map[string]*node) *
 			if r > 0 {
 				sr.Franz[fl.name] = append(sr.Franz[fl.name], mr)
 			}
+			if b.consume {
+				b.consumeTopic(medium, sc, fl, nd, sr, t, r)
+			}
+			deleteTopic(nd.bootstrap, t)
 			if r == 0 || b.noPP {
 				return
 			}

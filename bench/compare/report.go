@@ -180,7 +180,15 @@ func report(res *Results, png, notes string) string {
 	w("Throughput runs send %s records of 1 KB or %s of 100 B.\n", num(float64(res.Params.Records[1024])), num(float64(res.Params.Records[100])))
 	w("- Latency: franz-go at a fixed rate of %.0f%% of Kafka's franz-go maximum for that scenario, for %v; record *i* is due at t0 + i/rate and its latency runs from that intended time to its acknowledgement (no coordinated omission).\n",
 		res.Params.LoadFraction*100, res.Params.LatencyDur)
-	w("- Broker CPU: utime+stime of the broker's pid (`/proc/pid/stat`, every thread, `getconf CLK_TCK`) across the franz-go maximum-throughput run, per 10^9 payload bytes. ")
+	if res.Params.Consume {
+		w("- Consume: after each franz-go maximum-throughput run the same topic is read back whole from its earliest offset by a franz-go consumer in the harness (no group, `ConsumePartitions` at the start offset; fetch max wait %v, %d MiB per partition, %d MiB per fetch), counting records up to the topic's end offsets; timed from the client's creation to the last record. ",
+			consumeMaxWait, consumePartitionMax>>20, consumeFetchMaxBytes>>20)
+		if res.Params.ConsumerPerf {
+			w("Then Kafka's `org.apache.kafka.tools.ConsumerPerformance` reads it again (fresh group, earliest, the same fetch settings); its rate is `fetch.nMsg.sec` (group join and JVM start excluded) but its broker CPU covers the whole tool run. ")
+		}
+		w("The warm-up round's reads are discarded too.\n")
+	}
+	w("- Broker CPU: utime+stime of the broker's pid (`/proc/pid/stat`, every thread, `getconf CLK_TCK`) across the franz-go maximum-throughput run (or the franz-go consume), per 10^9 payload bytes. ")
 	w("RSS: `VmRSS` after start-up and %v idle (idle RSS); `VmHWM` when the broker stops after all its workloads (peak RSS). ", res.Params.IdleWait)
 	w("Start-up: from exec of the (already formatted) broker to the first acknowledged acks=1 record on an auto-created topic, probing the port every 2 ms.\n")
 	w("- MB = 10^6 bytes of record payload. Ratios are samsa/Kafka: above 1 is better for throughput, below 1 is better for everything else.\n\n")
@@ -234,6 +242,7 @@ func report(res *Results, png, notes string) string {
 		c.throughputTable(w, md)
 		c.latencyTable(w, md)
 		c.cpuTable(w, md)
+		c.consumeTables(w, md)
 	}
 	if png != "" {
 		w("## Chart\n\n![throughput and p99 latency per scenario](%s)\n\n", png)
@@ -506,4 +515,54 @@ func (c reportCtx) targets() []targetRow {
 		return med(fl, func(s nodeStats) float64 { return s.StartupS })
 	}, func(v float64) string { return num3(v) + " s" }))
 	return rows
+}
+
+// consumeTables prints consume throughput and CPU per GB consumed.
+func (c reportCtx) consumeTables(w func(string, ...any), md *mediumResult) {
+	var have bool
+	for _, sr := range md.Scenarios {
+		have = have || len(sr.Consume) > 0 || len(sr.CP) > 0
+	}
+	if !have {
+		return
+	}
+	w("### Consume throughput (whole topic from the earliest offset; records/s, MB/s)\n\n")
+	c.header(w, []string{"scenario", "load generator"}, "")
+	for _, sr := range md.Scenarios {
+		size := float64(sr.Scenario.Size)
+		show := func(v float64) string {
+			if math.IsNaN(v) {
+				return "–"
+			}
+			return fmt.Sprintf("%s rec/s, %s MB/s", num(v), num(v*size/1e6))
+		}
+		if len(sr.Consume) > 0 {
+			c.row(w, []string{sr.Scenario.Label(), "franz-go"}, fill(c.fls, func(fl string) float64 {
+				return mean(collect(sr.Consume[fl], func(m consumeResult) float64 { return m.RecPerSec }))
+			}), show)
+		}
+		if len(sr.CP) > 0 {
+			c.row(w, []string{sr.Scenario.Label(), "ConsumerPerformance"}, fill(c.fls, func(fl string) float64 {
+				return mean(collect(sr.CP[fl], func(m cpResult) float64 { return m.RecPerSec }))
+			}), show)
+		}
+	}
+	w("\n### CPU-seconds per GB consumed\n\n")
+	c.header(w, []string{"scenario", "process"}, "")
+	for _, sr := range md.Scenarios {
+		if len(sr.Consume) > 0 {
+			c.row(w, []string{sr.Scenario.Label(), "broker (franz-go consume)"}, fill(c.fls, func(fl string) float64 {
+				return mean(collect(sr.Consume[fl], func(m consumeResult) float64 { return m.CPUPerGB }))
+			}), num)
+			c.row(w, []string{sr.Scenario.Label(), "franz-go consumer"}, fill(c.fls, func(fl string) float64 {
+				return mean(collect(sr.Consume[fl], func(m consumeResult) float64 { return m.ClientCPUPerGB }))
+			}), num)
+		}
+		if len(sr.CP) > 0 {
+			c.row(w, []string{sr.Scenario.Label(), "broker (ConsumerPerformance, whole tool run)"}, fill(c.fls, func(fl string) float64 {
+				return mean(collect(sr.CP[fl], func(m cpResult) float64 { return m.CPUPerGB }))
+			}), num)
+		}
+	}
+	w("\n")
 }

@@ -16,15 +16,18 @@ import (
 )
 
 func init() {
-	register("bench", "benchmarks: samsa bench produce (like kafka-producer-perf-test)", runBench)
+	register("bench", "benchmarks: samsa bench produce|consume (like kafka-producer-perf-test and kafka-consumer-perf-test)", runBench)
 }
 
 func runBench(args []string) int {
-	if len(args) == 0 || args[0] != "produce" {
-		fmt.Fprintln(os.Stderr, "usage: samsa bench produce [flags]")
-		return 2
+	if len(args) > 0 && args[0] == "produce" {
+		return runBenchProduce(args[1:])
 	}
-	return runBenchProduce(args[1:])
+	if len(args) > 0 && args[0] == "consume" {
+		return interruptible(benchConsumeMain)(args[1:])
+	}
+	fmt.Fprintln(os.Stderr, "usage: samsa bench produce|consume [flags]")
+	return 2
 }
 
 // latencies collects per-record latencies (µs) for percentiles.
