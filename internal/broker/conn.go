@@ -175,7 +175,12 @@ func (c *conn) handle(frame []byte) (*response, error) {
 
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
+	var (
+		buf  []byte
+		cuts []int       // appendFetchFrame's record positions in buf
+		recs [][]byte    // and the record bytes that go there
+		iov  net.Buffers // writeFetch's scratch
+	)
 	for r := range c.queue {
 		select {
 		case <-r.done:
@@ -205,14 +210,33 @@ func (c *conn) writeLoop() {
 			c.close()
 			continue
 		}
-		if fr, ok := r.resp.(*kmsg.FetchResponse); ok {
-			if need := fetchResponseBound(fr); cap(buf) < need {
-				putBuf(buf)
-				buf = getBuf(need)
+		flexHdr := wire.ResponseHeaderFlexible(r.hdr.Key, r.hdr.Flexible)
+		if fr, ok := r.resp.(*kmsg.FetchResponse); ok && fetchFastOK(fr) {
+			// Records go out with one writev straight from the read
+			// buffers; only the framing is encoded (fetchwrite.go).
+			buf, cuts, recs, _ = appendFetchFrame(buf[:0], r.hdr.CorrelationID, flexHdr, fr, cuts[:0], recs[:0])
+			if len(recs) > 0 {
+				err := bw.Flush()
+				if err == nil {
+					err = writeFetch(c.nc, buf, cuts, recs, &iov)
+				}
+				clear(recs)
+				releaseBufs(r.bufs)
+				r.bufs, r.resp = nil, nil
+				if err != nil {
+					c.close()
+				}
+				continue
 			}
+		} else {
+			if fr, ok := r.resp.(*kmsg.FetchResponse); ok {
+				if need := fetchResponseBound(fr); cap(buf) < need {
+					putBuf(buf)
+					buf = getBuf(need)
+				}
+			}
+			buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, flexHdr, r.resp)
 		}
-		buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID,
-			wire.ResponseHeaderFlexible(r.hdr.Key, r.hdr.Flexible), r.resp)
 		releaseBufs(r.bufs)
 		r.bufs, r.resp = nil, nil
 		if _, err := bw.Write(buf); err != nil {
@@ -232,4 +256,24 @@ func (c *conn) writeLoop() {
 		}
 	}
 	bw.Flush()
+}
+
+// writeFetch writes a Fetch frame whose records are not in buf (see
+// appendFetchFrame) with writev: buf's pieces between the cuts, and the
+// records at each cut.
+func writeFetch(nc net.Conn, buf []byte, cuts []int, recs [][]byte, iov *net.Buffers) error {
+	v := (*iov)[:0]
+	at := 0
+	for i, c := range cuts {
+		v = append(v, buf[at:c], recs[i])
+		at = c
+	}
+	if at < len(buf) {
+		v = append(v, buf[at:])
+	}
+	*iov = v[:0]
+	w := v // WriteTo consumes the slice it is called on
+	_, err := w.WriteTo(nc)
+	clear(v)
+	return err
 }
