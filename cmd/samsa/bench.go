@@ -4,9 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,7 +21,7 @@ func init() {
 
 func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "produce" {
-		return runBenchProduce(args[1:])
+		return interruptible(benchProduceMain)(args[1:])
 	}
 	if len(args) > 0 && args[0] == "consume" {
 		return interruptible(benchConsumeMain)(args[1:])
@@ -53,8 +53,9 @@ func pct(sorted []int64, p float64) float64 {
 	return float64(sorted[i]) / 1000
 }
 
-func runBenchProduce(args []string) int {
+func benchProduceMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("samsa bench produce", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	pf := addProducerFlags(fs)
 	topic := fs.String("topic", "samsa-bench", "topic (must exist)")
 	num := fs.Int64("num-records", 1_000_000, "records to produce")
@@ -67,15 +68,15 @@ func runBenchProduce(args []string) int {
 	}
 	opts, err := pf.options()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "samsa bench produce:", err)
+		fmt.Fprintln(stderr, "samsa bench produce:", err)
 		return 2
 	}
 	p, err := client.NewProducer(append(opts, client.MaxBufferedRecords(1<<20), client.MaxBufferedBytes(512<<20))...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "samsa bench produce:", err)
+		fmt.Fprintln(stderr, "samsa bench produce:", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 
 	value := make([]byte, *size)
@@ -120,7 +121,7 @@ func runBenchProduce(args []string) int {
 					avg /= float64(len(w)) * 1000
 				}
 				rate := float64(d-lastDone) / secs
-				fmt.Printf("%d records sent, %.1f records/sec (%.2f MB/sec), %.1f ms avg latency, %.1f ms p99.\n",
+				fmt.Fprintf(stdout, "%d records sent, %.1f records/sec (%.2f MB/sec), %.1f ms avg latency, %.1f ms p99.\n",
 					d-lastDone, rate, rate*float64(*size)/1e6, avg, pct(w, 0.99))
 				lastDone, lastT = d, now
 				if d >= *num {
@@ -175,10 +176,10 @@ func runBenchProduce(args []string) int {
 		avg = sum / float64(n) / 1000
 	}
 	rate := float64(n) / elapsed.Seconds()
-	fmt.Printf("%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 95th, %.2f ms 99th, %.2f ms 99.9th.\n",
+	fmt.Fprintf(stdout, "%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 95th, %.2f ms 99th, %.2f ms 99.9th.\n",
 		n, rate, rate*float64(*size)/1e6, avg, pct(lat.all, 1), pct(lat.all, 0.5), pct(lat.all, 0.95), pct(lat.all, 0.99), pct(lat.all, 0.999))
 	if f := failed.Load(); f > 0 {
-		fmt.Fprintf(os.Stderr, "%d records failed; first error: %v\n", f, firstErr.Load())
+		fmt.Fprintf(stderr, "%d records failed; first error: %v\n", f, firstErr.Load())
 		return 1
 	}
 	return 0

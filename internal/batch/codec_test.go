@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
@@ -98,10 +99,13 @@ func TestDecompressBomb(t *testing.T) {
 		}
 		bombs[c.String()] = bomb{c, data}
 	}
+	// No GC while measuring: a GC empties the decoder pools, and a new
+	// decoder's fixed-size tables (the zstd window, ~10 MB) are not the
+	// bomb's doing. Under load a GC could land between every run (CI saw
+	// 11 MB for zstd-stream three times in a row).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for name, b := range bombs {
-		// Take the least of a few runs: a GC may empty the pools, and a
-		// new decoder's fixed-size tables (the zstd window) are not the
-		// bomb's doing.
+		// Take the least of a few runs: the first may build a decoder.
 		allocated := uint64(1 << 62)
 		for range 3 {
 			allocated = min(allocated, allocBytes(func() {
