@@ -86,7 +86,9 @@ func TestBenchConsumeCLI(t *testing.T) {
 	}
 }
 
-// countRecords is end minus start offsets over the topic's partitions.
+// countRecords is end minus start offsets over the topic's partitions. A
+// topic just created may not have leaders yet (ListOffsets answers with an
+// error and offset -1 for a while): it waits for a clean answer.
 func countRecords(t *testing.T, addr, topic string) int64 {
 	t.Helper()
 	cl, err := client.New(client.SeedBrokers(addr))
@@ -96,24 +98,30 @@ func countRecords(t *testing.T, addr, topic string) int64 {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tps, err := cl.TopicPartitions(ctx, topic)
-	if errors.Is(err, client.ErrUnknownTopicOrPartition) {
-		return 0 // not created yet (auto-created on first produce)
+	for {
+		tps, err := cl.TopicPartitions(ctx, topic)
+		if errors.Is(err, client.ErrUnknownTopicOrPartition) {
+			return 0 // not created yet (auto-created on first produce)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts, err1 := cl.ListOffsets(ctx, tps, client.AtStart())
+		ends, err2 := cl.ListOffsets(ctx, tps, client.AtEnd())
+		var n int64
+		clean := err1 == nil && err2 == nil
+		for _, tp := range tps {
+			if starts[tp].Err != nil || ends[tp].Err != nil {
+				clean = false
+			}
+			n += ends[tp].Offset - starts[tp].Offset
+		}
+		if clean {
+			return n
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("offsets of %s: %v %v %v", topic, err1, err2, ctx.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	starts, err := cl.ListOffsets(ctx, tps, client.AtStart())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends, err := cl.ListOffsets(ctx, tps, client.AtEnd())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, tp := range tps {
-		n += ends[tp].Offset - starts[tp].Offset
-	}
-	return n
 }
