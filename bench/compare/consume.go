@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,9 +74,21 @@ func topicOffsets(bootstrap, topic string) (map[int32][2]int64, error) {
 // consumer group) from the earliest offset and measures the broker's CPU
 // from the client's creation to the last record.
 func franzConsume(e *env, nd *node, topic string, size int) (consumeResult, error) {
-	offs, err := topicOffsets(nd.bootstrap, topic)
-	if err != nil {
-		return consumeResult{}, err
+	// The end offsets are the high watermarks, and samsa's fsync default
+	// moves those only once the data is on disk: right after an acks=1
+	// run they can still rise for a few milliseconds. Read until stable.
+	var offs map[int32][2]int64
+	for try := 0; ; try++ {
+		next, err := topicOffsets(nd.bootstrap, topic)
+		if err != nil {
+			return consumeResult{}, err
+		}
+		if maps.Equal(offs, next) || try == 20 {
+			offs = next
+			break
+		}
+		offs = next
+		time.Sleep(100 * time.Millisecond)
 	}
 	var total int64
 	parts := map[int32]kgo.Offset{}
