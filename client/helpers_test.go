@@ -62,9 +62,14 @@ func newTopic(t testing.TB, b backend, partitions int32) string {
 	return newTopicConfig(t, b, partitions, nil)
 }
 
+// newTopicName returns a topic name no other test uses.
+func newTopicName() string {
+	return fmt.Sprintf("samsa-test-%d-%d", time.Now().UnixNano()%1e9, topicSeq.Add(1))
+}
+
 // newTopicConfig creates a fresh topic with n partitions and configs on b.
 func newTopicConfig(t testing.TB, b backend, partitions int32, configs map[string]*string) string {
-	name := fmt.Sprintf("samsa-test-%d-%d", time.Now().UnixNano()%1e9, topicSeq.Add(1))
+	name := newTopicName()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...))
 	if err != nil {
 		t.Fatal(err)

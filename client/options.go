@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -104,8 +105,18 @@ func (c *config) validate() error {
 // ---- client options ----
 
 // SeedBrokers sets the host:port addresses used to bootstrap. Required.
+// An address may also be a comma-separated list, as Kafka's
+// bootstrap.servers is: SeedBrokers("a:9092,b:9092").
 func SeedBrokers(addrs ...string) Option {
-	return func(c *config) { c.seeds = append(c.seeds, addrs...) }
+	return func(c *config) {
+		for _, a := range addrs {
+			for s := range strings.SplitSeq(a, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					c.seeds = append(c.seeds, s)
+				}
+			}
+		}
+	}
 }
 
 // ClientID sets the client id sent with every request. Default "samsa".

@@ -61,9 +61,20 @@ func checkOrdered(t *testing.T, recs []*kgo.Record, keys, perKey int, partitions
 // produceKeyed produces keys×perKey records with Produce and waits.
 func produceKeyed(t *testing.T, p *Producer, topic string, keys, perKey int, during func(i int)) {
 	t.Helper()
+	var f func(int, *atomic.Int64)
+	if during != nil {
+		f = func(i int, _ *atomic.Int64) { during(i) }
+	}
+	produceKeyedAcked(t, p, topic, keys, perKey, f)
+}
+
+// produceKeyedAcked is produceKeyed whose during also sees how many records
+// have been acknowledged so far.
+func produceKeyedAcked(t *testing.T, p *Producer, topic string, keys, perKey int, during func(i int, acked *atomic.Int64)) {
+	t.Helper()
 	ctx := testCtx(t)
 	var wg sync.WaitGroup
-	var failed atomic.Int64
+	var failed, acked atomic.Int64
 	var firstErr atomic.Value
 	for i := 0; i < perKey; i++ {
 		for k := 0; k < keys; k++ {
@@ -74,6 +85,8 @@ func produceKeyed(t *testing.T, p *Producer, topic string, keys, perKey int, dur
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
+				} else {
+					acked.Add(1)
 				}
 				wg.Done()
 			}); err != nil {
@@ -81,7 +94,7 @@ func produceKeyed(t *testing.T, p *Producer, topic string, keys, perKey int, dur
 			}
 		}
 		if during != nil {
-			during(i)
+			during(i, &acked)
 		}
 	}
 	waitDumping(t, &wg, p)

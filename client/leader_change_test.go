@@ -1,0 +1,173 @@
+package client
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/samsatest"
+)
+
+// Retries across a leader change (Apache Kafka, a cluster of three) and a
+// broker restart (samsa, one node: every leader goes away and comes back)
+// keep each key's records in order, once. kfake's leader moves are in
+// TestLeaderMovesKeepOrder.
+
+// TestProduceAcrossBrokerRestart restarts the samsa node (same port and
+// data) twice while records are in flight. Batches whose acknowledgements
+// were lost with the connection are resent with their sequence numbers, and
+// the restarted broker, which rebuilt its producer state from the log,
+// deduplicates them.
+func TestProduceAcrossBrokerRestart(t *testing.T) {
+	t.Parallel()
+	n := samsatest.Start(t)
+	b := backend{name: "samsa", addrs: []string{n.Addr()}}
+	topic := newTopic(t, b, 4)
+	p := newTestProducer(t, b, Linger(time.Millisecond))
+	const keys, perKey = 16, 2000
+	// A goroutine restarts the node when a third and two thirds of the
+	// records are acknowledged, while production streams on: the restart
+	// lands among batches written but not yet acknowledged.
+	var produced atomic.Int64
+	var unacked []int64
+	restarted := make(chan error, 1)
+	produceKeyedAcked(t, p, topic, keys, perKey, func(i int, acked *atomic.Int64) {
+		produced.Store(int64((i + 1) * keys))
+		if i != 0 {
+			return
+		}
+		go func() {
+			for _, at := range []int64{keys * perKey / 3, 2 * keys * perKey / 3} {
+				for acked.Load() < at {
+					time.Sleep(time.Millisecond)
+				}
+				unacked = append(unacked, produced.Load()-acked.Load())
+				if err := n.Restart(); err != nil {
+					restarted <- err
+					return
+				}
+			}
+			restarted <- nil
+		}()
+	})
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("records produced but not yet acknowledged at each restart: %v", unacked)
+	checkOrdered(t, consume(t, b, topic, keys*perKey), keys, perKey, 4)
+}
+
+// TestProduceAcrossLeaderChange moves partition leaders of a replicated
+// topic on the reference Apache Kafka cluster (KAFKA_REFERENCE_BOOTSTRAP,
+// which scripts/test starts with three nodes) while records are in flight:
+// each move rotates the partition's replica list and elects the new
+// preferred leader, so the old leader answers NOT_LEADER_OR_FOLLOWER.
+func TestProduceAcrossLeaderChange(t *testing.T) {
+	v := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP")
+	if v == "" {
+		// Without the reference cluster the leader change runs on kfake
+		// (TestLeaderMovesKeepOrder); scripts/test always sets it.
+		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: only kfake's leader moves are tested (TestLeaderMovesKeepOrder)")
+		return
+	}
+	b := backend{name: "kafka", addrs: strings.Split(v, ",")}
+	// kgo answers Metadata requests from its cache when younger than
+	// MetadataMinAge (5 s by default): the leader checks need fresh ones.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t)
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(brokers) < 2 {
+		t.Fatalf("the reference cluster at %s has %d broker(s); a leader change needs at least 2 (scripts/test starts 3)", v, len(brokers))
+	}
+	rf := int16(min(3, len(brokers)))
+	const partitions = 4
+	topic := newTopicName()
+	resp, err := adm.CreateTopic(ctx, partitions, rf, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	t.Cleanup(func() { adm.DeleteTopic(context.Background(), topic) })
+
+	p := newTestProducer(t, b, Linger(time.Millisecond))
+	moved := 0
+	produceKeyed(t, p, topic, 16, 300, func(i int) {
+		if i%50 == 25 {
+			if moveKafkaLeader(t, adm, topic, int32(i/50)%partitions) {
+				moved++
+			}
+		}
+	})
+	if moved < 3 {
+		t.Fatalf("only %d of 6 leader moves took effect", moved)
+	}
+	t.Logf("%d leader moves during production", moved)
+	checkOrdered(t, consume(t, b, topic, 16*300), 16, 300, partitions)
+}
+
+// moveKafkaLeader rotates partition's replicas (first becomes last) and
+// elects the new first as leader. It reports whether the leader changed.
+func moveKafkaLeader(t *testing.T, adm *kadm.Client, topic string, partition int32) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leader := func() (int32, []int32) {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			t.Fatalf("metadata: %v", err)
+		}
+		pd := md.Topics[topic].Partitions[partition]
+		return pd.Leader, pd.Replicas
+	}
+	old, replicas := leader()
+	if len(replicas) < 2 {
+		t.Fatalf("partition %d has replicas %v", partition, replicas)
+	}
+	rotated := append(slices.Clone(replicas[1:]), replicas[0])
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, partition, rotated)
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		t.Fatalf("reassign: %v", err)
+	}
+	if err := res.Error(); err != nil {
+		t.Fatalf("reassign: %v", err)
+	}
+	// The new preferred leader must be in the ISR: retry until it is.
+	for ctx.Err() == nil {
+		er, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {partition: {}}})
+		if err != nil {
+			t.Fatalf("elect leaders: %v", err)
+		}
+		if r := er[topic][partition]; r.Err == nil {
+			break
+		} else {
+			t.Logf("elect partition %d: %v", partition, r.Err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for ctx.Err() == nil {
+		if now, _ := leader(); now != old && now >= 0 {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
