@@ -52,6 +52,7 @@ type partitionProducer struct {
 	ackedOrder uint64       // highest order acknowledged under ackedGen
 	held       []completion // done, waiting for older batches (callback order)
 	sizeHint   int          // encoded size recent batches reached (decaying max)
+	countHint  int          // records recent batches held (decaying max)
 	needReset  bool         // a stamped batch failed for good: renew the id
 	badGen     uint64
 	backoff    time.Duration
@@ -201,6 +202,12 @@ func (pp *partitionProducer) newBatch(ts int64) *recBatch {
 	// Size the buffer for what recent batches needed, so that it does
 	// not have to grow (growing copies it).
 	b := getBatch(pp, min(pp.sizeHint+pp.sizeHint/4, pp.p.cfg.batchBytes))
+	// The same for its records: a pooled batch keeps its slice, but the
+	// pool is emptied by GC, and growing a fresh one by appends would
+	// allocate and copy about log2(records) times.
+	if want := pp.countHint + pp.countHint/4; cap(b.recs) < want {
+		b.recs = make([]pendingRec, 0, want)
+	}
 	b.firstTS, b.maxTS = ts, ts
 	b.created = time.Now()
 	if d := pp.p.cfg.deliveryTimeout; d > 0 {
@@ -227,6 +234,7 @@ func (pp *partitionProducer) seal() {
 	// A decaying maximum: one small batch does not shrink the next
 	// buffer, a run of them does.
 	pp.sizeHint = max(len(b.buf), pp.sizeHint-pp.sizeHint/8)
+	pp.countHint = max(int(b.n), pp.countHint-pp.countHint/8)
 	b.seal(pp.p.comp)
 	pp.queue = append(pp.queue, b)
 }

@@ -97,7 +97,9 @@ type topicProducer struct {
 	routed      []int64         // record bytes handed to each partition (see partitionProducer.done)
 	parts       []*partitionProducer
 	buckets     [][]pendingRec
-	touched     []int
+	touched     []int       // partitions given records by this route
+	counts      []int       // records per partition in this route
+	picks       []int32     // scratch: each record's partition
 	waiting     []waitChunk // no usable metadata yet, oldest first
 	partsWG     sync.WaitGroup
 }
@@ -244,17 +246,36 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) bool {
 	if len(t.routed) < n {
 		t.routed = append(t.routed, make([]int64, n-len(t.routed))...)
 	}
-	for _, pr := range recs {
-		k := t.partitioner.Partition(pr.r, n)
+	if len(t.counts) < n {
+		t.counts = append(t.counts, make([]int, n-len(t.counts))...)
+	}
+	// Partition every record first, then grow each bucket once to what it
+	// gets: appending would reallocate a bucket about log2(records) times
+	// whenever a burst is larger than any before it.
+	t.picks = slices.Grow(t.picks[:0], len(recs))[:len(recs)]
+	for i := range recs {
+		k := t.partitioner.Partition(recs[i].r, n)
+		t.picks[i] = int32(k)
+		if k < 0 || k >= n {
+			continue
+		}
+		if t.counts[k] == 0 {
+			t.touched = append(t.touched, k)
+		}
+		t.counts[k]++
+		t.routed[k] += int64(recs[i].size)
+	}
+	for _, k := range t.touched {
+		t.buckets[k] = slices.Grow(t.buckets[k], t.counts[k])
+		t.counts[k] = 0
+	}
+	for i, pr := range recs {
+		k := int(t.picks[i])
 		if k < 0 || k >= n {
 			t.p.results.failRecs([]pendingRec{pr}, ErrInvalidPartition)
 			continue
 		}
-		if len(t.buckets[k]) == 0 {
-			t.touched = append(t.touched, k)
-		}
 		t.buckets[k] = append(t.buckets[k], pr)
-		t.routed[k] += int64(pr.size)
 	}
 	for _, k := range t.touched {
 		t.buckets[k] = t.partition(k).in.give(t.buckets[k])
