@@ -10,6 +10,9 @@ package client
 // Nx). Environment:
 //
 //	BENCH_BOOTSTRAP=host:port  use that broker instead of starting one
+//	BENCH_BROKER_PID=pid       with BENCH_BOOTSTRAP: that broker's process, for
+//	                           brokerCPU/rec (e.g. scripts/kafka-reference's
+//	                           DIR/node-1/kafka.pid)
 //	BENCH_BROKER=inproc        start the broker inside the test process
 //	                           (default: a child process, see below)
 //	BENCH_FSYNC=1              keep samsa's default fsync-before-ack
@@ -124,7 +127,8 @@ type benchBrokerT struct {
 
 func benchBroker(b *testing.B) benchBrokerT {
 	if v := os.Getenv("BENCH_BOOTSTRAP"); v != "" {
-		return benchBrokerT{addrs: strings.Split(v, ",")}
+		pid, _ := strconv.Atoi(os.Getenv("BENCH_BROKER_PID"))
+		return benchBrokerT{addrs: strings.Split(v, ","), pid: pid}
 	}
 	if os.Getenv("BENCH_BROKER") == "inproc" {
 		n := samsatest.Start(b, benchBrokerOpts()...)

@@ -362,81 +362,83 @@ func TestUnknownTopicDeliveryTimeout(t *testing.T) {
 }
 
 func TestRecordTooLarge(t *testing.T) {
-	b := newFake(t, 1)
-	topic := newTopic(t, b, 1)
-	p := newTestProducer(t, b, BatchBytes(4096))
-	err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: make([]byte, 5000)})
-	if !errors.Is(err, ErrRecordTooLarge) {
-		t.Fatalf("got %v", err)
-	}
-	// Records close to the limit still go out, one batch each.
-	var recs []*Record
-	for i := 0; i < 5; i++ {
-		recs = append(recs, &Record{Topic: topic, Value: make([]byte, 3900)})
-	}
-	if err := p.ProduceSync(testCtx(t), recs...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestPartitioners(t *testing.T) {
-	b := newFake(t, 1)
-	topic := newTopic(t, b, 4)
-	run := func(part Partitioner, recs []*Record) {
-		t.Helper()
-		p := newTestProducer(t, b, WithPartitioner(part))
+	forEachBackend(t, func(t *testing.T, b backend) {
+		topic := newTopic(t, b, 1)
+		p := newTestProducer(t, b, BatchBytes(4096))
+		err := p.ProduceSync(testCtx(t), &Record{Topic: topic, Value: make([]byte, 5000)})
+		if !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("got %v", err)
+		}
+		// Records close to the limit still go out, one batch each.
+		var recs []*Record
+		for i := 0; i < 5; i++ {
+			recs = append(recs, &Record{Topic: topic, Value: make([]byte, 3900)})
+		}
 		if err := p.ProduceSync(testCtx(t), recs...); err != nil {
 			t.Fatal(err)
 		}
-	}
-	mk := func(n int, f func(i int) *Record) []*Record {
-		var rs []*Record
-		for i := 0; i < n; i++ {
-			r := f(i)
-			r.Topic = topic
-			rs = append(rs, r)
+	})
+}
+
+func TestPartitioners(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		topic := newTopic(t, b, 4)
+		run := func(part Partitioner, recs []*Record) {
+			t.Helper()
+			p := newTestProducer(t, b, WithPartitioner(part))
+			if err := p.ProduceSync(testCtx(t), recs...); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return rs
-	}
-	rr := mk(8, func(int) *Record { return &Record{Key: []byte("same")} })
-	run(RoundRobinPartitioner(), rr)
-	for i, r := range rr {
-		if r.Partition != int32(i%4) {
-			t.Fatalf("round robin: record %d on %d", i, r.Partition)
+		mk := func(n int, f func(i int) *Record) []*Record {
+			var rs []*Record
+			for i := 0; i < n; i++ {
+				r := f(i)
+				r.Topic = topic
+				rs = append(rs, r)
+			}
+			return rs
 		}
-	}
-	man := mk(8, func(i int) *Record { return &Record{Partition: int32(3 - i%4)} })
-	run(ManualPartitioner(), man)
-	for i, r := range man {
-		if r.Partition != int32(3-i%4) {
-			t.Fatalf("manual: record %d on %d", i, r.Partition)
+		rr := mk(8, func(int) *Record { return &Record{Key: []byte("same")} })
+		run(RoundRobinPartitioner(), rr)
+		for i, r := range rr {
+			if r.Partition != int32(i%4) {
+				t.Fatalf("round robin: record %d on %d", i, r.Partition)
+			}
 		}
-	}
-	cust := mk(4, func(int) *Record { return &Record{} })
-	run(PartitionerFunc(func(_ string, _ *Record, n int) int { return n - 1 }), cust)
-	for _, r := range cust {
-		if r.Partition != 3 {
-			t.Fatalf("custom: partition %d", r.Partition)
+		man := mk(8, func(i int) *Record { return &Record{Partition: int32(3 - i%4)} })
+		run(ManualPartitioner(), man)
+		for i, r := range man {
+			if r.Partition != int32(3-i%4) {
+				t.Fatalf("manual: record %d on %d", i, r.Partition)
+			}
 		}
-	}
-	bad := mk(1, func(int) *Record { return &Record{Partition: 9} })
-	p := newTestProducer(t, b, WithPartitioner(ManualPartitioner()))
-	if err := p.ProduceSync(testCtx(t), bad...); !errors.Is(err, ErrInvalidPartition) {
-		t.Fatalf("manual partition 9 of 4: %v", err)
-	}
-	// Uniform sticky: keyless records stay on one partition for
-	// switchBytes, then move.
-	sticky := mk(40, func(int) *Record { return &Record{Value: make([]byte, 100)} })
-	run(UniformStickyPartitioner(1000), sticky)
-	switches := 0
-	for i := 1; i < len(sticky); i++ {
-		if sticky[i].Partition != sticky[i-1].Partition {
-			switches++
+		cust := mk(4, func(int) *Record { return &Record{} })
+		run(PartitionerFunc(func(_ string, _ *Record, n int) int { return n - 1 }), cust)
+		for _, r := range cust {
+			if r.Partition != 3 {
+				t.Fatalf("custom: partition %d", r.Partition)
+			}
 		}
-	}
-	if switches < 3 || switches > 5 {
-		t.Fatalf("sticky: %d partition switches over 40×108 bytes, want ~4", switches)
-	}
+		bad := mk(1, func(int) *Record { return &Record{Partition: 9} })
+		p := newTestProducer(t, b, WithPartitioner(ManualPartitioner()))
+		if err := p.ProduceSync(testCtx(t), bad...); !errors.Is(err, ErrInvalidPartition) {
+			t.Fatalf("manual partition 9 of 4: %v", err)
+		}
+		// Uniform sticky: keyless records stay on one partition for
+		// switchBytes, then move.
+		sticky := mk(40, func(int) *Record { return &Record{Value: make([]byte, 100)} })
+		run(UniformStickyPartitioner(1000), sticky)
+		switches := 0
+		for i := 1; i < len(sticky); i++ {
+			if sticky[i].Partition != sticky[i-1].Partition {
+				switches++
+			}
+		}
+		if switches < 3 || switches > 5 {
+			t.Fatalf("sticky: %d partition switches over 40×108 bytes, want ~4", switches)
+		}
+	})
 }
 
 // TestProduceConnections checks that a broker's partitions are dealt over
