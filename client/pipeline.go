@@ -255,10 +255,11 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) bool {
 	t.picks = slices.Grow(t.picks[:0], len(recs))[:len(recs)]
 	for i := range recs {
 		k := t.partitioner.Partition(recs[i].r, n)
-		t.picks[i] = int32(k)
 		if k < 0 || k >= n {
+			t.picks[i] = -1 // not int32(k): a custom partitioner's 1<<32+1 must not pass as 1
 			continue
 		}
+		t.picks[i] = int32(k)
 		if t.counts[k] == 0 {
 			t.touched = append(t.touched, k)
 		}
@@ -271,7 +272,7 @@ func (t *topicProducer) routeSince(recs []pendingRec, since time.Time) bool {
 	}
 	for i, pr := range recs {
 		k := int(t.picks[i])
-		if k < 0 || k >= n {
+		if k < 0 {
 			t.p.results.failRecs([]pendingRec{pr}, ErrInvalidPartition)
 			continue
 		}

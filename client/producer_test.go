@@ -425,6 +425,13 @@ func TestPartitioners(t *testing.T) {
 		if err := p.ProduceSync(testCtx(t), bad...); !errors.Is(err, ErrInvalidPartition) {
 			t.Fatalf("manual partition 9 of 4: %v", err)
 		}
+		// A custom partitioner's answer beyond int32 is invalid too, not
+		// truncated into range.
+		huge := PartitionerFunc(func(string, *Record, int) int { return 1<<32 + 1 })
+		hp := newTestProducer(t, b, WithPartitioner(huge))
+		if err := hp.ProduceSync(testCtx(t), mk(1, func(int) *Record { return &Record{} })...); !errors.Is(err, ErrInvalidPartition) {
+			t.Fatalf("custom partition 1<<32+1 of 4: %v", err)
+		}
 		// Uniform sticky: keyless records stay on one partition for
 		// switchBytes, then move.
 		sticky := mk(40, func(int) *Record { return &Record{Value: make([]byte, 100)} })
