@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,8 +179,8 @@ func groupBackends(t *testing.T) []groupBackend {
 			samsatest.Config("group.consumer.heartbeat.interval.ms", "200"), samsatest.Config("group.consumer.session.timeout.ms", "2000"))
 		out = append(out, groupBackend{backend: backend{name: "samsa", addrs: []string{n.Addr()}}, session: 2 * time.Second, fast848: true})
 	}
-	if v := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP"); v != "" {
-		out = append(out, groupBackend{backend: backend{name: "kafka", addrs: strings.Split(v, ",")}, session: 6 * time.Second})
+	if k, ok := referenceKafka(); ok {
+		out = append(out, groupBackend{backend: k, session: 6 * time.Second})
 	}
 	return out
 }

@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,14 +68,13 @@ func TestProduceAcrossBrokerRestart(t *testing.T) {
 // each move rotates the partition's replica list and elects the new
 // preferred leader, so the old leader answers NOT_LEADER_OR_FOLLOWER.
 func TestProduceAcrossLeaderChange(t *testing.T) {
-	v := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP")
-	if v == "" {
+	b, ok := referenceKafka()
+	if !ok {
 		// Without the reference cluster the leader change runs on kfake
 		// (TestLeaderMovesKeepOrder); scripts/test always sets it.
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: only kfake's leader moves are tested (TestLeaderMovesKeepOrder)")
 		return
 	}
-	b := backend{name: "kafka", addrs: strings.Split(v, ",")}
 	// kgo answers Metadata requests from its cache when younger than
 	// MetadataMinAge (5 s by default): the leader checks need fresh ones.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.MetadataMinAge(10*time.Millisecond))
@@ -92,7 +89,7 @@ func TestProduceAcrossLeaderChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(brokers) < 2 {
-		t.Fatalf("the reference cluster at %s has %d broker(s); a leader change needs at least 2 (scripts/test starts 3)", v, len(brokers))
+		t.Fatalf("the reference cluster at %v has %d broker(s); a leader change needs at least 2 (scripts/test starts 3)", b.addrs, len(brokers))
 	}
 	rf := int16(min(3, len(brokers)))
 	const partitions = 4

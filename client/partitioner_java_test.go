@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,12 +16,11 @@ import (
 // against Kafka's unit-test vectors; this checks the whole path, Java's
 // producer included.
 func TestPartitionsMatchJavaProducer(t *testing.T) {
-	v := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP")
-	if v == "" {
+	b, ok := referenceKafka()
+	if !ok {
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: Java's partition choice is checked by scripts/test's reference pass")
 		return
 	}
-	b := backend{name: "kafka", addrs: strings.Split(v, ",")}
 	const partitions, keys = 7, 500
 	javaTopic, samsaTopic := newTopic(t, b, partitions), newTopic(t, b, partitions)
 
@@ -36,7 +34,7 @@ func TestPartitionsMatchJavaProducer(t *testing.T) {
 		recs = append(recs, &Record{Topic: samsaTopic, Key: []byte(k), Value: fmt.Appendf(nil, "v%d", i)})
 	}
 	cmd := exec.Command("../scripts/kafka-reference", "tool", "org.apache.kafka.tools.ConsoleProducer",
-		"--bootstrap-server", v, "--topic", javaTopic,
+		"--bootstrap-server", strings.Join(b.addrs, ","), "--topic", javaTopic,
 		"--property", "parse.key=true", "--property", "key.separator=\t",
 		"--producer-property", "acks=all")
 	cmd.Stdin = strings.NewReader(in.String())
