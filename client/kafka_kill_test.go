@@ -10,9 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestProduceThroughKafkaLeaderKills is Kafka's own replication test's
@@ -30,28 +27,11 @@ func TestProduceThroughKafkaLeaderKills(t *testing.T) {
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP or KAFKA_REFERENCE_DIR unset: leader kills are tested by scripts/test's reference pass")
 		return
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.MetadataMinAge(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	const partitions, keys = 3, 8
+	minISR := "2"
+	adm, topic := replicatedTopic(t, b, partitions, map[string]*string{"min.insync.replicas": &minISR})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if bs, err := adm.ListBrokers(ctx); err != nil || len(bs) < 3 {
-		t.Fatalf("the reference cluster needs 3 brokers: %v %v", bs, err)
-	}
-	const partitions, keys = 3, 8
-	topic := newTopicName()
-	minISR := "2"
-	resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": &minISR}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	t.Cleanup(func() { adm.DeleteTopic(context.Background(), topic) })
 
 	p := newTestProducer(t, b, Linger(time.Millisecond))
 	var (

@@ -75,34 +75,8 @@ func TestProduceAcrossLeaderChange(t *testing.T) {
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: only kfake's leader moves are tested (TestLeaderMovesKeepOrder)")
 		return
 	}
-	// kgo answers Metadata requests from its cache when younger than
-	// MetadataMinAge (5 s by default): the leader checks need fresh ones.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.MetadataMinAge(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx := testCtx(t)
-	brokers, err := adm.ListBrokers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(brokers) < 2 {
-		t.Fatalf("the reference cluster at %v has %d broker(s); a leader change needs at least 2 (scripts/test starts 3)", b.addrs, len(brokers))
-	}
-	rf := int16(min(3, len(brokers)))
 	const partitions = 4
-	topic := newTopicName()
-	resp, err := adm.CreateTopic(ctx, partitions, rf, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	t.Cleanup(func() { adm.DeleteTopic(context.Background(), topic) })
-
+	adm, topic := replicatedTopic(t, b, partitions, nil)
 	p := newTestProducer(t, b, Linger(time.Millisecond))
 	moved := 0
 	produceKeyed(t, p, topic, 16, 300, func(i int) {
@@ -167,4 +141,34 @@ func moveKafkaLeader(t *testing.T, adm *kadm.Client, topic string, partition int
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// replicatedTopic creates a fresh topic with replication factor 3 on the
+// reference cluster b (which must have 3 brokers), deleted after the test,
+// and returns an admin client whose metadata is never cached: kgo answers
+// Metadata requests from its cache when younger than MetadataMinAge (5 s by
+// default), and leader checks need fresh answers.
+func replicatedTopic(t *testing.T, b backend, partitions int32, configs map[string]*string) (*kadm.Client, string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addrs...), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if bs, err := adm.ListBrokers(ctx); err != nil || len(bs) < 3 {
+		t.Fatalf("the reference cluster at %v needs 3 brokers (scripts/test starts 3): %v %v", b.addrs, bs, err)
+	}
+	topic := newTopicName()
+	resp, err := adm.CreateTopic(ctx, partitions, 3, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	t.Cleanup(func() { adm.DeleteTopic(context.Background(), topic) })
+	return adm, topic
 }
