@@ -85,11 +85,11 @@ func TestProduceThroughKafkaLeaderKills(t *testing.T) {
 		pd := md.Topics[topic].Partitions[part]
 		return pd.Leader, pd.ISR
 	}
-	script := func(args ...string) {
+	script := func(cmd string, node int32) {
 		t.Helper()
-		out, err := exec.Command("../scripts/kafka-reference", append(args[:1:1], append([]string{"--dir", dir}, args[1:]...)...)...).CombinedOutput()
+		out, err := exec.Command("../scripts/kafka-reference", cmd, "--dir", dir, strconv.Itoa(int(node))).CombinedOutput()
 		if err != nil {
-			t.Fatalf("kafka-reference %v: %v\n%s", args, err, out)
+			t.Fatalf("kafka-reference %s %d: %v\n%s", cmd, node, err, out)
 		}
 	}
 
@@ -98,13 +98,13 @@ func TestProduceThroughKafkaLeaderKills(t *testing.T) {
 		part := int32(round % partitions)
 		leader, _ := partitionState(part)
 		before := partAcked[part].Load()
-		script("kill-node", strconv.Itoa(int(leader)))
+		script("kill-node", leader)
 		killedAt := time.Now()
 		// The cluster fences the dead broker after its session timeout
 		// and moves leadership; the producer retries until then.
 		waitAcked(&partAcked[part], before+500, fmt.Sprintf("round %d, partition %d after killing node %d", round, part, leader))
 		resumed := time.Since(killedAt)
-		script("start-node", strconv.Itoa(int(leader)))
+		script("start-node", leader)
 		// Back in every partition's ISR before the next kill.
 		for {
 			all := true
