@@ -20,7 +20,7 @@ import (
 )
 
 // TestHostileInput sends malformed and malicious requests over raw sockets
-// (reliability.md §5.2) while a healthy client keeps producing and
+// (oversized lengths, bad varints, decompression bombs, truncated frames) while a healthy client keeps producing and
 // consuming. Each bad request gets Kafka's error code or a closed
 // connection; the broker never crashes and the healthy client never fails.
 func TestHostileInput(t *testing.T) {

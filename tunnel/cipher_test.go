@@ -25,7 +25,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// Known answers for SIP004 key material (design/tunnel.md §1.1, computed with the
+// Known answers for SIP004 key material (SIP004's EVP_BytesToKey and HKDF-SHA1, computed with the
 // go-shadowsocks2 algorithm; cross-checked against the module below).
 func TestKnownAnswersSIP004(t *testing.T) {
 	key := evpBytesToKey("password", 32)

@@ -186,7 +186,7 @@ func startTheirServer(t *testing.T, wrap func(net.Conn) (io.Reader, io.Writer)) 
 	return ln.Addr().String()
 }
 
-// TestGoShadowsocks2ReplayGap checks the note in design/tunnel.md §2 on
+// TestGoShadowsocks2ReplayGap checks a known gap of
 // go-shadowsocks2 v0.1.5: its server only tests incoming salts against a filter
 // that holds its own outgoing salts, so an exact replay of a client's first flight
 // is accepted. That is why our replay tests use our own server as the oracle, and
@@ -215,7 +215,7 @@ func TestGoShadowsocks2ReplayGap(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		if got := replayTo(theirs); len(got) == 0 {
-			t.Fatalf("go-shadowsocks2 refused attempt %d: the replay gap seems fixed; update design/tunnel.md", i)
+			t.Fatalf("go-shadowsocks2 refused attempt %d: the replay gap seems fixed; update this test and its comment", i)
 		}
 	}
 	t.Log("confirmed: go-shadowsocks2 v0.1.5 answers an exact replay of a client first flight")

@@ -44,7 +44,7 @@ func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body 
 	}
 	resp.FinalizedFeaturesEpoch = -1
 	if handlers[consumerGroupHeartbeatKey] != nil {
-		// KIP-848 groups are on: group.version 1 (kafka.md §2), the
+		// KIP-848 groups are on: group.version 1 (KIP-848), the
 		// level clients and tools read to know the consumer protocol works.
 		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "group.version", MinVersion: 0, MaxVersion: 1}}
 		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "group.version", MinVersionLevel: 1, MaxVersionLevel: 1}}

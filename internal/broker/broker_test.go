@@ -34,7 +34,7 @@ func ctxT(t testing.TB) context.Context {
 
 // TestAdvertisedEndpointFollowsListener: a client sees the endpoint
 // advertised under the listener name its connection arrived on
-// (kafka.md §1.4), the classic docker-compose two-listener setup.
+// (Kafka's rule), the classic docker-compose two-listener setup.
 func TestAdvertisedEndpointFollowsListener(t *testing.T) {
 	p1, p2 := freePort(t), freePort(t)
 	n := samsatest.Start(t, samsatest.Port(p1),

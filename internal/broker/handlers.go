@@ -38,7 +38,7 @@ func (r *request) noResponse() {
 }
 
 // listenerName is the listener the request arrived on: responses carry
-// the endpoints advertised under that same name (kafka.md §1.4).
+// the endpoints advertised under that same name (as Kafka's KRaftMetadataCache).
 func (r *request) listenerName() string { return r.conn.listener.Name }
 
 // handler is one Kafka API: the version range samsa serves and advertises

@@ -37,7 +37,7 @@ func writeFile(t *testing.T, body string) string {
 	return p
 }
 
-// kafka.md §1.2: the image's env→property rule, quirks included.
+// The apache/kafka image's env→property rule (KafkaDockerWrapper), quirks included.
 func TestEnvKey(t *testing.T) {
 	cases := []struct {
 		env, key string
@@ -90,7 +90,8 @@ func TestEnvSpecialVars(t *testing.T) {
 	}
 }
 
-// combinedEnv is kafka.md §1.5, node id of one service.
+// combinedEnv is one service of Kafka's three-node combined compose example
+// (docker/examples, cluster/combined/plaintext).
 func combinedEnv(id int, host string, hostPort int) []string {
 	return []string{
 		"KAFKA_PROCESS_ROLES=broker,controller",
@@ -389,7 +390,7 @@ func TestEnvListenersFromAdvertised(t *testing.T) {
 	}
 }
 
-// Each KRaft rule of kafka.md §1.3, with the key the message must name.
+// Each KRaft rule of Kafka's KafkaConfig validation, with the key the message must name.
 func TestValidateRules(t *testing.T) {
 	base := map[string]string{
 		"process.roles":             "broker,controller",

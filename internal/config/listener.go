@@ -9,7 +9,7 @@ import (
 
 // Listener is one endpoint of listeners or advertised.listeners. The Name is
 // what the broker records per connection so that Metadata answers with the
-// endpoints registered under the same name (kafka.md §1.4).
+// endpoints registered under the same name (Kafka's KRaftMetadataCache does the same).
 type Listener struct {
 	Name             string // upper-cased, as Kafka normalises listener names
 	Host             string // "" = all interfaces; IPv6 without brackets

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Validate applies AK's KRaft rules (KafkaConfig.validateValues, kafka.md
-// §1.3) and samsa's own sanity checks. Every message starts with the key it
+// Validate applies AK's KRaft rules (KafkaConfig.validateValues)
+// and samsa's own sanity checks. Every message starts with the key it
 // is about and states the rule, because operators meet these errors in a
 // container log with nothing else to go on. All problems are joined.
 func (c *Config) Validate() error {
