@@ -8,8 +8,6 @@
 package storage
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/uuid"
 )
 
 // MetaPropertiesFile is the file name AK and samsa use in every log dir.
@@ -36,24 +35,9 @@ var ErrUnformatted = errors.New("log directory is not formatted")
 // to ignore formatted directories.
 var ErrAlreadyFormatted = errors.New("log directory is already formatted")
 
-// RandomUUID returns a random KRaft UUID as AK's Uuid.randomUuid does: 16
-// random bytes with the version-4 and IETF-variant bits set, rendered as 22
-// characters of URL-safe base64 without padding, re-drawn when the text
-// would start with '-' (it would look like a CLI flag) or hit a reserved id.
-func RandomUUID() string {
-	for {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			panic("storage: crypto/rand failed: " + err.Error())
-		}
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		s := base64.RawURLEncoding.EncodeToString(b[:])
-		if config.ValidateClusterID(s) == nil {
-			return s
-		}
-	}
-}
+// RandomUUID returns a random KRaft UUID as AK's Uuid.randomUuid does, in
+// its text form (uuid.Random).
+func RandomUUID() string { return uuid.Random().String() }
 
 // MetaProperties is the content of one meta.properties.
 type MetaProperties struct {
