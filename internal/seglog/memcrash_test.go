@@ -182,16 +182,20 @@ func TestMemCrashAppendGroupCommit(t *testing.T) {
 // crashing the workload at every sync point with its own random choices,
 // and recoveryRounds more that also crash each recovery at every one of its
 // sync points.
-const (
-	randomRounds   = 8
-	recoveryRounds = 2
-)
+// Under the race detector: 2 and 1.
+var randomRounds, recoveryRounds = 8, 2
+
+func init() {
+	if raceEnabled {
+		randomRounds, recoveryRounds = 2, 1
+	}
+}
 
 // runRandom runs trial in every random round and returns the crash points.
 func runRandom(t *testing.T, trial vfstest.Trial) int {
 	n := 0
 	for seed := range uint64(randomRounds + recoveryRounds) {
-		n += vfstest.Run(t, vfstest.Mode{Random: true, Seed: seed, CrashRecovery: seed >= randomRounds}, trial)
+		n += vfstest.Run(t, vfstest.Mode{Random: true, Seed: seed, CrashRecovery: seed >= uint64(randomRounds)}, trial)
 	}
 	return n
 }
