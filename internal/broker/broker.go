@@ -16,6 +16,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -25,11 +26,13 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/purgatory"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // Broker is one samsa node (broker and controller roles).
 type Broker struct {
 	opts   Options
+	locks  []io.Closer // one .lock per log dir, held until closeStores
 	log    *slog.Logger
 	ctl    *controller.Controller
 	mlog   *metadata.FileLog
@@ -69,8 +72,12 @@ func New(opts Options) (*Broker, error) {
 	}
 	b := &Broker{opts: opts, log: opts.Logger, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	b.loadTopicDefaults()
-	mlog, recs, err := metadata.OpenFileLog(filepath.Join(opts.MetadataDir, "__cluster_metadata-0"))
+	if err := b.lockDirs(); err != nil {
+		return nil, err
+	}
+	mlog, recs, err := metadata.OpenFileLogFS(opts.FS, filepath.Join(opts.MetadataDir, "__cluster_metadata-0"))
 	if err != nil {
+		b.unlockDirs()
 		return nil, fmt.Errorf("broker: metadata log: %w", err)
 	}
 	b.mlog = mlog
@@ -99,6 +106,45 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// lockFile is the lock Kafka's LogManager takes in every log dir.
+const lockFile = ".lock"
+
+// lockDirs makes every log dir (and the metadata dir) and takes its lock,
+// so that a second process on the same dirs fails here instead of writing
+// over this one's logs.
+func (b *Broker) lockDirs() error {
+	fsys := vfs.Or(b.opts.FS)
+	seen := map[string]bool{}
+	for _, dir := range append([]string{b.opts.MetadataDir}, b.opts.LogDirs...) {
+		dir = filepath.Clean(dir)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
+			b.unlockDirs()
+			return fmt.Errorf("log.dirs %s: %w", dir, err)
+		}
+		l, err := fsys.Lock(filepath.Join(dir, lockFile))
+		if err != nil {
+			b.unlockDirs()
+			if errors.Is(err, vfs.ErrLocked) {
+				return fmt.Errorf("broker: failed to acquire lock on file %s in %s: another samsa (or Kafka) process is using this directory: %w", lockFile, dir, err)
+			}
+			return fmt.Errorf("broker: lock %s: %w", dir, err)
+		}
+		b.locks = append(b.locks, l)
+	}
+	return nil
+}
+
+func (b *Broker) unlockDirs() {
+	for _, l := range b.locks {
+		l.Close()
+	}
+	b.locks = nil
 }
 
 // Start binds every listener, registers this broker and starts serving.
@@ -237,6 +283,7 @@ func (b *Broker) closeStores() error {
 	if e := b.mlog.Close(); err == nil {
 		err = e
 	}
+	b.unlockDirs()
 	return err
 }
 

@@ -1,10 +1,8 @@
 package broker
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,13 +11,16 @@ import (
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/seglog"
+	"github.com/samsa-io/samsa/internal/uuid"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // partitionManager opens, reconfigures and deletes the partitions this
 // node hosts, following the metadata image: it is a controller listener,
 // so it sees every image in log order.
 type partitionManager struct {
-	b *Broker
+	b  *Broker
+	fs vfs.FS
 
 	mu       sync.RWMutex
 	parts    map[partKey]*partition // mu guards parts, byID, onDisk, firstErr
@@ -33,7 +34,7 @@ type partKey struct {
 }
 
 func newPartitionManager(b *Broker) *partitionManager {
-	return &partitionManager{b: b, parts: map[partKey]*partition{}, onDisk: map[string]string{}}
+	return &partitionManager{b: b, fs: vfs.Or(b.opts.FS), parts: map[partKey]*partition{}, onDisk: map[string]string{}}
 }
 
 // get returns a hosted partition (nil if not hosted).
@@ -62,10 +63,7 @@ func (m *partitionManager) err() error {
 // scanDirs finds existing partition directories in every log dir.
 func (m *partitionManager) scanDirs() error {
 	for _, dir := range m.b.opts.LogDirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("log.dirs %s: %w", dir, err)
-		}
-		ents, err := os.ReadDir(dir)
+		ents, err := m.fs.ReadDir(dir) // made and locked by Broker.New
 		if err != nil {
 			return fmt.Errorf("log.dirs %s: %w", dir, err)
 		}
@@ -139,7 +137,7 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 		// deletion interrupted by a crash.
 		for name, path := range m.onDisk {
 			m.b.log.Warn("deleting partition directory of a deleted topic", "dir", path)
-			os.RemoveAll(path)
+			m.fs.RemoveAll(path)
 			delete(m.onDisk, name)
 		}
 	}
@@ -159,10 +157,11 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 	path, found := m.onDisk[name]
 	if found {
 		delete(m.onDisk, name)
-		if id, err := readPartitionMetadata(path); err != nil || id != t.ID {
-			// Same name, other topic id: a deleted topic's leftovers.
+		if id, err := readPartitionMetadata(m.fs, path); err != nil || id != t.ID {
+			// Same name, other topic id (or partition.metadata never made
+			// durable): a deleted topic's leftovers.
 			m.b.log.Warn("replacing partition directory of an older topic with the same name", "dir", path)
-			if err := os.RemoveAll(path); err != nil {
+			if err := m.fs.RemoveAll(path); err != nil {
 				return nil, err
 			}
 			found = false
@@ -170,15 +169,18 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 	}
 	if !found {
 		path = filepath.Join(m.pickLogDir(), name)
-		if err := os.MkdirAll(path, 0o755); err != nil {
+		// The directory's name must be durable before anything in it is.
+		if err := vfs.MkdirAllSync(m.fs, path, 0o755); err != nil {
 			return nil, err
 		}
-		if err := writePartitionMetadata(path, t.ID); err != nil {
+		if err := writePartitionMetadata(m.fs, path, t.ID); err != nil {
 			return nil, err
 		}
 	}
 	tc := m.b.topicConfig(im, t.Name)
-	l, err := seglog.Open(path, tc.segOpts)
+	segOpts := tc.segOpts
+	segOpts.FS = m.fs
+	l, err := seglog.Open(path, segOpts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -297,31 +299,47 @@ func (m *partitionManager) close() error {
 	return errors.Join(errs...)
 }
 
-// partition.metadata, as Kafka writes it: "version: 0\ntopic_id: <id>\n".
-func writePartitionMetadata(dir string, id metadata.Uuid) error {
-	body := fmt.Sprintf("version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
-	tmp := filepath.Join(dir, "partition.metadata.tmp")
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, "partition.metadata"))
+// partitionMetadataFile holds the partition's topic id, as Kafka writes
+// it (PartitionMetadataFile): "version: 0\ntopic_id: <id>\n".
+const partitionMetadataFile = "partition.metadata"
+
+// writePartitionMetadata writes dir's partition.metadata durably
+// (vfs.WriteFileAtomic).
+func writePartitionMetadata(fsys vfs.FS, dir string, id metadata.Uuid) error {
+	body := fmt.Sprintf("version: 0\ntopic_id: %s\n", id)
+	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, partitionMetadataFile), []byte(body), 0o644)
 }
 
-func readPartitionMetadata(dir string) (metadata.Uuid, error) {
-	var id metadata.Uuid
-	b, err := os.ReadFile(filepath.Join(dir, "partition.metadata"))
+func readPartitionMetadata(fsys vfs.FS, dir string) (metadata.Uuid, error) {
+	path := filepath.Join(dir, partitionMetadataFile)
+	b, err := fsys.ReadFile(path)
 	if err != nil {
-		return id, err
+		return metadata.Uuid{}, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
-			raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(v))
-			if err != nil || len(raw) != 16 {
-				return id, fmt.Errorf("bad topic_id in %s", dir)
-			}
-			copy(id[:], raw)
-			return id, nil
-		}
+	id, err := parsePartitionMetadata(b)
+	if err != nil {
+		return id, fmt.Errorf("%s: %w", path, err)
 	}
-	return id, fmt.Errorf("no topic_id in %s/partition.metadata", dir)
+	return id, nil
+}
+
+// parsePartitionMetadata reads partition.metadata as Kafka's
+// PartitionMetadataReadBuffer does: "version: 0", then "topic_id: <id>".
+func parsePartitionMetadata(b []byte) (metadata.Uuid, error) {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) != 2 {
+		return metadata.Uuid{}, fmt.Errorf("want 2 lines, got %d", len(lines))
+	}
+	if v, ok := strings.CutPrefix(lines[0], "version: "); !ok || strings.TrimSpace(v) != "0" {
+		return metadata.Uuid{}, fmt.Errorf("unsupported version line %q", lines[0])
+	}
+	v, ok := strings.CutPrefix(lines[1], "topic_id: ")
+	if !ok {
+		return metadata.Uuid{}, fmt.Errorf("no topic_id in %q", lines[1])
+	}
+	id, err := uuid.Parse(strings.TrimSpace(v))
+	if err != nil {
+		return id, fmt.Errorf("bad topic_id: %w", err)
+	}
+	return id, nil
 }

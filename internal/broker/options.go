@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // Listener is one named listener: a socket to bind, or an endpoint to advertise.
@@ -56,6 +57,8 @@ type Options struct {
 
 	LogDirs     []string
 	MetadataDir string
+	// FS is the filesystem the log dirs live on (nil: vfs.Default).
+	FS vfs.FS
 
 	NumPartitions            int32 // num.partitions (1)
 	DefaultReplicationFactor int16 // default.replication.factor (1)

@@ -31,8 +31,17 @@
 // write(2) per Append call. An index file is only trusted for segments below the
 // recovery point; every other index is rebuilt by scanning its segment.
 //
-// Checkpoint files are replaced atomically: write a temporary file, fsync it,
-// rename it, fsync the directory.
+// Checkpoint files are replaced atomically (vfs.WriteFileAtomic): write a
+// temporary file, fsync it, rename it, fsync the directory.
+//
+// Every file operation goes through the vfs.FS given in Options.FS (the real
+// filesystem by default), so the crash tests run the log on vfs's crashable
+// twin and crash it at every sync point. The rules the code keeps, which
+// the twin enforces: Sync of a file makes its data durable, not its name;
+// a name (a segment created, a checkpoint renamed, a segment removed) is
+// durable only once the directory is synced; Open makes the partition
+// directory's own name durable in its parent before anything is written in
+// it.
 //
 // # Durability and recovery
 //
@@ -102,8 +111,10 @@
 //     one mu critical section; index files written; checkpoint moved.
 //
 // Open completes a B.log.swap by removing the .log files whose base lies in
-// [B, end of the swap's data) and every index file of that range, then
-// renaming it to B.log; missing index files are rebuilt by recovery. A
+// [B, end of the swap's data) and every index file of that range, syncing
+// the directory (a removed source surviving next to the renamed swap would
+// overlap it), then renaming it to B.log; missing index files are rebuilt by
+// recovery. A
 // source that the cleaning emptied entirely lies past that range and may
 // survive such a crash: it only holds records that later ones supersede, so
 // the log stays consistent and the next run cleans it again. The heavy work

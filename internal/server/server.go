@@ -14,6 +14,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/storage"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // Options are the parts of a node that do not come from Kafka config keys.
@@ -21,16 +22,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Listen binds listeners (nil: net.Listen).
 	Listen func(network, address string) (net.Listener, error)
+	// FS is the filesystem of the log dirs (nil: the real one); crash
+	// tests pass vfs's crashable twin.
+	FS vfs.FS
 }
 
 // Start formats or checks the log dirs, opens the node and starts serving.
 func Start(cfg *config.Config, o Options) (*broker.Broker, error) {
-	clusterID, err := prepareStorage(cfg)
+	clusterID, err := prepareStorage(cfg, o.FS)
 	if err != nil {
 		return nil, err
 	}
 	bo := brokerOptions(cfg, clusterID)
-	bo.Logger, bo.Listen = o.Logger, o.Listen
+	bo.Logger, bo.Listen, bo.FS = o.Logger, o.Listen, o.FS
 	b, err := broker.New(bo)
 	if err != nil {
 		return nil, err
@@ -45,12 +49,12 @@ func Start(cfg *config.Config, o Options) (*broker.Broker, error) {
 // image does, and refuses dirs that belong to another cluster or node.
 // Without CLUSTER_ID, an already formatted node keeps its id and a new one
 // gets a random id.
-func prepareStorage(cfg *config.Config) (string, error) {
+func prepareStorage(cfg *config.Config, fsys vfs.FS) (string, error) {
 	dirs := append([]string(nil), cfg.LogDirs...)
 	if cfg.MetadataLogDir != "" && !contains(dirs, cfg.MetadataLogDir) {
 		dirs = append(dirs, cfg.MetadataLogDir)
 	}
-	id, err := storage.Check(dirs, cfg.ClusterID, cfg.NodeID)
+	id, err := storage.CheckFS(fsys, dirs, cfg.ClusterID, cfg.NodeID)
 	if err == nil {
 		return id, nil
 	}
@@ -64,10 +68,11 @@ func prepareStorage(cfg *config.Config) (string, error) {
 		id = storage.RandomUUID()
 	}
 	// Format only the unformatted dirs; formatted ones were checked above.
-	if err := storage.Format(dirs, id, cfg.NodeID, true); err != nil {
+	err = storage.FormatWith(storage.FormatOptions{FS: fsys, Dirs: dirs, ClusterID: id, NodeID: cfg.NodeID, IgnoreFormatted: true})
+	if err != nil {
 		return "", fmt.Errorf("formatting log dirs: %w", err)
 	}
-	return storage.Check(dirs, id, cfg.NodeID)
+	return storage.CheckFS(fsys, dirs, id, cfg.NodeID)
 }
 
 func contains(list []string, s string) bool {
