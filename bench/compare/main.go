@@ -211,12 +211,14 @@ func main() {
 		clkTck: clkTck(), idleWait: *idleWait,
 		// Deleted topics go at once: the matrix writes many GB to tmpfs.
 		extraProps: []string{"log.segment.delete.delay.ms=0"}}
-	cp, err := exec.Command(e.kafkaRef, "classpath").Output()
-	if err != nil {
-		fatalf("kafka-reference classpath: %v", err)
+	if strings.Contains(*flavors, "kafka") { // samsa-only runs start no Kafka broker
+		cp, err := exec.Command(e.kafkaRef, "classpath").Output()
+		if err != nil {
+			fatalf("kafka-reference classpath: %v", err)
+		}
+		e.kafkaCP = strings.TrimSpace(string(cp))
+		e.kafkaCache = strings.TrimSuffix(e.kafkaCP, "/libs/*")
 	}
-	e.kafkaCP = strings.TrimSpace(string(cp))
-	e.kafkaCache = strings.TrimSuffix(e.kafkaCP, "/libs/*")
 	// kafka-server-start.sh + kafka-run-class.sh defaults.
 	e.kafkaJVM = append(strings.Fields(*kafkaHeap), "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
 		"-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",

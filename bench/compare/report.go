@@ -332,6 +332,28 @@ func (c reportCtx) processTable(w func(string, ...any)) {
 			}), mb)
 	}
 	w("\n")
+	c.peakRSSRatio(w)
+}
+
+// peakRSSRatio prints, per medium, samsa's peak RSS with its fsync default
+// against the no-fsync policy after the same workloads (target ≤1.3×).
+func (c reportCtx) peakRSSRatio(w func(string, ...any)) {
+	if !slices.Contains(c.fls, "samsa") || !slices.Contains(c.fls, "samsa-fsync") {
+		return
+	}
+	for _, md := range c.res.Media {
+		nf, f := md.Nodes["samsa"].PeakRSS, md.Nodes["samsa-fsync"].PeakRSS
+		if nf <= 0 || f <= 0 {
+			continue
+		}
+		r := float64(f) / float64(nf)
+		verdict := "**pass**"
+		if r > 1.3 {
+			verdict = "**fail**"
+		}
+		w("Peak RSS after the %s workloads, fsync default against no fsync (samsa-fsync/samsa, the same load; target ≤1.3×): %s / %s = %s, %s.\n\n",
+			md.Name, mb(float64(f)), mb(float64(nf)), rs(r), verdict)
+	}
 }
 
 func num3(v float64) string {

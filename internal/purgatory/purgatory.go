@@ -13,7 +13,16 @@
 //   - An operation may sit in several lists (a Fetch over many partitions).
 //     The first of {check passes, deadline} wins a CAS; the others see it
 //     done and drop it. Lists drop completed entries lazily as they are
-//     walked or grow.
+//     walked, and compact themselves when completed entries dominate.
+//   - Completion releases what the operation holds: it leaves the timer
+//     heap at once (heap.Remove by its index, as Kafka's timing wheel
+//     cancels a completed operation's timer task), and its check and
+//     completion closures are dropped, so a list entry that still points
+//     at a completed operation retains about a hundred bytes, not the request
+//     and response the closures captured.
+//
+// Lock order: Op.mu, List.mu and Timers.mu are leaves; none is held while
+// another is taken, and no check or completion runs under any of them.
 package purgatory
 
 import (
@@ -25,22 +34,35 @@ import (
 
 // Op is one waiting operation.
 type Op struct {
-	// Check reports whether the operation can complete now. It is called
+	// mu guards check, complete and lists, which completion clears: a
+	// check may be starting, or a Watch registering, on another goroutine
+	// while the operation completes.
+	mu sync.Mutex
+	// check reports whether the operation can complete now. It is called
 	// from the goroutine that reports progress on a watched key; it must be
 	// quick and must not block.
 	check func() bool
 	// complete runs exactly once, with timedOut set when the deadline won.
 	complete func(timedOut bool)
+	// lists are the lists holding an entry for this operation; each is
+	// told when it completes. list0 stores the first (most operations
+	// watch one key) without an allocation.
+	lists []*List
+	list0 [1]*List
 
-	done     atomic.Bool
-	deadline time.Time
-	index    int // in the timer heap; -1 when not there
+	done   atomic.Bool
+	timers atomic.Pointer[Timers] // the heap Add put it on, if any
+
+	deadline time.Time // Timers.mu
+	index    int       // in the timer heap; -1 when not there (Timers.mu)
 }
 
-// NewOp returns an operation. check may be nil (complete only on Wake or
-// deadline).
+// NewOp returns an operation. check may be nil (complete only on
+// ForceComplete or the deadline).
 func NewOp(check func() bool, complete func(timedOut bool)) *Op {
-	return &Op{check: check, complete: complete, index: -1}
+	o := &Op{check: check, complete: complete, index: -1}
+	o.lists = o.list0[:0]
+	return o
 }
 
 // Done reports whether the operation has completed.
@@ -53,8 +75,11 @@ func (o *Op) TryComplete() bool {
 	if o.done.Load() {
 		return true
 	}
-	if o.check != nil && !o.check() {
-		return false
+	o.mu.Lock()
+	check := o.check
+	o.mu.Unlock()
+	if check != nil && !check() {
+		return o.done.Load()
 	}
 	return o.finish(false)
 }
@@ -62,11 +87,37 @@ func (o *Op) TryComplete() bool {
 // ForceComplete completes the operation now, as if its check passed.
 func (o *Op) ForceComplete() bool { return o.finish(false) }
 
+// finish completes the operation if nobody did: it takes the operation
+// off its timer heap, drops the closures, counts it completed in the lists
+// that hold it, then runs the completion with no lock held.
 func (o *Op) finish(timedOut bool) bool {
 	if !o.done.CompareAndSwap(false, true) {
 		return true
 	}
-	o.complete(timedOut)
+	o.mu.Lock()
+	complete, lists := o.complete, o.lists
+	o.check, o.complete, o.lists = nil, nil, nil
+	o.mu.Unlock()
+	if t := o.timers.Load(); t != nil {
+		t.remove(o)
+	}
+	for _, l := range lists {
+		l.dead.Add(1)
+	}
+	clear(o.list0[:])
+	complete(timedOut)
+	return true
+}
+
+// watching registers l as holding an entry for o, unless o is done (then
+// no entry is needed).
+func (o *Op) watching(l *List) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done.Load() {
+		return false
+	}
+	o.lists = append(o.lists, l)
 	return true
 }
 
@@ -74,15 +125,30 @@ func (o *Op) finish(timedOut bool) bool {
 type List struct {
 	mu  sync.Mutex
 	ops []*Op // mu guards ops
+	// dead counts entries whose operation completed (each completion
+	// adds one per entry; dropping an entry subtracts it). It can run
+	// ahead of, or behind, ops for a moment while the two race.
+	dead atomic.Int64
 }
+
+// minCompact is the length below which Watch does not compact a list.
+const minCompact = 64
 
 // Watch appends op to the list. Call op.TryComplete after watching every
 // key, to close the race with progress reported between the caller's
-// first check and Watch.
+// first check and Watch. When completed entries make up half the list
+// (of at least minCompact entries), Watch drops them first: a key that
+// sees no progress (an idle partition's long polls that time out) keeps
+// at most about as many completed entries as live ones, and each entry is
+// scanned a bounded number of times.
 func (l *List) Watch(op *Op) {
+	if !op.watching(l) {
+		return
+	}
 	l.mu.Lock()
-	if len(l.ops) >= 64 && len(l.ops) == cap(l.ops) {
+	if n := len(l.ops); n >= minCompact && 2*l.dead.Load() >= int64(n) {
 		l.ops = compact(l.ops)
+		l.dead.Add(-int64(n - len(l.ops)))
 	}
 	l.ops = append(l.ops, op)
 	l.mu.Unlock()
@@ -110,6 +176,9 @@ func (l *List) Progress() int {
 		}
 		keep = append(keep, op)
 	}
+	l.dead.Add(-int64(len(ops) - len(keep)))
+	clear(ops[len(keep):]) // the dropped entries must not pin their ops
+	keep = shrink(keep)
 	// Put the survivors back ahead of anything that arrived meanwhile,
 	// keeping FIFO order.
 	l.mu.Lock()
@@ -129,6 +198,7 @@ func (l *List) CompleteAll() {
 	for _, op := range ops {
 		op.ForceComplete()
 	}
+	l.dead.Add(-int64(len(ops)))
 }
 
 // Len is the number of entries, completed or not.
@@ -138,6 +208,8 @@ func (l *List) Len() int {
 	return len(l.ops)
 }
 
+// compact drops completed entries, keeping order, and returns a smaller
+// array when the old one would be mostly empty.
 func compact(ops []*Op) []*Op {
 	keep := ops[:0]
 	for _, op := range ops {
@@ -145,40 +217,63 @@ func compact(ops []*Op) []*Op {
 			keep = append(keep, op)
 		}
 	}
-	for i := len(keep); i < len(ops); i++ {
-		ops[i] = nil
+	clear(ops[len(keep):])
+	return shrink(keep)
+}
+
+// shrink copies ops into a right-sized array when it uses under a quarter
+// of a large one, so one burst of waiters does not pin its array forever.
+func shrink(ops []*Op) []*Op {
+	if cap(ops) <= minCompact || len(ops) >= cap(ops)/4 {
+		return ops
 	}
-	return keep
+	return append(make([]*Op, 0, max(minCompact, 2*len(ops))), ops...)
 }
 
 // Timers completes operations whose deadline passes. One goroutine serves
-// every deadline from a heap.
+// every deadline from a heap; an operation that completes otherwise leaves
+// the heap at once.
 type Timers struct {
-	mu    sync.Mutex
-	heap  opHeap // mu guards heap
-	wake  chan struct{}
-	stop  chan struct{}
-	doneC chan struct{}
-	now   func() time.Time
+	mu        sync.Mutex
+	heap      opHeap // mu guards heap and scheduled
+	scheduled int64  // operations Add has put on the heap, ever
+	wake      chan struct{}
+	stop      chan struct{}
+	doneC     chan struct{}
+	now       func() time.Time
 }
 
 // NewTimers starts the timer goroutine. Close stops it.
 func NewTimers() *Timers {
-	t := &Timers{
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		doneC: make(chan struct{}),
-		now:   time.Now,
-	}
+	t := newTimers(time.Now)
 	go t.run()
 	return t
 }
 
-// Add schedules op to time out at deadline.
+// newTimers returns Timers without its goroutine (tests drive expire).
+func newTimers(now func() time.Time) *Timers {
+	return &Timers{
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		doneC: make(chan struct{}),
+		now:   now,
+	}
+}
+
+// Add schedules op to time out at deadline. An operation is added at most
+// once; one that is already done is not scheduled.
 func (t *Timers) Add(op *Op, deadline time.Time) {
 	t.mu.Lock()
+	// Publish the heap before looking at done: a finish that wins the
+	// CAS after this load sees t and removes op (see finish).
+	op.timers.Store(t)
+	if op.done.Load() {
+		t.mu.Unlock()
+		return
+	}
 	op.deadline = deadline
 	heap.Push(&t.heap, op)
+	t.scheduled++
 	first := op.index == 0
 	t.mu.Unlock()
 	if first {
@@ -189,6 +284,16 @@ func (t *Timers) Add(op *Op, deadline time.Time) {
 	}
 }
 
+// remove takes a completed op off the heap if it is still there.
+func (t *Timers) remove(op *Op) {
+	t.mu.Lock()
+	if op.index >= 0 {
+		heap.Remove(&t.heap, op.index)
+		t.heap = t.heap.shrink()
+	}
+	t.mu.Unlock()
+}
+
 // Close stops the goroutine and times out every pending operation.
 func (t *Timers) Close() {
 	close(t.stop)
@@ -196,18 +301,30 @@ func (t *Timers) Close() {
 	t.mu.Lock()
 	ops := t.heap
 	t.heap = nil
+	for _, op := range ops {
+		op.index = -1
+	}
 	t.mu.Unlock()
 	for _, op := range ops {
 		op.finish(true)
 	}
 }
 
-// Len is the number of scheduled deadlines (including completed operations
-// not yet popped).
+// Len is the number of scheduled deadlines: operations neither completed
+// nor timed out (a completing operation may count until its completion
+// has taken it off).
 func (t *Timers) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.heap)
+}
+
+// Scheduled is how many operations Add has put on the heap since
+// NewTimers (already-completed ones are not put there).
+func (t *Timers) Scheduled() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.scheduled
 }
 
 func (t *Timers) run() {
@@ -234,7 +351,7 @@ func (t *Timers) expire() time.Duration {
 	t.mu.Lock()
 	for len(t.heap) > 0 {
 		op := t.heap[0]
-		if op.Done() {
+		if op.Done() { // completing; its finish finds it gone
 			heap.Pop(&t.heap)
 			continue
 		}
@@ -245,6 +362,7 @@ func (t *Timers) expire() time.Duration {
 		heap.Pop(&t.heap)
 		due = append(due, op)
 	}
+	t.heap = t.heap.shrink()
 	t.mu.Unlock()
 	for _, op := range due {
 		op.finish(true)
@@ -266,6 +384,16 @@ func (h *opHeap) Push(x any) {
 	op.index = len(*h)
 	*h = append(*h, op)
 }
+
+// shrink copies the heap into a right-sized array when it uses under a
+// quarter of a large one (positions, and so indexes, are unchanged).
+func (h opHeap) shrink() opHeap {
+	if cap(h) <= 1024 || len(h) >= cap(h)/4 {
+		return h
+	}
+	return append(make(opHeap, 0, 2*len(h)), h...)
+}
+
 func (h *opHeap) Pop() any {
 	old := *h
 	n := len(old)
