@@ -115,8 +115,8 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 	if err := p.storageError(); err != nil {
 		return fail(kerr.KafkaStorageError, err.Error())
 	}
-	tc := *p.cfg.Load()
-	if req.Acks == -1 && len(pm.ISR) < tc.minISR {
+	tc := p.cfg.Load()
+	if req.Acks == -1 && len(pm.ISR) < tc.MinInsyncReplicas {
 		return fail(kerr.NotEnoughReplicas, "")
 	}
 	hdr, err := b.validateProduce(rp.Records, tc)
@@ -131,7 +131,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 		return fail(kerr.InvalidTimestamp, msg)
 	}
 	p.appendMu.Lock()
-	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.logAppendTime)
+	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.MessageTimestampLogAppendTime)
 	if err == nil && !res.Duplicate {
 		p.appended(res.LastOffset+1, len(rp.Records), int64(hdr.NumRecords))
 	}
@@ -147,7 +147,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 
 // validateProduce checks one partition's records: exactly one batch, no
 // larger than max.message.bytes, structurally valid.
-func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, error) {
+func (b *Broker) validateProduce(records []byte, tc *topicConfig) (batch.Header, error) {
 	if len(records) == 0 {
 		return batch.Header{}, errNoBatch
 	}
@@ -155,7 +155,7 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 	if err != nil {
 		return h, err
 	}
-	if h.Size() > int(tc.maxMessageBytes) {
+	if h.Size() > tc.MaxMessageBytes {
 		return h, seglog.ErrMessageTooLarge
 	}
 	if h.Size() != len(records) {
@@ -165,7 +165,7 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 		return h, batch.ErrCorrupt
 	}
 	return batch.Validate(records, batch.ValidateOptions{
-		MaxDecompressed: maxDecompressed(tc.maxMessageBytes),
+		MaxDecompressed: maxDecompressed(tc.MaxMessageBytes),
 		RequireKeys:     tc.compact, // Kafka rejects keyless records on compacted topics
 	})
 }
@@ -173,23 +173,23 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 // checkTimestamps applies message.timestamp.before.max.ms and
 // .after.max.ms to a CreateTime batch. The batch header carries the first
 // and the largest timestamp; records in between are not decoded for this.
-func checkTimestamps(h *batch.Header, tc topicConfig, now int64) string {
-	if tc.logAppendTime || h.LogAppendTime() {
+func checkTimestamps(h *batch.Header, tc *topicConfig, now int64) string {
+	if tc.MessageTimestampLogAppendTime || h.LogAppendTime() {
 		return ""
 	}
-	if h.MaxTimestamp-now > tc.tsAfterMax {
-		return fmt.Sprintf("timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's clock", h.MaxTimestamp, tc.tsAfterMax)
+	if h.MaxTimestamp-now > tc.MessageTimestampAfterMaxMs {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's clock", h.MaxTimestamp, tc.MessageTimestampAfterMaxMs)
 	}
-	if h.BaseTimestamp >= 0 && now-h.BaseTimestamp > tc.tsBeforeMax {
-		return fmt.Sprintf("timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's clock", h.BaseTimestamp, tc.tsBeforeMax)
+	if h.BaseTimestamp >= 0 && now-h.BaseTimestamp > tc.MessageTimestampBeforeMaxMs {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's clock", h.BaseTimestamp, tc.MessageTimestampBeforeMaxMs)
 	}
 	return ""
 }
 
 // maxDecompressed bounds how far a compressed batch may expand while it is
 // validated: generous for real data, fatal for decompression bombs.
-func maxDecompressed(maxMessageBytes int32) int {
-	return max(64<<20, 16*int(maxMessageBytes))
+func maxDecompressed(maxMessageBytes int) int {
+	return max(64<<20, 16*maxMessageBytes)
 }
 
 var (
