@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(21, 0, 2, (*Broker).handleDeleteRecords) }
+func init() { register(kmsg.DeleteRecords, 0, 2, keepsFrame, (*Broker).handleDeleteRecords) }
 
 func (b *Broker) handleDeleteRecords(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)

@@ -35,7 +35,7 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-func init() { register(1, 4, 18, (*Broker).handleFetch) }
+func init() { register(kmsg.Fetch, 4, 18, releasesFrame, (*Broker).handleFetch) }
 
 func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.FetchRequest)

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
+func init() { register(kmsg.ListOffsets, 1, 10, releasesFrame, (*Broker).handleListOffsets) }
 
 func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListOffsetsRequest)

@@ -11,7 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(23, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
+func init() {
+	register(kmsg.OffsetForLeaderEpoch, 2, 4, releasesFrame, (*Broker).handleOffsetForLeaderEpoch)
+}
 
 func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)

@@ -31,7 +31,7 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-func init() { register(0, 0, 13, (*Broker).handleProduce) }
+func init() { register(kmsg.Produce, 0, 13, releasesFrame, (*Broker).handleProduce) }
 
 // producePart is one partition's outcome, kept until the response is built.
 type producePart struct {
