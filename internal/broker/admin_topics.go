@@ -17,9 +17,9 @@ import (
 )
 
 func init() {
-	register(19, 2, 7, (*Broker).handleCreateTopics)
-	register(20, 1, 6, (*Broker).handleDeleteTopics)
-	register(37, 0, 3, (*Broker).handleCreatePartitions)
+	register(kmsg.CreateTopics, 2, 7, keepsFrame, (*Broker).handleCreateTopics)
+	register(kmsg.DeleteTopics, 1, 6, keepsFrame, (*Broker).handleDeleteTopics)
+	register(kmsg.CreatePartitions, 0, 3, keepsFrame, (*Broker).handleCreatePartitions)
 }
 
 func (b *Broker) handleCreateTopics(r *request, kreq kmsg.Request) {

@@ -15,16 +15,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const apiVersionsKey = 18
-
-func init() { register(apiVersionsKey, 0, 4, nil) }
+func init() { register(kmsg.ApiVersions, 0, 4, releasesFrame, nil) }
 
 var softwarePattern = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$`)
 
 func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body []byte) {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ApiKeys = b.advertised(c.listener)
-	h := handlers[apiVersionsKey]
+	h := handlers[kmsg.ApiVersions]
 	if req == nil || r.hdr.Version > h.max || r.hdr.Version < 0 {
 		resp.SetVersion(0)
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
@@ -43,7 +41,7 @@ func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body 
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}
 	resp.FinalizedFeaturesEpoch = -1
-	if handlers[consumerGroupHeartbeatKey] != nil {
+	if handlers[kmsg.ConsumerGroupHeartbeat] != nil {
 		// KIP-848 groups are on: group.version 1 (KIP-848), the
 		// level clients and tools read to know the consumer protocol works.
 		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "group.version", MinVersion: 0, MaxVersion: 1}}

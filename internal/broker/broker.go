@@ -40,10 +40,9 @@ type Broker struct {
 	timers *purgatory.Timers
 	pids   producerIDs
 
-	// topicDefaults and defaultVals: the topic-config registry's defaults,
+	// topicDefaults: the topic-config registry's defaults as reported,
 	// computed once in New (see loadTopicDefaults).
 	topicDefaults []ConfigEntry
-	defaultVals   map[string]string
 	coord         *coordinator
 
 	mu        sync.Mutex

@@ -29,9 +29,9 @@ const (
 )
 
 func init() {
-	register(32, 1, 4, (*Broker).handleDescribeConfigs)
-	register(33, 0, 2, (*Broker).handleAlterConfigs)
-	register(44, 0, 1, (*Broker).handleIncrementalAlterConfigs)
+	register(kmsg.DescribeConfigs, 1, 4, keepsFrame, (*Broker).handleDescribeConfigs)
+	register(kmsg.AlterConfigs, 0, 2, keepsFrame, (*Broker).handleAlterConfigs)
+	register(kmsg.IncrementalAlterConfigs, 0, 1, keepsFrame, (*Broker).handleIncrementalAlterConfigs)
 }
 
 func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {

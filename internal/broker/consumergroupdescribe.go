@@ -15,7 +15,9 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
-func init() { register(69, 0, 1, (*Broker).handleConsumerGroupDescribe) }
+func init() {
+	register(kmsg.ConsumerGroupDescribe, 0, 1, keepsFrame, (*Broker).handleConsumerGroupDescribe)
+}
 
 func (b *Broker) handleConsumerGroupDescribe(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ConsumerGroupDescribeRequest)

@@ -24,9 +24,9 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
-const consumerGroupHeartbeatKey = 68
-
-func init() { register(consumerGroupHeartbeatKey, 0, 1, (*Broker).handleConsumerGroupHeartbeat) }
+func init() {
+	register(kmsg.ConsumerGroupHeartbeat, 0, 1, keepsFrame, (*Broker).handleConsumerGroupHeartbeat)
+}
 
 func (b *Broker) handleConsumerGroupHeartbeat(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)

@@ -18,8 +18,8 @@ import (
 )
 
 func init() {
-	register(42, 0, 2, (*Broker).handleDeleteGroups)
-	register(47, 0, 0, (*Broker).handleOffsetDelete)
+	register(kmsg.DeleteGroups, 0, 2, keepsFrame, (*Broker).handleDeleteGroups)
+	register(kmsg.OffsetDelete, 0, 0, keepsFrame, (*Broker).handleOffsetDelete)
 }
 
 func (b *Broker) handleDeleteGroups(r *request, kreq kmsg.Request) {

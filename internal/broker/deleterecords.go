@@ -5,14 +5,15 @@ package broker
 // Moves a partition's log start offset to the given offset (-1: the high
 // watermark). An offset above the high watermark gets OFFSET_OUT_OF_RANGE.
 // Whole segments below the new start are deleted; the rest stays on disk
-// but is never served again.
+// but is never served again. Only the leader answers, and a partition whose
+// fsync failed refuses with KAFKA_STORAGE_ERROR (lookupPartition).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(21, 0, 2, (*Broker).handleDeleteRecords) }
+func init() { register(kmsg.DeleteRecords, 0, 2, keepsFrame, (*Broker).handleDeleteRecords) }
 
 func (b *Broker) handleDeleteRecords(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
@@ -27,12 +28,13 @@ func (b *Broker) handleDeleteRecords(r *request, kreq kmsg.Request) {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{Partition: rp.Partition, CurrentLeaderEpoch: -1})
-			if code != nil {
-				sp.ErrorCode = code.Code
+			h := b.lookupPartition(partitionQuery{topic: t, partition: rp.Partition, currentLeaderEpoch: -1, write: true})
+			if h.err != nil {
+				sp.ErrorCode = h.err.Code
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			p := h.p
 			off := rp.Offset
 			hw := p.hw.Load()
 			if off == -1 {

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(60, 0, 2, (*Broker).handleDescribeCluster) }
+func init() { register(kmsg.DescribeCluster, 0, 2, keepsFrame, (*Broker).handleDescribeCluster) }
 
 func (b *Broker) handleDescribeCluster(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeClusterRequest)

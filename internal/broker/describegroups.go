@@ -15,7 +15,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(15, 0, 6, (*Broker).handleDescribeGroups) }
+func init() { register(kmsg.DescribeGroups, 0, 6, keepsFrame, (*Broker).handleDescribeGroups) }
 
 func (b *Broker) handleDescribeGroups(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)

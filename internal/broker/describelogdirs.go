@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(35, 1, 4, (*Broker).handleDescribeLogDirs) }
+func init() { register(kmsg.DescribeLogDirs, 1, 4, keepsFrame, (*Broker).handleDescribeLogDirs) }
 
 func (b *Broker) handleDescribeLogDirs(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeLogDirsRequest)

@@ -16,6 +16,11 @@ package broker
 // FETCH_SESSION_ID_NOT_FOUND. v13+ names topics by id (UNKNOWN_TOPIC_ID).
 // read_committed sees the same data as read_uncommitted (no transactions
 // yet: the last stable offset is the high watermark).
+//
+// Each partition is resolved by lookupPartition (hosted.go), which applies
+// Kafka's order of errors. v16+: a partition answered NOT_LEADER_OR_FOLLOWER
+// or FENCED_LEADER_EPOCH names the current leader and its epoch, and the
+// response carries that leader's endpoint (KIP-951).
 
 import (
 	"errors"
@@ -30,7 +35,7 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-func init() { register(1, 4, 18, (*Broker).handleFetch) }
+func init() { register(kmsg.Fetch, 4, 18, releasesFrame, (*Broker).handleFetch) }
 
 func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.FetchRequest)
@@ -43,7 +48,7 @@ func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
 			return
 		}
 	}
-	resp, bytes, watched, immediate, bufs := b.readFetch(r.hdr.Version, req)
+	resp, bytes, watched, immediate, bufs := b.readFetch(r.hdr.Version, req, r.listenerName())
 	if immediate || bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || len(watched) == 0 {
 		r.respondBufs(resp, bufs)
 		return
@@ -67,7 +72,7 @@ func sessionError(req *kmsg.FetchRequest) *kerr.Error {
 // whether it must be answered at once (an error in some partition), and
 // the pooled buffers the response's records are in (released once the
 // response is encoded: respondBufs, or releaseBufs if it is dropped).
-func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []*partition, bool, [][]byte) {
+func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener string) (*kmsg.FetchResponse, int, []*partition, bool, [][]byte) {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(version)
 	im := b.ctl.Image()
@@ -79,6 +84,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 	immediate := false
 	var watched []*partition
 	var bufs [][]byte
+	hints := leaderHints{im: im, listener: listener}
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -94,12 +100,20 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 			// Empty, never null: librdkafka rejects a null record set
 			// ("invalid MessageSetSize -1") and Kafka always sends size 0.
 			sp.RecordBatches = []byte{}
-			p, code := b.fetchPartition(version, im, t, &rp)
-			if code != nil {
-				sp.ErrorCode = code.Code
+			h := b.lookupPartition(partitionQuery{topic: t, byID: version >= 13, partition: rp.Partition,
+				currentLeaderEpoch: rp.CurrentLeaderEpoch})
+			if h.err != nil {
+				sp.ErrorCode = h.err.Code
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				if version >= 16 && (h.err == kerr.NotLeaderForPartition || h.err == kerr.FencedLeaderEpoch) {
+					// KIP-951: where the leader is, so the client need not
+					// wait for a metadata refresh.
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.leader, h.leaderEpoch
+					hints.add(h.leader)
+				}
 				immediate = true
 			} else {
+				p := h.p
 				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel, &bufs)
 				total += n
 				if err != nil {
@@ -112,46 +126,10 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest) (*kmsg.FetchRe
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	for _, n := range hints.nodes {
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: n.id, Host: n.host, Port: n.port, Rack: n.rack})
+	}
 	return resp, total, watched, immediate, bufs
-}
-
-// fetchPartition resolves a requested partition or returns its error.
-func (b *Broker) fetchPartition(version int16, im *metadata.Image, t *metadata.Topic, rp *kmsg.FetchRequestTopicPartition) (*partition, *kerr.Error) {
-	if t == nil {
-		if version >= 13 {
-			return nil, kerr.UnknownTopicID
-		}
-		return nil, kerr.UnknownTopicOrPartition
-	}
-	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-		return nil, kerr.UnknownTopicOrPartition
-	}
-	pm := t.Partitions[rp.Partition]
-	if pm.Leader != b.opts.NodeID {
-		return nil, kerr.NotLeaderForPartition
-	}
-	p := b.parts.get(t.Name, rp.Partition)
-	if p == nil {
-		return nil, kerr.NotLeaderForPartition
-	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != nil {
-		return nil, code
-	}
-	return p, nil
-}
-
-// checkLeaderEpoch applies KIP-320: a client with an older epoch is fenced,
-// one with a newer epoch knows more than we do.
-func checkLeaderEpoch(requested, current int32) *kerr.Error {
-	switch {
-	case requested < 0:
-		return nil
-	case requested < current:
-		return kerr.FencedLeaderEpoch
-	case requested > current:
-		return kerr.UnknownLeaderEpoch
-	}
-	return nil
 }
 
 // readPartition fills sp from the log and returns the bytes added.
@@ -233,7 +211,7 @@ func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched
 				return
 			default:
 			}
-			resp, _, _, _, bufs := b.readFetch(r.hdr.Version, req)
+			resp, _, _, _, bufs := b.readFetch(r.hdr.Version, req, r.listenerName())
 			r.respondBufs(resp, bufs)
 		}
 		if !b.async.Go(answer) {

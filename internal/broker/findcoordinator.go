@@ -16,7 +16,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(10, 0, 6, (*Broker).handleFindCoordinator) }
+func init() { register(kmsg.FindCoordinator, 0, 6, keepsFrame, (*Broker).handleFindCoordinator) }
 
 func (b *Broker) handleFindCoordinator(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)

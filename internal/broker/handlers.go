@@ -42,34 +42,51 @@ func (r *request) noResponse() {
 func (r *request) listenerName() string { return r.conn.listener.Name }
 
 // handler is one Kafka API: the version range samsa serves and advertises
-// (Apache Kafka 4.1's ranges) and the function that serves it.
+// (Apache Kafka 4.1's ranges), the function that serves it, and whether
+// the request frame may be recycled once the function returns.
 type handler struct {
-	key      int16
+	key      kmsg.Key
 	min, max int16
+	frame    frameUse
 	fn       func(*Broker, *request, kmsg.Request)
 }
 
+// frameUse says what a handler does with its request frame, the bytes the
+// connection reader read the request into (see framePool in conn.go).
+type frameUse bool
+
+const (
+	// keepsFrame: the handler may keep references into the frame after
+	// it returns (group APIs keep member metadata bytes, for example), so
+	// every request gets a fresh buffer.
+	keepsFrame frameUse = false
+	// releasesFrame: nothing refers to the frame once the handler returns
+	// (kmsg copies strings; a produce payload is written to the log before
+	// the handler returns), so the reader recycles it for the next request.
+	releasesFrame frameUse = true
+)
+
 // handlers is the API table. ApiVersions is derived from it, never hand-kept.
-var handlers = map[int16]*handler{}
+var handlers = map[kmsg.Key]*handler{}
 
 // register adds an API; each API file calls it from init.
-func register(key, min, max int16, fn func(*Broker, *request, kmsg.Request)) {
+func register(key kmsg.Key, min, max int16, frame frameUse, fn func(*Broker, *request, kmsg.Request)) {
 	if _, dup := handlers[key]; dup {
-		panic(fmt.Sprintf("broker: API key %d registered twice", key))
+		panic(fmt.Sprintf("broker: API key %d (%s) registered twice", key, key.Name()))
 	}
-	if req := kmsg.RequestForKey(key); req == nil || req.MaxVersion() < max {
-		panic(fmt.Sprintf("broker: kmsg cannot encode API key %d v%d", key, max))
+	if req := key.Request(); req == nil || req.MaxVersion() < max {
+		panic(fmt.Sprintf("broker: kmsg cannot encode API key %d (%s) v%d", key, key.Name(), max))
 	}
-	handlers[key] = &handler{key: key, min: min, max: max, fn: fn}
+	handlers[key] = &handler{key: key, min: min, max: max, frame: frame, fn: fn}
 }
 
 // handlerFor returns the handler for key on a listener (nil if none).
-func (b *Broker) handlerFor(l *boundListener, key int16) *handler {
+func (b *Broker) handlerFor(l *boundListener, key kmsg.Key) *handler {
 	h := handlers[key]
 	if h == nil {
 		return nil
 	}
-	if l.controller && key != apiVersionsKey {
+	if l.controller && key != kmsg.ApiVersions {
 		// Controller listeners serve the KRaft RPCs only; those arrive
 		// with cluster mode.
 		return nil
@@ -84,7 +101,7 @@ func (b *Broker) advertised(l *boundListener) []kmsg.ApiVersionsResponseApiKey {
 		if b.handlerFor(l, h.key) == nil {
 			continue
 		}
-		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: h.key, MinVersion: h.min, MaxVersion: h.max})
+		out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: h.key.Int16(), MinVersion: h.min, MaxVersion: h.max})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ApiKey < out[j].ApiKey })
 	return out

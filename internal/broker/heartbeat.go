@@ -15,7 +15,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(12, 0, 4, (*Broker).handleHeartbeat) }
+func init() { register(kmsg.Heartbeat, 0, 4, keepsFrame, (*Broker).handleHeartbeat) }
 
 func (b *Broker) handleHeartbeat(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.HeartbeatRequest)

@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(22, 0, 5, (*Broker).handleInitProducerID) }
+func init() { register(kmsg.InitProducerID, 0, 5, keepsFrame, (*Broker).handleInitProducerID) }
 
 // producerIDs hands out ids from the current controller-allocated block.
 type producerIDs struct {

@@ -21,7 +21,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(11, 0, 9, (*Broker).handleJoinGroup) }
+func init() { register(kmsg.JoinGroup, 0, 9, keepsFrame, (*Broker).handleJoinGroup) }
 
 func (b *Broker) handleJoinGroup(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.JoinGroupRequest)

@@ -17,7 +17,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(13, 0, 5, (*Broker).handleLeaveGroup) }
+func init() { register(kmsg.LeaveGroup, 0, 5, keepsFrame, (*Broker).handleLeaveGroup) }
 
 func (b *Broker) handleLeaveGroup(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.LeaveGroupRequest)

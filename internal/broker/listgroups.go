@@ -17,7 +17,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(16, 0, 5, (*Broker).handleListGroups) }
+func init() { register(kmsg.ListGroups, 0, 5, keepsFrame, (*Broker).handleListGroups) }
 
 func (b *Broker) handleListGroups(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListGroupsRequest)

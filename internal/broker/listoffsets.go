@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
+func init() { register(kmsg.ListOffsets, 1, 10, releasesFrame, (*Broker).handleListOffsets) }
 
 func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
@@ -28,12 +28,11 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{
-				Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
-			if code != nil {
-				sp.ErrorCode = code.Code
+			h := b.lookupPartition(partitionQuery{topic: t, partition: rp.Partition, currentLeaderEpoch: rp.CurrentLeaderEpoch})
+			if h.err != nil {
+				sp.ErrorCode = h.err.Code
 			} else {
-				b.listOffset(p, rp.Timestamp, &sp)
+				b.listOffset(h.p, rp.Timestamp, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

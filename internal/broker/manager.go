@@ -195,15 +195,15 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 
 func (p *partition) applyConfig(tc topicConfig) {
 	p.cfg.Store(&tc)
-	p.fsyncOnAck.Store(tc.flushMessages == 1)
-	fm := tc.flushMessages
+	p.fsyncOnAck.Store(tc.FsyncOnAck())
+	fm := tc.FlushMessages
 	if fm >= 1<<62 {
 		fm = 0
 	}
 	p.flushMsgs.Store(fm)
 	p.flushEvery = 0
-	if tc.flushMessages != 1 && tc.flushMs > 0 && tc.flushMs < 1<<40 {
-		p.flushEvery = time.Duration(tc.flushMs) * time.Millisecond
+	if !tc.FsyncOnAck() && tc.FlushMs > 0 && tc.FlushMs < 1<<40 {
+		p.flushEvery = time.Duration(tc.FlushMs) * time.Millisecond
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 
 const authorizedOpsUnknown = -2147483648
 
-func init() { register(3, 0, 13, (*Broker).handleMetadata) }
+func init() { register(kmsg.Metadata, 0, 13, releasesFrame, (*Broker).handleMetadata) }
 
 func (b *Broker) handleMetadata(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.MetadataRequest)

@@ -26,7 +26,7 @@ import (
 
 const offsetMetadataMaxBytes = 4096
 
-func init() { register(8, 2, 9, (*Broker).handleOffsetCommit) }
+func init() { register(kmsg.OffsetCommit, 2, 9, keepsFrame, (*Broker).handleOffsetCommit) }
 
 // commitPart is one partition of an OffsetCommit, kept until answered.
 type commitPart struct {

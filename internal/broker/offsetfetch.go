@@ -18,7 +18,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(9, 1, 9, (*Broker).handleOffsetFetch) }
+func init() { register(kmsg.OffsetFetch, 1, 9, keepsFrame, (*Broker).handleOffsetFetch) }
 
 // fetchedTopic is one topic's answer, version-independent.
 type fetchedTopic struct {

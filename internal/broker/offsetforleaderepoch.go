@@ -11,7 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(23, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
+func init() {
+	register(kmsg.OffsetForLeaderEpoch, 2, 4, releasesFrame, (*Broker).handleOffsetForLeaderEpoch)
+}
 
 func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
@@ -26,11 +28,11 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, code := b.fetchPartition(0, im, t, &kmsg.FetchRequestTopicPartition{
-				Partition: rp.Partition, CurrentLeaderEpoch: rp.CurrentLeaderEpoch})
-			if code != nil {
-				sp.ErrorCode = code.Code
+			h := b.lookupPartition(partitionQuery{topic: t, partition: rp.Partition, currentLeaderEpoch: rp.CurrentLeaderEpoch})
+			if h.err != nil {
+				sp.ErrorCode = h.err.Code
 			} else {
+				p := h.p
 				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 				if sp.EndOffset > p.hw.Load() && sp.LeaderEpoch == p.leaderEpoch.Load() {
 					// Consumers must not learn of offsets above the high watermark.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/vfs"
 )
@@ -18,11 +19,18 @@ type Listener struct {
 }
 
 // TopicConfigs is the topic-config registry the broker consults (package
-// config provides it). Defaults gives every topic config Kafka users
-// expect with its value derived from broker keys; Validate checks one.
+// config provides it through the server). The broker has no topic-config
+// defaults or parsing of its own: everything comes from here.
 type TopicConfigs interface {
+	// Defaults gives every topic config Kafka users expect with its value
+	// derived from broker keys, as DescribeConfigs reports it.
 	Defaults() []ConfigEntry
+	// Validate checks one topic config (CreateTopics, AlterConfigs).
 	Validate(name, value string) error
+	// Effective builds a topic's typed configuration: the defaults
+	// overlaid with the topic's dynamic configs. A value that does not
+	// validate takes Kafka's built-in default and is named in the error.
+	Effective(overrides map[string]string) (config.TopicConfig, error)
 }
 
 // ConfigEntry is one config as DescribeConfigs reports it.
@@ -64,18 +72,16 @@ type Options struct {
 	DefaultReplicationFactor int16 // default.replication.factor (1)
 	AutoCreateTopics         bool  // auto.create.topics.enable
 	DeleteTopicEnable        bool  // delete.topic.enable
-	MessageMaxBytes          int32 // message.max.bytes (1048588)
 	SocketRequestMaxBytes    int32 // socket.request.max.bytes (100 MiB)
 
-	// FlushIntervalMessages: 1 = an append is acknowledged to acks=all
-	// producers (and exposed to consumers) only after fsync, with group
-	// commit. samsa's default. Larger values: Kafka's semantics (no fsync
-	// on the ack path; flush after this many messages).
-	FlushIntervalMessages int64
-	// FlushIntervalMs flushes at least this often (<=0: never on a timer).
-	FlushIntervalMs int64
 	// RetentionCheckInterval is log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
+	// LogCleanerEnable is log.cleaner.enable: false runs no log cleaner
+	// (compacted topics are then never cleaned).
+	LogCleanerEnable bool
+	// LogCleanerBackoff is log.cleaner.backoff.ms, the pause between the
+	// cleaner's passes (15 s).
+	LogCleanerBackoff time.Duration
 	// ConnectionsMaxIdle closes idle connections (connections.max.idle.ms).
 	ConnectionsMaxIdle time.Duration
 
@@ -112,17 +118,14 @@ func (o *Options) setDefaults() {
 	if o.DefaultReplicationFactor == 0 {
 		o.DefaultReplicationFactor = 1
 	}
-	if o.MessageMaxBytes == 0 {
-		o.MessageMaxBytes = 1048588
-	}
 	if o.SocketRequestMaxBytes == 0 {
 		o.SocketRequestMaxBytes = 100 << 20
 	}
-	if o.FlushIntervalMessages == 0 {
-		o.FlushIntervalMessages = 1
-	}
 	if o.RetentionCheckInterval == 0 {
 		o.RetentionCheckInterval = 5 * time.Minute
+	}
+	if o.LogCleanerBackoff <= 0 {
+		o.LogCleanerBackoff = 15 * time.Second
 	}
 	if o.ConnectionsMaxIdle == 0 {
 		o.ConnectionsMaxIdle = 10 * time.Minute

@@ -11,6 +11,11 @@ package broker
 // idempotent sequence checked. acks=0: no response. acks=1: answered after
 // the append. acks=all: parked until the high watermark passes the last
 // offset (with samsa's default that means fsynced), or REQUEST_TIMED_OUT.
+//
+// The partition is resolved by lookupPartition (hosted.go): only its
+// leader takes writes, and not after its fsync failed. v10+: a partition
+// answered NOT_LEADER_OR_FOLLOWER names the current leader and its epoch,
+// and the response carries that leader's endpoint (KIP-951).
 
 import (
 	"errors"
@@ -26,7 +31,7 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-func init() { register(0, 0, 13, (*Broker).handleProduce) }
+func init() { register(kmsg.Produce, 0, 13, releasesFrame, (*Broker).handleProduce) }
 
 // producePart is one partition's outcome, kept until the response is built.
 type producePart struct {
@@ -42,6 +47,7 @@ func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
 	im := b.ctl.Image()
 	now := b.opts.Now()
 	var waits []producePart
+	hints := leaderHints{im: im, listener: r.listenerName()}
 
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -54,12 +60,15 @@ func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
 			sp.Partition = rp.Partition
 			st.Partitions = append(st.Partitions, sp)
 			out := &st.Partitions[len(st.Partitions)-1]
-			pp := b.producePartition(r, req, im, t, &rt, &rp, out, now)
+			pp := b.producePartition(r, req, t, &rp, out, now, &hints)
 			if pp.need > 0 {
 				waits = append(waits, pp)
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	for _, n := range hints.nodes {
+		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: n.id, Host: n.host, Port: n.port, Rack: n.rack})
 	}
 	if req.Acks == 0 {
 		r.noResponse()
@@ -79,9 +88,9 @@ func produceTopic(im *metadata.Image, version int16, rt *kmsg.ProduceRequestTopi
 	return im.Topic(rt.Topic)
 }
 
-func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *metadata.Image, t *metadata.Topic,
-	rt *kmsg.ProduceRequestTopic, rp *kmsg.ProduceRequestTopicPartition,
-	out *kmsg.ProduceResponseTopicPartition, now time.Time) producePart {
+func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metadata.Topic,
+	rp *kmsg.ProduceRequestTopicPartition, out *kmsg.ProduceResponseTopicPartition, now time.Time,
+	hints *leaderHints) producePart {
 	out.BaseOffset, out.LogAppendTime, out.LogStartOffset = -1, -1, -1
 	fail := func(code *kerr.Error, msg string) producePart {
 		out.ErrorCode = code.Code
@@ -97,26 +106,25 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 		return fail(kerr.InvalidRequiredAcks, "")
 	case req.TransactionID != nil:
 		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
-	case t == nil && r.hdr.Version >= 13:
-		return fail(kerr.UnknownTopicID, "")
-	case t == nil:
-		return fail(kerr.UnknownTopicOrPartition, "")
-	case rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
-		return fail(kerr.UnknownTopicOrPartition, "")
 	}
-	pm := t.Partitions[rp.Partition]
-	if pm.Leader != b.opts.NodeID {
-		return fail(kerr.NotLeaderForPartition, "")
+	h := b.lookupPartition(partitionQuery{topic: t, byID: r.hdr.Version >= 13, partition: rp.Partition,
+		currentLeaderEpoch: -1, write: true})
+	if h.err != nil {
+		msg := ""
+		if h.cause != nil {
+			msg = h.cause.Error()
+		}
+		if h.err == kerr.NotLeaderForPartition && r.hdr.Version >= 10 {
+			// KIP-951: where the leader is, so the producer need not wait
+			// for a metadata refresh.
+			out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = h.leader, h.leaderEpoch
+			hints.add(h.leader)
+		}
+		return fail(h.err, msg)
 	}
-	p := b.parts.get(t.Name, rp.Partition)
-	if p == nil {
-		return fail(kerr.NotLeaderForPartition, "")
-	}
-	if err := p.storageError(); err != nil {
-		return fail(kerr.KafkaStorageError, err.Error())
-	}
-	tc := *p.cfg.Load()
-	if req.Acks == -1 && len(pm.ISR) < tc.minISR {
+	p := h.p
+	tc := p.cfg.Load()
+	if req.Acks == -1 && len(h.pm.ISR) < tc.MinInsyncReplicas {
 		return fail(kerr.NotEnoughReplicas, "")
 	}
 	hdr, err := b.validateProduce(rp.Records, tc)
@@ -131,7 +139,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 		return fail(kerr.InvalidTimestamp, msg)
 	}
 	p.appendMu.Lock()
-	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.logAppendTime)
+	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.MessageTimestampLogAppendTime)
 	if err == nil && !res.Duplicate {
 		p.appended(res.LastOffset+1, len(rp.Records), int64(hdr.NumRecords))
 	}
@@ -147,7 +155,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, im *meta
 
 // validateProduce checks one partition's records: exactly one batch, no
 // larger than max.message.bytes, structurally valid.
-func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, error) {
+func (b *Broker) validateProduce(records []byte, tc *topicConfig) (batch.Header, error) {
 	if len(records) == 0 {
 		return batch.Header{}, errNoBatch
 	}
@@ -155,7 +163,7 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 	if err != nil {
 		return h, err
 	}
-	if h.Size() > int(tc.maxMessageBytes) {
+	if h.Size() > tc.MaxMessageBytes {
 		return h, seglog.ErrMessageTooLarge
 	}
 	if h.Size() != len(records) {
@@ -165,7 +173,7 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 		return h, batch.ErrCorrupt
 	}
 	return batch.Validate(records, batch.ValidateOptions{
-		MaxDecompressed: maxDecompressed(tc.maxMessageBytes),
+		MaxDecompressed: maxDecompressed(tc.MaxMessageBytes),
 		RequireKeys:     tc.compact, // Kafka rejects keyless records on compacted topics
 	})
 }
@@ -173,23 +181,23 @@ func (b *Broker) validateProduce(records []byte, tc topicConfig) (batch.Header, 
 // checkTimestamps applies message.timestamp.before.max.ms and
 // .after.max.ms to a CreateTime batch. The batch header carries the first
 // and the largest timestamp; records in between are not decoded for this.
-func checkTimestamps(h *batch.Header, tc topicConfig, now int64) string {
-	if tc.logAppendTime || h.LogAppendTime() {
+func checkTimestamps(h *batch.Header, tc *topicConfig, now int64) string {
+	if tc.MessageTimestampLogAppendTime || h.LogAppendTime() {
 		return ""
 	}
-	if h.MaxTimestamp-now > tc.tsAfterMax {
-		return fmt.Sprintf("timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's clock", h.MaxTimestamp, tc.tsAfterMax)
+	if h.MaxTimestamp-now > tc.MessageTimestampAfterMaxMs {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's clock", h.MaxTimestamp, tc.MessageTimestampAfterMaxMs)
 	}
-	if h.BaseTimestamp >= 0 && now-h.BaseTimestamp > tc.tsBeforeMax {
-		return fmt.Sprintf("timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's clock", h.BaseTimestamp, tc.tsBeforeMax)
+	if h.BaseTimestamp >= 0 && now-h.BaseTimestamp > tc.MessageTimestampBeforeMaxMs {
+		return fmt.Sprintf("timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's clock", h.BaseTimestamp, tc.MessageTimestampBeforeMaxMs)
 	}
 	return ""
 }
 
 // maxDecompressed bounds how far a compressed batch may expand while it is
 // validated: generous for real data, fatal for decompression bombs.
-func maxDecompressed(maxMessageBytes int32) int {
-	return max(64<<20, 16*int(maxMessageBytes))
+func maxDecompressed(maxMessageBytes int) int {
+	return max(64<<20, 16*maxMessageBytes)
 }
 
 var (

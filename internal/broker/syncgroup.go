@@ -16,7 +16,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 )
 
-func init() { register(14, 0, 5, (*Broker).handleSyncGroup) }
+func init() { register(kmsg.SyncGroup, 0, 5, keepsFrame, (*Broker).handleSyncGroup) }
 
 func (b *Broker) handleSyncGroup(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.SyncGroupRequest)

@@ -170,6 +170,8 @@ type Config struct {
 	LogCleanupPolicy               []string // log.cleanup.policy (delete)
 	CompressionType                string   // compression.type (producer)
 	LogPreallocate                 bool     // log.preallocate (false)
+	LogCleanerEnable               bool     // log.cleaner.enable (true): compacted topics are cleaned
+	LogCleanerBackoffMs            int64    // log.cleaner.backoff.ms (15000): the cleaner's pause between passes
 
 	OffsetsTopicReplicationFactor        int16 // offsets.topic.replication.factor (3)
 	OffsetsTopicNumPartitions            int32 // offsets.topic.num.partitions (50)
@@ -601,6 +603,8 @@ func (c *Config) resolveLog(r *resolver) {
 	}
 	c.CompressionType = strings.ToLower(r.oneOf("compression.type", compressionTypes...))
 	c.LogPreallocate = r.boolean("log.preallocate")
+	c.LogCleanerEnable = r.boolean("log.cleaner.enable")
+	c.LogCleanerBackoffMs = r.longAtLeast("log.cleaner.backoff.ms", 0)
 	c.MessageMaxBytes = r.intAtLeast("message.max.bytes", 0)
 }
 

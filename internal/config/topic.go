@@ -290,7 +290,10 @@ func TopicDefaults(c *Config) map[string]string {
 }
 
 // TopicConfig is the typed view of one topic's effective configuration,
-// what the log and the produce path read.
+// what the log, the produce path and the log cleaner read. It is the only
+// parser of topic-config values: the broker builds it from TopicDefaults
+// and a topic's overrides (Config.TopicConfig) and has no defaults of its
+// own.
 type TopicConfig struct {
 	CleanupPolicy      []string // "delete" and/or "compact"
 	CompressionType    string   // producer, uncompressed, gzip, snappy, lz4, zstd
@@ -314,11 +317,33 @@ type TopicConfig struct {
 	DeleteRetentionMs             int64
 	FileDeleteDelayMs             int64
 	Preallocate                   bool
+	// The log cleaner's per-topic settings (min.cleanable.dirty.ratio,
+	// min.compaction.lag.ms, max.compaction.lag.ms).
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
 }
 
 // FsyncOnAck reports whether acks=all produces to this topic wait for
 // fsync; see Config.LogFlushIntervalMessages.
 func (t TopicConfig) FsyncOnAck() bool { return t.FlushMessages <= 1 }
+
+// Compact reports whether cleanup.policy includes compact: the log cleaner
+// keeps the latest record per key, and records without a key are refused.
+func (t TopicConfig) Compact() bool { return hasPolicy(t.CleanupPolicy, "compact") }
+
+// Delete reports whether cleanup.policy includes delete: retention.ms and
+// retention.bytes apply only then (Kafka's LogConfig).
+func (t TopicConfig) Delete() bool { return hasPolicy(t.CleanupPolicy, "delete") }
+
+func hasPolicy(policies []string, p string) bool {
+	for _, x := range policies {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
 
 // ParseTopicConfig builds the typed view from a complete map (normally
 // TopicDefaults merged with the topic's overrides). Missing keys take AK's
@@ -338,6 +363,7 @@ func ParseTopicConfig(m map[string]string) (TopicConfig, error) {
 		return strings.TrimSpace(v)
 	}
 	i64 := func(name string) int64 { n, _ := strconv.ParseInt(get(name), 10, 64); return n }
+	f64 := func(name string) float64 { f, _ := strconv.ParseFloat(get(name), 64); return f }
 	boolean := func(name string) bool { b, _ := parseBool(get(name)); return b }
 	t := TopicConfig{
 		CleanupPolicy:                 splitList(get("cleanup.policy")),
@@ -360,6 +386,9 @@ func ParseTopicConfig(m map[string]string) (TopicConfig, error) {
 		DeleteRetentionMs:             i64("delete.retention.ms"),
 		FileDeleteDelayMs:             i64("file.delete.delay.ms"),
 		Preallocate:                   boolean("preallocate"),
+		MinCleanableDirtyRatio:        f64("min.cleanable.dirty.ratio"),
+		MinCompactionLagMs:            i64("min.compaction.lag.ms"),
+		MaxCompactionLagMs:            i64("max.compaction.lag.ms"),
 	}
 	if t.RetentionMs < 0 {
 		t.RetentionMs = -1

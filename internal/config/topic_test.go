@@ -133,3 +133,61 @@ min.insync.replicas=2
 		t.Errorf("built-ins %+v %v", tc, err)
 	}
 }
+
+// TestTopicConfigCleanerFields: the log cleaner's per-topic settings and
+// the cleanup policy are typed here (the broker parses none of them), with
+// their defaults from the log.cleaner.* broker keys.
+func TestTopicConfigCleanerFields(t *testing.T) {
+	c := mustLoad(t, LoadOptions{File: writeFile(t, minimalFile+`
+log.cleaner.min.cleanable.ratio=0.25
+log.cleaner.min.compaction.lag.ms=1000
+log.cleaner.max.compaction.lag.ms=90000
+log.cleaner.delete.retention.ms=5000
+`)})
+	tc, err := c.TopicConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.MinCleanableDirtyRatio != 0.25 || tc.MinCompactionLagMs != 1000 || tc.MaxCompactionLagMs != 90000 ||
+		tc.DeleteRetentionMs != 5000 || tc.Compact() || !tc.Delete() {
+		t.Errorf("broker defaults: %+v compact=%v delete=%v", tc, tc.Compact(), tc.Delete())
+	}
+	tc, err = c.TopicConfig(map[string]string{"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01",
+		"min.compaction.lag.ms": "0", "max.compaction.lag.ms": "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.MinCleanableDirtyRatio != 0.01 || tc.MinCompactionLagMs != 0 || tc.MaxCompactionLagMs != 100 ||
+		!tc.Compact() || tc.Delete() {
+		t.Errorf("overrides: %+v compact=%v delete=%v", tc, tc.Compact(), tc.Delete())
+	}
+	tc, _ = c.TopicConfig(map[string]string{"cleanup.policy": " delete , compact "})
+	if !tc.Compact() || !tc.Delete() {
+		t.Errorf("both policies: %v", tc.CleanupPolicy)
+	}
+	// An invalid value takes AK's built-in default and is reported.
+	tc, err = c.TopicConfig(map[string]string{"min.cleanable.dirty.ratio": "2"})
+	if !errors.Is(err, ErrInvalidConfig) || tc.MinCleanableDirtyRatio != 0.5 {
+		t.Errorf("invalid ratio: %v %v", tc.MinCleanableDirtyRatio, err)
+	}
+}
+
+// TestLogCleanerKeys: log.cleaner.enable and log.cleaner.backoff.ms are
+// typed broker settings with AK's defaults and ranges.
+func TestLogCleanerKeys(t *testing.T) {
+	c := mustLoad(t, LoadOptions{File: writeFile(t, minimalFile)})
+	if !c.LogCleanerEnable || c.LogCleanerBackoffMs != 15000 {
+		t.Errorf("defaults: enable=%v backoff=%d", c.LogCleanerEnable, c.LogCleanerBackoffMs)
+	}
+	c = mustLoad(t, LoadOptions{File: writeFile(t, minimalFile+"log.cleaner.enable=FALSE\nlog.cleaner.backoff.ms=0\n")})
+	if c.LogCleanerEnable || c.LogCleanerBackoffMs != 0 {
+		t.Errorf("set: enable=%v backoff=%d", c.LogCleanerEnable, c.LogCleanerBackoffMs)
+	}
+	for _, bad := range []string{"log.cleaner.backoff.ms=-1", "log.cleaner.backoff.ms=soon", "log.cleaner.enable=maybe"} {
+		_, _, err := load(t, LoadOptions{File: writeFile(t, minimalFile+bad+"\n")})
+		key, _, _ := strings.Cut(bad, "=")
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: error %v, want one naming %s", bad, err, key)
+		}
+	}
+}

@@ -105,11 +105,10 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
 		AutoCreateTopics:         cfg.AutoCreateTopicsEnable,
 		DeleteTopicEnable:        cfg.DeleteTopicEnable,
-		MessageMaxBytes:          int32(cfg.MessageMaxBytes),
 		SocketRequestMaxBytes:    int32(cfg.SocketRequestMaxBytes),
-		FlushIntervalMessages:    cfg.LogFlushIntervalMessages,
-		FlushIntervalMs:          cfg.LogFlushIntervalMs,
 		RetentionCheckInterval:   time.Duration(cfg.LogRetentionCheckIntervalMs) * time.Millisecond,
+		LogCleanerEnable:         cfg.LogCleanerEnable,
+		LogCleanerBackoff:        cleanerBackoff(cfg),
 		ConnectionsMaxIdle:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		TopicConfigs:             topicConfigs{cfg},
 		BrokerConfigs:            func() []broker.ConfigEntry { return brokerEntries(cfg) },
@@ -126,11 +125,22 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 	}
 }
 
-// topicConfigs adapts package config's topic registry to the broker.
+// cleanerBackoff is log.cleaner.backoff.ms. Kafka accepts 0 (passes back
+// to back); the cleaner's ticker needs at least 1 ms.
+func cleanerBackoff(cfg *config.Config) time.Duration {
+	return time.Duration(max(cfg.LogCleanerBackoffMs, 1)) * time.Millisecond
+}
+
+// topicConfigs adapts package config's topic registry to the broker: the
+// broker's only source of topic-config defaults, validation and parsing.
 type topicConfigs struct{ cfg *config.Config }
 
 func (t topicConfigs) Validate(name, value string) error {
 	return config.ValidateTopicConfig(name, value)
+}
+
+func (t topicConfigs) Effective(overrides map[string]string) (config.TopicConfig, error) {
+	return t.cfg.TopicConfig(overrides)
 }
 
 func (t topicConfigs) Defaults() []broker.ConfigEntry {
