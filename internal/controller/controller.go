@@ -1,11 +1,17 @@
-// Package controller makes the cluster's metadata decisions: it validates
-// admin requests (create/delete topics, add partitions, alter configs,
-// register brokers, allocate producer ids), turns each accepted change into
-// metadata records, makes the records durable in the metadata log, applies
-// them to the image and publishes the new image to listeners, in log order.
+// Package controller makes the cluster's metadata decisions, Kafka's
+// QuorumController way: every change is decided by a pure function of the
+// current metadata image (and, where time matters, of a `now` passed in)
+// that returns the records to commit and the per-request result, with the
+// exact Kafka error code when the request is refused. The decisions (the
+// Decide* functions in topics.go and brokers.go, with placement.go and
+// election.go; the broker session tracker in sessions.go) do no I/O,
+// start no goroutine and read no clock.
 //
-// This is the single-node controller: its log is a local FileLog. In cluster
-// mode the log becomes the Raft quorum; the decisions and records stay.
+// Controller is the thin serializer over them: lock → decide → make the
+// batch durable in the log → apply it to the image → publish the image to
+// listeners, in log order. On a single node the log is the local FileLog;
+// in cluster mode it becomes the Raft quorum (propose, wait until applied)
+// and the decisions stay as they are.
 package controller
 
 import (
@@ -13,6 +19,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -20,15 +27,42 @@ import (
 	"github.com/samsa-io/samsa/internal/uuid"
 )
 
-// Log is where records become durable before they are applied.
+// Log is where records become durable before they are applied. A Log
+// whose Append takes a batch as one entry (the Raft log) also implements
+// BatchLog; otherwise every record is an entry of its own (the
+// single-node FileLog) and the image's Offset counts records.
 type Log interface {
 	Append(recs []metadata.Record) error
 }
 
-// Config configures a Controller.
+// BatchLog is a Log whose entries are whole batches: AppendBatch returns
+// the index of the entry the batch became.
+type BatchLog interface {
+	AppendBatch(recs []metadata.Record) (index int64, err error)
+}
+
+// Kafka's defaults for the broker lifecycle.
+const (
+	// DefaultSessionTimeout is broker.session.timeout.ms: a broker with no
+	// heartbeat for this long is fenced.
+	DefaultSessionTimeout = 9 * time.Second
+	// DefaultHeartbeatInterval is broker.heartbeat.interval.ms: how often a
+	// broker sends BrokerHeartbeat.
+	DefaultHeartbeatInterval = 2 * time.Second
+	// DefaultLeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds.
+	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+	// DefaultLeaderImbalancePerBrokerPercentage is leader.imbalance.per.broker.percentage.
+	DefaultLeaderImbalancePerBrokerPercentage = 10
+	// DefaultProducerIDBlockSize is Kafka's ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE.
+	DefaultProducerIDBlockSize = 1000
+)
+
+// Config holds the rules the decisions follow.
 type Config struct {
 	// NodeID is this node's id.
 	NodeID int32
+	// ClusterID, when set, must match a registering broker's cluster id.
+	ClusterID string
 	// DefaultPartitions and DefaultReplicationFactor apply when a request
 	// asks for -1 (num.partitions, default.replication.factor).
 	DefaultPartitions        int32
@@ -39,6 +73,39 @@ type Config struct {
 	DeleteTopicEnable bool
 	// ProducerIDBlockSize is how many producer ids one allocation hands out.
 	ProducerIDBlockSize int64
+	// SessionTimeout is broker.session.timeout.ms (0: DefaultSessionTimeout).
+	SessionTimeout time.Duration
+	// AutoLeaderRebalance is auto.leader.rebalance.enable (Kafka's default
+	// is true): Tick moves leadership back to preferred replicas every
+	// LeaderImbalanceCheckInterval when a broker's share of partitions led
+	// by others exceeds LeaderImbalancePerBrokerPercentage.
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration // 0: DefaultLeaderImbalanceCheckInterval
+	LeaderImbalancePerBrokerPercentage int           // leader.imbalance.per.broker.percentage (10)
+	// NewID returns topic and incarnation ids (nil: NewUuid). Tests make it
+	// deterministic.
+	NewID func() metadata.Uuid
+	// Now is the clock of the convenience methods that take no time
+	// (RegisterBroker); nil: time.Now. The decisions never read it.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.ProducerIDBlockSize <= 0 {
+		c.ProducerIDBlockSize = DefaultProducerIDBlockSize
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.LeaderImbalanceCheckInterval <= 0 {
+		c.LeaderImbalanceCheckInterval = DefaultLeaderImbalanceCheckInterval
+	}
+	if c.NewID == nil {
+		c.NewID = NewUuid
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Listener receives every published image, in order, with the records
@@ -51,19 +118,27 @@ type Controller struct {
 	cfg Config
 	log Log
 
-	mu        sync.Mutex // mu serializes writes (validate → append → apply → publish)
-	listeners []Listener // mu guards listeners
+	mu            sync.Mutex // mu serializes writes (decide → append → apply → publish)
+	listeners     []Listener // mu guards listeners, sessions, nextRebalance
+	sessions      *Sessions
+	nextRebalance time.Time
 
 	image atomic.Pointer[metadata.Image]
 }
 
-// New returns a controller whose image is the replay of recs (read from the log).
+// New returns a controller whose image is the replay of recs (read from
+// the log, one record per entry). Broker sessions start empty: call
+// Activate when this node becomes the active controller.
 func New(cfg Config, log Log, recs []metadata.Record) *Controller {
-	if cfg.ProducerIDBlockSize <= 0 {
-		cfg.ProducerIDBlockSize = 1000
-	}
-	c := &Controller{cfg: cfg, log: log}
-	c.image.Store(metadata.Empty().Apply(recs...))
+	return NewFromImage(cfg, log, metadata.Empty().Apply(recs...))
+}
+
+// NewFromImage returns a controller that starts from im (a restored
+// snapshot with its tail applied).
+func NewFromImage(cfg Config, log Log, im *metadata.Image) *Controller {
+	cfg.setDefaults()
+	c := &Controller{cfg: cfg, log: log, sessions: NewSessions(cfg.SessionTimeout)}
+	c.image.Store(im)
 	return c
 }
 
@@ -84,11 +159,22 @@ func (c *Controller) commitLocked(recs []metadata.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := c.log.Append(recs); err != nil {
-		return fmt.Errorf("controller: metadata log: %w", err)
-	}
 	prev := c.image.Load()
-	next := prev.Apply(recs...)
+	var next *metadata.Image
+	if bl, ok := c.log.(BatchLog); ok {
+		index, err := bl.AppendBatch(recs)
+		if err != nil {
+			return fmt.Errorf("controller: metadata log: %w", err)
+		}
+		if next, err = prev.ApplyBatch(index, recs); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+	} else {
+		if err := c.log.Append(recs); err != nil {
+			return fmt.Errorf("controller: metadata log: %w", err)
+		}
+		next = prev.Apply(recs...)
+	}
 	c.image.Store(next)
 	for _, l := range c.listeners {
 		l(prev, next, recs)
@@ -140,26 +226,3 @@ func MessageOf(err error) *string {
 // NewUuid returns a random Kafka UUID (uuid.Random: never the reserved zero
 // or one ids, never one whose base64 starts with '-').
 func NewUuid() metadata.Uuid { return uuid.Random() }
-
-// RegisterBroker records this process's broker registration.
-func (c *Controller) RegisterBroker(id int32, endpoints []metadata.Endpoint, rack *string) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	epoch := c.image.Load().Offset
-	rec := metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
-		BrokerID: id, IncarnationID: NewUuid(), BrokerEpoch: epoch, Endpoints: endpoints, Rack: rack,
-	}}
-	return epoch, c.commitLocked([]metadata.Record{rec})
-}
-
-// AllocateProducerIDs hands out a block of producer ids: [first, first+n).
-func (c *Controller) AllocateProducerIDs(broker int32) (first, n int64, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	first = c.image.Load().NextProducerID
-	n = c.cfg.ProducerIDBlockSize
-	rec := metadata.Record{Type: metadata.TypeProducerIDs, ProducerIDs: &metadata.ProducerIDsRecord{
-		BrokerID: broker, NextProducerID: first + n,
-	}}
-	return first, n, c.commitLocked([]metadata.Record{rec})
-}

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -120,5 +122,112 @@ func TestNewUuidAvoidsReservedIDs(t *testing.T) {
 		if u == (Uuid{}) || u == (Uuid{15: 1}) || u[0]>>2 == 62 {
 			t.Fatalf("reserved or dash-leading id %x", u)
 		}
+	}
+}
+
+// TestSingleNodeRestartKeepsLeadership replays a FileLog-style log (one
+// record per entry) into a new controller, as a restarted single node
+// does: the broker registers a new incarnation, is unfenced at once, and
+// still leads its partitions at the same leader epoch.
+func TestSingleNodeRestartKeepsLeadership(t *testing.T) {
+	c, log := newTest(t, 1)
+	if _, err := c.CreateTopic(TopicSpec{Name: "a", NumPartitions: 3, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Image().Broker(1)
+	for i := 0; i < 3; i++ {
+		c = New(Config{NodeID: 1, DefaultPartitions: 2, DefaultReplicationFactor: 1}, log, log.recs)
+		epoch, err := c.RegisterBroker(1, nil, nil)
+		if err != nil {
+			t.Fatalf("restart %d: %v", i, err)
+		}
+		im := c.Image()
+		b := im.Broker(1)
+		if b.Fenced || b.Epoch != epoch || epoch <= first.Epoch || b.IncarnationID == first.IncarnationID {
+			t.Fatalf("restart %d: broker %+v, epoch %d", i, b, epoch)
+		}
+		for _, p := range im.Topic("a").Partitions {
+			if p.Leader != 1 || p.LeaderEpoch != 0 {
+				t.Fatalf("restart %d: partition %+v", i, p)
+			}
+		}
+		if im.Offset != int64(len(log.recs)) {
+			t.Fatalf("offset %d with %d records", im.Offset, len(log.recs))
+		}
+		first = b
+	}
+	// The same controller refuses a second incarnation of a live broker.
+	if _, err := c.RegisterBroker(1, nil, nil); CodeOf(err) != kerr.DuplicateBrokerRegistration.Code {
+		t.Fatalf("second registration in one process: %v", err)
+	}
+	first2, n, err := c.AllocateProducerIDs(1)
+	if err != nil || first2 != 0 || n != DefaultProducerIDBlockSize {
+		t.Fatalf("producer ids: %d %d %v", first2, n, err)
+	}
+}
+
+// batchMemLog is a log of batches, as the Raft log will be.
+type batchMemLog struct{ entries [][]metadata.Record }
+
+func (l *batchMemLog) Append(recs []metadata.Record) error { panic("Append on a batch log") }
+func (l *batchMemLog) AppendBatch(recs []metadata.Record) (int64, error) {
+	l.entries = append(l.entries, recs)
+	return int64(len(l.entries)) * 10, nil // any increasing index
+}
+
+func TestBatchLogOffsetsAreEntryIndexes(t *testing.T) {
+	log := &batchMemLog{}
+	c := New(Config{DefaultPartitions: 3, DefaultReplicationFactor: 1}, log, nil)
+	var offsets []int64
+	c.Subscribe(func(prev, next *metadata.Image, recs []metadata.Record) { offsets = append(offsets, next.Offset) })
+	epoch, err := c.RegisterBroker(1, nil, nil)
+	if err != nil || epoch != 1 {
+		t.Fatalf("epoch %d: %v", epoch, err)
+	}
+	if _, err := c.CreateTopic(TopicSpec{Name: "a", NumPartitions: -1, ReplicationFactor: -1}, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.entries) != 3 || len(log.entries[2]) != 4 || !slices.Equal(offsets, []int64{0, 10, 20, 30}) {
+		t.Fatalf("entries %d, offsets %v", len(log.entries), offsets)
+	}
+	if b := c.Image().Broker(1); b.RegistrationOffset != 10 || b.Fenced {
+		t.Fatalf("broker %+v", b)
+	}
+}
+
+func TestConfigValuesAreValidUTF8(t *testing.T) {
+	c, _ := newTest(t, 1)
+	c.CreateTopic(TopicSpec{Name: "a", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]*string{"k\xff": ptr("v\xfe")}}, false)
+	v := "x\xff"
+	c.AlterTopicConfigs("a", []ConfigOp{{Name: "m", Op: 0, Value: &v}}, false, false)
+	got := c.Image().Configs(metadata.ResourceTopic, "a")
+	if got["k\uFFFD"] != "v\uFFFD" || got["m"] != "x\uFFFD" || len(got) != 2 {
+		t.Fatalf("configs %q", got)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestTickSchedule(t *testing.T) {
+	c := New(Config{AutoLeaderRebalance: true, LeaderImbalanceCheckInterval: time.Minute}, &memLog{}, nil)
+	t0 := time.UnixMilli(1_000_000)
+	if next, _ := c.Tick(t0); !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("next with no brokers: %v", next)
+	}
+	res, err := c.BrokerRegistration(Registration{BrokerID: 1, IncarnationID: Uuid{5}, PreviousBrokerEpoch: -1}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BrokerHeartbeat(Heartbeat{BrokerID: 1, BrokerEpoch: res.BrokerEpoch, CurrentMetadataOffset: c.Image().Offset}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := c.Tick(t0); !next.Equal(t0.Add(DefaultSessionTimeout + time.Millisecond)) {
+		t.Fatalf("next with a session: %v", next)
+	}
+	if _, err := c.Tick(t0.Add(DefaultSessionTimeout)); err != nil || c.Image().Broker(1).Fenced {
+		t.Fatal("fenced at exactly the session timeout", err)
+	}
+	if _, err := c.Tick(t0.Add(DefaultSessionTimeout + time.Millisecond)); err != nil || !c.Image().Broker(1).Fenced {
+		t.Fatal("not fenced after the session timeout", err)
 	}
 }

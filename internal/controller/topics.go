@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -54,15 +56,20 @@ type Uuid = metadata.Uuid
 func (c *Controller) CreateTopic(spec TopicSpec, validateOnly bool) (CreateTopicResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	im := c.image.Load()
-	recs, res, err := c.createTopicRecords(im, spec)
+	recs, res, err := DecideCreateTopic(&c.cfg, c.image.Load(), spec)
 	if err != nil || validateOnly {
 		return res, err
 	}
 	return res, c.commitLocked(recs)
 }
 
-func (c *Controller) createTopicRecords(im *metadata.Image, spec TopicSpec) ([]metadata.Record, CreateTopicResult, error) {
+// DecideCreateTopic decides one CreateTopics entry (Kafka's
+// ReplicationControlManager.createTopic): the Topic record, its Config
+// records, then one Partition record per partition, placed by the striped
+// placer (placement.go) unless the request assigns replicas itself. Every
+// partition starts with the active replicas as its ISR and the first of
+// them as leader, at leader epoch 0.
+func DecideCreateTopic(cfg *Config, im *metadata.Image, spec TopicSpec) ([]metadata.Record, CreateTopicResult, error) {
 	var res CreateTopicResult
 	if err := ValidateTopicName(spec.Name); err != nil {
 		return nil, res, err
@@ -73,7 +80,8 @@ func (c *Controller) createTopicRecords(im *metadata.Image, spec TopicSpec) ([]m
 	if other := collidingTopic(im, spec.Name); other != "" {
 		return nil, res, errorf(kerr.InvalidTopicException, "topic %q collides with existing topic %q ('.' and '_' are interchangeable in metric names)", spec.Name, other)
 	}
-	assignment, err := c.assignment(im, spec)
+	id := cfg.NewID()
+	assignment, err := topicAssignment(cfg, im, spec, id)
 	if err != nil {
 		return nil, res, err
 	}
@@ -81,31 +89,47 @@ func (c *Controller) createTopicRecords(im *metadata.Image, spec TopicSpec) ([]m
 		if v == nil {
 			return nil, res, errorf(kerr.InvalidConfig, "null value for config %q", name)
 		}
-		if c.cfg.ValidateTopicConfig != nil {
-			if err := c.cfg.ValidateTopicConfig(name, *v); err != nil {
+		if cfg.ValidateTopicConfig != nil {
+			if err := cfg.ValidateTopicConfig(name, *v); err != nil {
 				return nil, res, errorf(kerr.InvalidConfig, "%v", err)
 			}
 		}
 	}
-	id := NewUuid()
 	recs := []metadata.Record{{Type: metadata.TypeTopic, Topic: &metadata.TopicRecord{Name: spec.Name, ID: id}}}
-	for name, v := range spec.Configs {
-		recs = append(recs, metadata.Record{Type: metadata.TypeConfig, Config: &metadata.ConfigRecord{
-			ResourceType: metadata.ResourceTopic, ResourceName: spec.Name, Name: name, Value: v,
-		}})
+	for _, name := range sortedKeys(spec.Configs) {
+		recs = append(recs, configRecord(spec.Name, validUTF8(name), validUTF8p(spec.Configs[name])))
 	}
 	for i, replicas := range assignment {
-		recs = append(recs, partitionRecord(id, int32(i), replicas))
+		rec, err := newPartitionRecord(im, id, int32(i), replicas, spec.Assignment != nil)
+		if err != nil {
+			return nil, res, err
+		}
+		recs = append(recs, rec)
 	}
 	res = CreateTopicResult{ID: id, NumPartitions: int32(len(assignment)), ReplicationFactor: int16(len(assignment[0]))}
 	return recs, res, nil
 }
 
-func partitionRecord(id Uuid, p int32, replicas []int32) metadata.Record {
+// newPartitionRecord creates a partition: ISR = the active replicas, the
+// first of them leads. With no active replica Kafka refuses: a manual
+// assignment with INVALID_REPLICA_ASSIGNMENT, a placed one with
+// INVALID_REPLICATION_FACTOR.
+func newPartitionRecord(im *metadata.Image, id Uuid, p int32, replicas []int32, manual bool) (metadata.Record, error) {
+	var isr []int32
+	for _, r := range replicas {
+		if im.Broker(r).Active() {
+			isr = append(isr, r)
+		}
+	}
+	if len(isr) == 0 {
+		if manual {
+			return metadata.Record{}, errorf(kerr.InvalidReplicaAssignment, "All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", p)
+		}
+		return metadata.Record{}, errorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): All brokers are currently fenced or in controlled shutdown.", len(replicas))
+	}
 	return metadata.Record{Type: metadata.TypePartition, Partition: &metadata.PartitionRecord{
-		TopicID: id, Partition: p, Replicas: replicas, ISR: append([]int32(nil), replicas...),
-		Leader: replicas[0], LeaderEpoch: 0, PartitionEpoch: 0,
-	}}
+		TopicID: id, Partition: p, Replicas: replicas, ISR: isr, Leader: isr[0],
+	}}, nil
 }
 
 // collidingTopic returns an existing topic whose name equals name with
@@ -123,20 +147,8 @@ func collidingTopic(im *metadata.Image, name string) string {
 	return ""
 }
 
-// liveBrokers returns the ids of unfenced brokers.
-func liveBrokers(im *metadata.Image) []int32 {
-	var ids []int32
-	for _, b := range im.Brokers() {
-		if !b.Fenced {
-			ids = append(ids, b.ID)
-		}
-	}
-	return ids
-}
-
-// assignment returns each partition's replicas, validating counts.
-func (c *Controller) assignment(im *metadata.Image, spec TopicSpec) ([][]int32, error) {
-	brokers := liveBrokers(im)
+// topicAssignment returns each partition's replicas, validating counts.
+func topicAssignment(cfg *Config, im *metadata.Image, spec TopicSpec, id Uuid) ([][]int32, error) {
 	if len(spec.Assignment) > 0 {
 		if spec.NumPartitions != -1 || spec.ReplicationFactor != -1 {
 			return nil, errorf(kerr.InvalidRequest, "both numPartitions or replicationFactor and replicasAssignment were set; only one is allowed")
@@ -144,59 +156,48 @@ func (c *Controller) assignment(im *metadata.Image, spec TopicSpec) ([][]int32, 
 		return validateAssignment(im, spec.Assignment, 0)
 	}
 	n, rf := spec.NumPartitions, spec.ReplicationFactor
+	if rf < -1 || rf == 0 {
+		return nil, errorf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+	}
+	if n < -1 || n == 0 {
+		return nil, errorf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+	}
 	if n == -1 {
-		n = c.cfg.DefaultPartitions
+		n = cfg.DefaultPartitions
 	}
 	if rf == -1 {
-		rf = c.cfg.DefaultReplicationFactor
+		rf = cfg.DefaultReplicationFactor
 	}
 	if n <= 0 {
 		return nil, errorf(kerr.InvalidPartitions, "number of partitions must be larger than 0")
 	}
-	if rf <= 0 {
-		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor must be larger than 0")
-	}
-	if int(rf) > len(brokers) {
-		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor: %d larger than available brokers: %d", rf, len(brokers))
-	}
-	return roundRobin(brokers, 0, n, rf), nil
+	return place(im, placementSeed(id, 0), int(n), int(rf))
 }
 
-// roundRobin places partitions [start, start+n) with rf replicas each,
-// the leader rotating over brokers.
-func roundRobin(brokers []int32, start, n int32, rf int16) [][]int32 {
-	out := make([][]int32, n)
-	for i := int32(0); i < n; i++ {
-		p := start + i
-		reps := make([]int32, rf)
-		for r := int16(0); r < rf; r++ {
-			reps[r] = brokers[(int(p)+int(r))%len(brokers)]
-		}
-		out[i] = reps
-	}
-	return out
-}
-
+// validateAssignment checks a manual assignment (Kafka's
+// validateManualPartitionAssignment): no empty list, every broker
+// registered and listed once, the same replication factor everywhere (rf,
+// or the first partition's when rf is 0).
 func validateAssignment(im *metadata.Image, a [][]int32, rf int) ([][]int32, error) {
 	for i, reps := range a {
 		if len(reps) == 0 {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "partition %d has no replicas", i)
+			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list (partition %d).", i)
+		}
+		seen := map[int32]bool{}
+		for _, b := range reps {
+			if im.Broker(b) == nil {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
+			}
+			if seen[b] {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once (partition %d).", b, i)
+			}
+			seen[b] = true
 		}
 		if rf == 0 {
 			rf = len(reps)
 		}
 		if len(reps) != rf {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "inconsistent replication factor between partitions")
-		}
-		seen := map[int32]bool{}
-		for _, b := range reps {
-			if seen[b] {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "duplicate broker %d in partition %d", b, i)
-			}
-			seen[b] = true
-			if bk := im.Broker(b); bk == nil || bk.Fenced {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "broker %d in partition %d is not registered", b, i)
-			}
+			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s).", len(reps), rf)
 		}
 	}
 	return a, nil
@@ -206,10 +207,19 @@ func validateAssignment(im *metadata.Image, a [][]int32, rf int) ([][]int32, err
 func (c *Controller) DeleteTopic(name string, id Uuid) (string, Uuid, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.cfg.DeleteTopicEnable {
-		return name, id, errorf(kerr.TopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)")
+	recs, gotName, gotID, err := DecideDeleteTopic(&c.cfg, c.image.Load(), name, id)
+	if err != nil {
+		return gotName, gotID, err
 	}
-	im := c.image.Load()
+	return gotName, gotID, c.commitLocked(recs)
+}
+
+// DecideDeleteTopic decides a DeleteTopics entry: one RemoveTopic record.
+// It returns the topic's name and id.
+func DecideDeleteTopic(cfg *Config, im *metadata.Image, name string, id Uuid) ([]metadata.Record, string, Uuid, error) {
+	if !cfg.DeleteTopicEnable {
+		return nil, name, id, errorf(kerr.TopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)")
+	}
 	var t *metadata.Topic
 	if name != "" {
 		t = im.Topic(name)
@@ -218,55 +228,68 @@ func (c *Controller) DeleteTopic(name string, id Uuid) (string, Uuid, error) {
 	}
 	if t == nil {
 		if name == "" {
-			return name, id, errorf(kerr.UnknownTopicID, "unknown topic id")
+			return nil, name, id, errorf(kerr.UnknownTopicID, "unknown topic id")
 		}
-		return name, id, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+		return nil, name, id, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	rec := metadata.Record{Type: metadata.TypeRemoveTopic, RemoveTopic: &metadata.RemoveTopicRecord{TopicID: t.ID}}
-	return t.Name, t.ID, c.commitLocked([]metadata.Record{rec})
+	return []metadata.Record{rec}, t.Name, t.ID, nil
 }
 
 // CreatePartitions raises a topic's partition count to total.
 func (c *Controller) CreatePartitions(name string, total int32, assignment [][]int32, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	im := c.image.Load()
+	recs, err := DecideCreatePartitions(c.image.Load(), name, total, assignment)
+	if err != nil || validateOnly {
+		return err
+	}
+	return c.commitLocked(recs)
+}
+
+// DecideCreatePartitions decides a CreatePartitions entry: a Partition
+// record per new partition, with the replication factor of partition 0,
+// placed like a new topic's unless assigned.
+func DecideCreatePartitions(im *metadata.Image, name string, total int32, assignment [][]int32) ([]metadata.Record, error) {
 	t := im.Topic(name)
 	if t == nil {
-		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+		return nil, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	have := int32(len(t.Partitions))
 	if total < have {
-		return errorf(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", have, total)
+		return nil, errorf(kerr.InvalidPartitions, "topic currently has %d partitions, which is higher than the requested %d", have, total)
 	}
 	if total == have {
-		return errorf(kerr.InvalidPartitions, "topic already has %d partitions", have)
+		return nil, errorf(kerr.InvalidPartitions, "topic already has %d partitions", have)
+	}
+	if have == 0 {
+		return nil, errorf(kerr.InvalidPartitions, "topic %q has no partitions to take a replication factor from", name)
 	}
 	rf := len(t.Partitions[0].Replicas)
 	var add [][]int32
 	if assignment != nil {
-		if int32(len(assignment)) != total-have {
-			return errorf(kerr.InvalidReplicaAssignment, "increasing the number of partitions by %d but %d assignments provided", total-have, len(assignment))
+		if int64(len(assignment)) != int64(total)-int64(have) {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "increasing the number of partitions by %d but %d assignments provided", total-have, len(assignment))
 		}
 		var err error
 		if add, err = validateAssignment(im, assignment, rf); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
-		brokers := liveBrokers(im)
-		if rf > len(brokers) {
-			return errorf(kerr.InvalidReplicationFactor, "replication factor %d larger than available brokers %d", rf, len(brokers))
+		var err error
+		if add, err = place(im, placementSeed(t.ID, have), int(total-have), rf); err != nil {
+			return nil, err
 		}
-		add = roundRobin(brokers, have, total-have, int16(rf))
-	}
-	if validateOnly {
-		return nil
 	}
 	recs := make([]metadata.Record, 0, len(add))
 	for i, reps := range add {
-		recs = append(recs, partitionRecord(t.ID, have+int32(i), reps))
+		rec, err := newPartitionRecord(im, t.ID, have+int32(i), reps, assignment != nil)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
 	}
-	return c.commitLocked(recs)
+	return recs, nil
 }
 
 // ConfigOp is one change of IncrementalAlterConfigs.
@@ -282,9 +305,18 @@ type ConfigOp struct {
 func (c *Controller) AlterTopicConfigs(topic string, ops []ConfigOp, replace, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	im := c.image.Load()
+	recs, err := DecideAlterTopicConfigs(&c.cfg, c.image.Load(), topic, ops, replace)
+	if err != nil || validateOnly {
+		return err
+	}
+	return c.commitLocked(recs)
+}
+
+// DecideAlterTopicConfigs decides an (Incremental)AlterConfigs entry for a
+// topic: one Config record per config whose value changes.
+func DecideAlterTopicConfigs(cfg *Config, im *metadata.Image, topic string, ops []ConfigOp, replace bool) ([]metadata.Record, error) {
 	if im.Topic(topic) == nil {
-		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", topic)
+		return nil, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", topic)
 	}
 	current := im.Configs(metadata.ResourceTopic, topic)
 	next := map[string]*string{}
@@ -295,40 +327,54 @@ func (c *Controller) AlterTopicConfigs(topic string, ops []ConfigOp, replace, va
 		}
 	}
 	for _, op := range ops {
+		op.Name, op.Value = validUTF8(op.Name), validUTF8p(op.Value)
 		if err := applyConfigOp(next, op); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	for name, v := range next {
-		if v != nil && c.cfg.ValidateTopicConfig != nil {
-			if err := c.cfg.ValidateTopicConfig(name, *v); err != nil {
-				return errorf(kerr.InvalidConfig, "%v", err)
+	for _, name := range sortedKeys(next) {
+		if v := next[name]; v != nil && cfg.ValidateTopicConfig != nil {
+			if err := cfg.ValidateTopicConfig(name, *v); err != nil {
+				return nil, errorf(kerr.InvalidConfig, "%v", err)
 			}
 		}
 	}
-	if validateOnly {
-		return nil
-	}
 	var recs []metadata.Record
-	for k := range current {
+	for _, k := range sortedKeys(current) {
 		if next[k] == nil {
 			recs = append(recs, configRecord(topic, k, nil))
 		}
 	}
-	for k, v := range next {
-		if v != nil && (current == nil || current[k] != *v || !hasKey(current, k)) {
+	for _, k := range sortedKeys(next) {
+		v := next[k]
+		if old, ok := current[k]; v != nil && (!ok || old != *v) {
 			recs = append(recs, configRecord(topic, k, v))
 		}
 	}
-	return c.commitLocked(recs)
+	return recs, nil
 }
-
-func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
 func configRecord(topic, name string, v *string) metadata.Record {
 	return metadata.Record{Type: metadata.TypeConfig, Config: &metadata.ConfigRecord{
 		ResourceType: metadata.ResourceTopic, ResourceName: topic, Name: name, Value: v,
 	}}
+}
+
+// validUTF8 replaces invalid UTF-8 as Kafka's string decoding (and the
+// records' JSON form) does, so the applied record and the stored one agree.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func validUTF8p(s *string) *string {
+	if s == nil || utf8.ValidString(*s) {
+		return s
+	}
+	v := validUTF8(*s)
+	return &v
 }
 
 func applyConfigOp(next map[string]*string, op ConfigOp) error {
@@ -372,4 +418,13 @@ func addOrRemove(items []string, v string, add bool) []string {
 		return append(items, v)
 	}
 	return items
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -1,15 +1,21 @@
 package metadata
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 )
 
-// Image is the cluster metadata at one log offset. An Image is never
+// Image is the cluster metadata as of one log entry. An Image is never
 // modified after it is published: Apply returns a new Image that shares
 // the unchanged parts with the old one, so readers hold an Image without
 // locks while the controller moves on.
 type Image struct {
-	// Offset is the number of records applied (the next record's index).
+	// Offset is the index of the last applied log entry (0 before any):
+	// the Raft index in cluster mode. With the single-node FileLog every
+	// record is an entry of its own, so there Offset counts records. A
+	// broker that reports metadata offset N (BrokerHeartbeat's
+	// CurrentMetadataOffset) has applied every entry up to N.
 	Offset int64
 
 	topicsByName map[string]*Topic
@@ -36,9 +42,13 @@ type Topic struct {
 
 // Partition is one partition's replica state.
 type Partition struct {
-	Replicas       []int32
-	ISR            []int32
-	Leader         int32
+	// Replicas is the assignment; Replicas[0] is the preferred leader.
+	Replicas []int32
+	ISR      []int32
+	// Leader is a broker id, or NoLeader (-1) when the partition is offline.
+	Leader int32
+	// LeaderEpoch grows with every leader change, PartitionEpoch with
+	// every change of the partition.
 	LeaderEpoch    int32
 	PartitionEpoch int32
 }
@@ -47,10 +57,24 @@ type Partition struct {
 type Broker struct {
 	ID            int32
 	IncarnationID Uuid
-	Epoch         int64
-	Endpoints     []Endpoint
-	Rack          *string
-	Fenced        bool
+	// Epoch is the broker epoch of this incarnation (new incarnation, new epoch).
+	Epoch     int64
+	Endpoints []Endpoint
+	Features  []FeatureRange
+	Rack      *string
+	Fenced    bool
+	// InControlledShutdown is set when the broker asked to shut down and
+	// the controller is moving its leaderships away; it stays set until
+	// the broker registers again.
+	InControlledShutdown bool
+	// RegistrationOffset is the entry that last registered this broker
+	// (Kafka's registerBrokerRecordOffset): the broker is caught up, and
+	// may be unfenced, once it reports a metadata offset at least this.
+	RegistrationOffset int64
+	// ControlledShutdownOffset is the entry that put the broker in
+	// controlled shutdown (-1 if it is not): it may shut down once every
+	// active broker has applied it.
+	ControlledShutdownOffset int64
 }
 
 // Endpoint returns the broker's endpoint for a listener name.
@@ -62,6 +86,10 @@ func (b *Broker) Endpoint(listener string) (Endpoint, bool) {
 	}
 	return Endpoint{}, false
 }
+
+// Active reports whether the broker may lead partitions: unfenced and
+// not in controlled shutdown (Kafka's ClusterControlManager.isActive).
+func (b *Broker) Active() bool { return b != nil && !b.Fenced && !b.InControlledShutdown }
 
 // Empty returns the image before any record.
 func Empty() *Image {
@@ -115,17 +143,36 @@ func (im *Image) Feature(name string) (int16, bool) {
 	return v, ok
 }
 
-// Apply returns the image after recs. It does not modify im. Records that
-// refer to something absent (a partition of an unknown topic) are
-// ignored, as Kafka's image builders skip them; the controller never
-// writes them.
+// Features returns every finalized feature level. The map must not be modified.
+func (im *Image) Features() map[string]int16 { return im.features }
+
+// Apply returns the image after recs, each record an entry of its own (the
+// single-node FileLog's form): Offset grows by len(recs). It does not
+// modify im. Records that refer to something absent (a partition of an
+// unknown topic, a broker with another epoch) are ignored, as Kafka's
+// image builders skip them; the controller never writes them.
 func (im *Image) Apply(recs ...Record) *Image {
 	next := im.shallowCopy()
 	for i := range recs {
-		next.apply(&recs[i])
 		next.Offset++
+		next.apply(&recs[i], next.Offset)
 	}
 	return next
+}
+
+// ApplyBatch returns the image after one log entry: the batch recs at
+// index, which must be past im.Offset. Every record of the batch takes
+// effect as of index.
+func (im *Image) ApplyBatch(index int64, recs []Record) (*Image, error) {
+	if index <= im.Offset {
+		return nil, fmt.Errorf("metadata: entry %d applied to the image at %d", index, im.Offset)
+	}
+	next := im.shallowCopy()
+	next.Offset = index
+	for i := range recs {
+		next.apply(&recs[i], index)
+	}
+	return next, nil
 }
 
 func (im *Image) shallowCopy() *Image {
@@ -146,14 +193,23 @@ func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	return out
 }
 
-func (im *Image) apply(r *Record) {
+func (im *Image) apply(r *Record, index int64) {
 	switch r.Type {
 	case TypeTopic:
+		// Names and ids stay one to one (the controller never reuses either).
+		if old := im.topicsByName[r.Topic.Name]; old != nil {
+			delete(im.topicsByID, old.ID)
+		}
+		if old := im.topicsByID[r.Topic.ID]; old != nil {
+			delete(im.topicsByName, old.Name)
+		}
 		t := &Topic{Name: r.Topic.Name, ID: r.Topic.ID}
 		im.topicsByName[t.Name] = t
 		im.topicsByID[t.ID] = t
 	case TypePartition:
 		im.applyPartition(r.Partition)
+	case TypePartitionChange:
+		im.applyPartitionChange(r.PartitionChange)
 	case TypeRemoveTopic:
 		if t := im.topicsByID[r.RemoveTopic.TopicID]; t != nil {
 			delete(im.topicsByID, t.ID)
@@ -164,8 +220,30 @@ func (im *Image) apply(r *Record) {
 		im.applyConfig(r.Config)
 	case TypeRegisterBroker:
 		rb := r.RegisterBroker
+		prev := im.brokers[rb.BrokerID]
 		im.brokers[rb.BrokerID] = &Broker{ID: rb.BrokerID, IncarnationID: rb.IncarnationID,
-			Epoch: rb.BrokerEpoch, Endpoints: rb.Endpoints, Rack: rb.Rack, Fenced: rb.Fenced}
+			Epoch: rb.BrokerEpoch, Endpoints: rb.Endpoints, Features: rb.Features, Rack: rb.Rack,
+			Fenced: rb.Fenced, InControlledShutdown: rb.InControlledShutdown,
+			RegistrationOffset: index, ControlledShutdownOffset: -1}
+		if rb.InControlledShutdown {
+			// An amended registration keeps the offset it entered controlled shutdown at.
+			b := im.brokers[rb.BrokerID]
+			b.ControlledShutdownOffset = index
+			if prev != nil && prev.Epoch == rb.BrokerEpoch && prev.InControlledShutdown {
+				b.ControlledShutdownOffset = prev.ControlledShutdownOffset
+			}
+		}
+	case TypeUnregisterBroker:
+		if b := im.brokers[r.UnregisterBroker.BrokerID]; b != nil && b.Epoch == r.UnregisterBroker.BrokerEpoch {
+			delete(im.brokers, b.ID)
+		}
+	case TypeFenceBroker:
+		im.changeBroker(r.FenceBroker.ID, r.FenceBroker.Epoch, ChangeFence, ChangeNone, index)
+	case TypeUnfenceBroker:
+		im.changeBroker(r.UnfenceBroker.ID, r.UnfenceBroker.Epoch, ChangeUnfence, ChangeNone, index)
+	case TypeBrokerRegistrationChange:
+		c := r.BrokerRegistrationChange
+		im.changeBroker(c.BrokerID, c.BrokerEpoch, c.Fenced, c.InControlledShutdown, index)
 	case TypeProducerIDs:
 		if r.ProducerIDs.NextProducerID > im.NextProducerID {
 			im.NextProducerID = r.ProducerIDs.NextProducerID
@@ -175,19 +253,68 @@ func (im *Image) apply(r *Record) {
 	}
 }
 
+// changeBroker applies a fencing or controlled-shutdown change to the
+// broker with that epoch (Kafka's BrokerRegistration.cloneWith).
+func (im *Image) changeBroker(id int32, epoch int64, fenced, inControlledShutdown int8, index int64) {
+	old := im.brokers[id]
+	if old == nil || old.Epoch != epoch {
+		return
+	}
+	b := *old
+	switch fenced {
+	case ChangeFence:
+		b.Fenced = true
+	case ChangeUnfence:
+		b.Fenced = false
+	}
+	if inControlledShutdown == ChangeInControlledShutdown && !b.InControlledShutdown {
+		b.InControlledShutdown = true
+		b.ControlledShutdownOffset = index
+	}
+	im.brokers[id] = &b
+}
+
 func (im *Image) applyPartition(p *PartitionRecord) {
 	old := im.topicsByID[p.TopicID]
 	if old == nil || p.Partition < 0 || int(p.Partition) > len(old.Partitions) {
 		return
 	}
-	t := *old
-	t.Partitions = append([]Partition(nil), old.Partitions...)
 	np := Partition{Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader,
 		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
-	if int(p.Partition) == len(t.Partitions) {
+	im.setPartition(old, p.Partition, np)
+}
+
+// applyPartitionChange merges a partial update (Kafka's
+// PartitionRegistration.merge): the partition epoch always grows, the
+// leader epoch when the leader is set.
+func (im *Image) applyPartitionChange(c *PartitionChangeRecord) {
+	old := im.topicsByID[c.TopicID]
+	if old == nil || c.Partition < 0 || int(c.Partition) >= len(old.Partitions) {
+		return
+	}
+	np := old.Partitions[c.Partition]
+	if c.Replicas != nil {
+		np.Replicas = slices.Clone(c.Replicas)
+	}
+	if c.ISR != nil {
+		np.ISR = slices.Clone(c.ISR)
+	}
+	if c.Leader != NoLeaderChange {
+		np.Leader = c.Leader
+		np.LeaderEpoch++
+	}
+	np.PartitionEpoch++
+	im.setPartition(old, c.Partition, np)
+}
+
+// setPartition stores partition p of old (an index up to len) in a copy of the topic.
+func (im *Image) setPartition(old *Topic, p int32, np Partition) {
+	t := *old
+	t.Partitions = append([]Partition(nil), old.Partitions...)
+	if int(p) == len(t.Partitions) {
 		t.Partitions = append(t.Partitions, np)
 	} else {
-		t.Partitions[p.Partition] = np
+		t.Partitions[p] = np
 	}
 	im.topicsByID[t.ID] = &t
 	im.topicsByName[t.Name] = &t
