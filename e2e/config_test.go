@@ -194,3 +194,37 @@ func TestNonPlaintextRefused(t *testing.T) {
 		t.Errorf("a refused start created its log dir (%v)", err)
 	}
 }
+
+// TestFailedStartLeavesNoDataDir: a start that cannot bind its port (here
+// the embedded default's ./samsa-data, listeners moved by --override) exits
+// with the reason and creates no data directory.
+func TestFailedStartLeavesNoDataDir(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cwd := t.TempDir()
+	cmd := exec.Command(samsaBin, "serve", "--override", "listeners=PLAINTEXT://"+busy.Addr().String()+",CONTROLLER://127.0.0.1:0")
+	cmd.Dir, cmd.Env = cwd, cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listener PLAINTEXT://"+busy.Addr().String()) || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "samsa-data")); !os.IsNotExist(err) {
+		t.Errorf("a failed start left ./samsa-data behind (%v)", err)
+	}
+	// The same start with the port free serves and formats ./samsa-data.
+	busy.Close()
+	p := &proc{t: t, dir: cwd}
+	p.port = busy.Addr().(*net.TCPAddr).Port
+	p.args = cmd.Args[1:]
+	p.startIn(cwd)
+	t.Cleanup(p.stop)
+	if _, err := os.Stat(filepath.Join(cwd, "samsa-data", "meta.properties")); err != nil {
+		t.Errorf("embedded start did not format ./samsa-data: %v", err)
+	}
+	if !strings.Contains(p.log.String(), `listeners=PLAINTEXT://`+busy.Addr().String()+`,CONTROLLER://127.0.0.1:`) {
+		t.Errorf("start-up log does not list the bound listeners plainly:\n%s", p.log.String())
+	}
+}
