@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: build run test unit bench bench-compare fuzz lint interop clean
 
+# One static binary, as the README promises (no cgo: the pure-Go resolver).
 build:
-	$(GO) build -o bin/samsa ./cmd/samsa
+	CGO_ENABLED=0 $(GO) build -o bin/samsa ./cmd/samsa
 
 run: build
 	./bin/samsa

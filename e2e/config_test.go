@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,3 +119,112 @@ func TestKafkaEnvironmentVariables(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// composeNodeEnv is node id of Kafka's stock three-node combined KRaft
+// compose file (the apache/kafka image's docker/examples), ports moved so
+// the three nodes could share this machine.
+func composeNodeEnv(id int, dir string) []string {
+	base := 30000 + 10*id
+	return []string{
+		"KAFKA_NODE_ID=" + itoa(id),
+		"KAFKA_PROCESS_ROLES=broker,controller",
+		"KAFKA_CONTROLLER_QUORUM_VOTERS=1@127.0.0.1:30011,2@127.0.0.1:30021,3@127.0.0.1:30031",
+		"KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:" + itoa(base) + ",CONTROLLER://127.0.0.1:" + itoa(base+1),
+		"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:" + itoa(base),
+		"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER",
+		"KAFKA_INTER_BROKER_LISTENER_NAME=PLAINTEXT",
+		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=3",
+		"KAFKA_LOG_DIRS=" + dir,
+		"CLUSTER_ID=4L6g3nShT-eMCtK--X86sw",
+	}
+}
+
+// TestMultiNodeQuorumRefused: each node of a three-voter configuration
+// exits at start with the reason, instead of serving a one-node cluster of
+// its own, and creates no data directory.
+func TestMultiNodeQuorumRefused(t *testing.T) {
+	for id := 1; id <= 3; id++ {
+		dir := filepath.Join(t.TempDir(), "data")
+		out, err := runSamsa(t, composeNodeEnv(id, dir), "serve")
+		if err == nil || !strings.Contains(out, "controller.quorum.voters: 3 voters (1@127.0.0.1:30011,2@127.0.0.1:30021,3@127.0.0.1:30031)") ||
+			!strings.Contains(out, "single-node clusters only") {
+			t.Fatalf("node %d: err %v, output:\n%s", id, err, out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("node %d: a refused start created %s (%v)", id, dir, err)
+		}
+	}
+	// A broker-only node is refused with the same reason.
+	env := composeNodeEnv(1, t.TempDir())
+	env = append(env, "KAFKA_PROCESS_ROLES=broker", "KAFKA_NODE_ID=4", "KAFKA_CONTROLLER_QUORUM_VOTERS=1@127.0.0.1:30011",
+		"KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:30040")
+	out, err := runSamsa(t, env, "serve")
+	if err == nil || !strings.Contains(out, "process.roles: broker alone") {
+		t.Fatalf("broker-only: err %v, output:\n%s", err, out)
+	}
+}
+
+// TestNonPlaintextRefused: a TLS or SASL listener and keys that expect
+// security stop the start with messages naming the listener and the key,
+// instead of serving plaintext on that port.
+func TestNonPlaintextRefused(t *testing.T) {
+	dir := t.TempDir()
+	port, ssl, sasl := freePort(t), freePort(t), freePort(t)
+	out, err := runSamsa(t, []string{"KAFKA_SSL_KEYSTORE_LOCATION=/etc/kafka/secrets/kafka.keystore.jks"}, "serve",
+		"--override", "listeners=PLAINTEXT://127.0.0.1:"+itoa(port)+",CONTROLLER://127.0.0.1:0,SSL://127.0.0.1:"+itoa(ssl)+",SASL_PLAINTEXT://127.0.0.1:"+itoa(sasl),
+		"--override", "sasl.enabled.mechanisms=PLAIN",
+		"--override", "log.dirs="+filepath.Join(dir, "data"))
+	for _, want := range []string{
+		"listeners: SSL://127.0.0.1:" + itoa(ssl) + " uses security protocol SSL",
+		"listeners: SASL_PLAINTEXT://127.0.0.1:" + itoa(sasl) + " uses security protocol SASL_PLAINTEXT",
+		"served in plaintext",
+		"ssl.keystore.location: set in environment variable KAFKA_SSL_KEYSTORE_LOCATION",
+		"sasl.enabled.mechanisms: set in --override",
+	} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("want %q; err %v, output:\n%s", want, err, out)
+		}
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+itoa(ssl), 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Error("the SSL port was bound")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("a refused start created its log dir (%v)", err)
+	}
+}
+
+// TestFailedStartLeavesNoDataDir: a start that cannot bind its port (here
+// the embedded default's ./samsa-data, listeners moved by --override) exits
+// with the reason and creates no data directory.
+func TestFailedStartLeavesNoDataDir(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cwd := t.TempDir()
+	cmd := exec.Command(samsaBin, "serve", "--override", "listeners=PLAINTEXT://"+busy.Addr().String()+",CONTROLLER://127.0.0.1:0")
+	cmd.Dir, cmd.Env = cwd, cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "listener PLAINTEXT://"+busy.Addr().String()) || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "samsa-data")); !os.IsNotExist(err) {
+		t.Errorf("a failed start left ./samsa-data behind (%v)", err)
+	}
+	// The same start with the port free serves and formats ./samsa-data.
+	busy.Close()
+	p := &proc{t: t, dir: cwd}
+	p.port = busy.Addr().(*net.TCPAddr).Port
+	p.args = cmd.Args[1:]
+	p.startIn(cwd)
+	t.Cleanup(p.stop)
+	if _, err := os.Stat(filepath.Join(cwd, "samsa-data", "meta.properties")); err != nil {
+		t.Errorf("embedded start did not format ./samsa-data: %v", err)
+	}
+	if !strings.Contains(p.log.String(), `listeners=PLAINTEXT://`+busy.Addr().String()+`,CONTROLLER://127.0.0.1:`) {
+		t.Errorf("start-up log does not list the bound listeners plainly:\n%s", p.log.String())
+	}
+}

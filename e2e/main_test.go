@@ -112,10 +112,14 @@ func startSamsa(t testing.TB, dir string, overrides ...string) *proc {
 
 func (p *proc) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
 
-func (p *proc) start() {
+func (p *proc) start() { p.t.Helper(); p.startIn("") }
+
+// startIn starts the process in working directory dir ("" = the test's).
+func (p *proc) startIn(dir string) {
 	p.t.Helper()
 	p.log = &syncBuffer{}
 	p.cmd = exec.Command(samsaBin, p.args...)
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = append(cleanEnv(), p.env...)
 	if err := p.cmd.Start(); err != nil {

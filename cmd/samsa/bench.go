@@ -57,7 +57,7 @@ func benchProduceMain(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("samsa bench produce", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pf := addProducerFlags(fs)
-	topic := fs.String("topic", "samsa-bench", "topic (must exist)")
+	topic := fs.String("topic", "samsa-bench", "topic (created if missing and the broker allows it, unless -auto-create=false)")
 	num := fs.Int64("num-records", 1_000_000, "records to produce")
 	size := fs.Int("record-size", 100, "value size in bytes")
 	throughput := fs.Int64("throughput", -1, "cap in records/s (-1 = unlimited)")
@@ -70,6 +70,10 @@ func benchProduceMain(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		fmt.Fprintln(stderr, "samsa bench produce:", err)
 		return 2
+	}
+	if err := awaitReady(ctx, opts, readiness{seeds: *pf.brokers, topics: []string{*topic}}, stderr, "bench produce", *pf.timeout); err != nil {
+		fmt.Fprintln(stderr, "samsa bench produce:", err)
+		return 1
 	}
 	p, err := client.NewProducer(append(opts, client.MaxBufferedRecords(1<<20), client.MaxBufferedBytes(512<<20))...)
 	if err != nil {

@@ -29,13 +29,13 @@ type clientFlags struct {
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	return &clientFlags{
-		brokers: fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers"),
+		brokers: brokersFlag(fs),
 		proxy:   fs.String("proxy", "", "reach brokers through a SOCKS5 proxy, e.g. socks5://127.0.0.1:1080 (samsa tunnel local)"),
 	}
 }
 
 func (f *clientFlags) options() ([]client.Option, error) {
-	opts := []client.Option{client.SeedBrokers(strings.Split(*f.brokers, ",")...)}
+	opts := []client.Option{client.SeedBrokers(seedList(*f.brokers)...)}
 	if *f.proxy != "" {
 		dial, err := tunnel.SOCKS5Dialer(*f.proxy)
 		if err != nil {
@@ -104,6 +104,7 @@ func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	from := fs.String("from", "earliest", "where to start without a committed offset: earliest, latest, an offset, an RFC 3339 time or @unix-ms")
 	count := fs.Int("n", 0, "stop after this many records (0 = no limit)")
 	idle := fs.Duration("idle", 0, "stop when no record arrived for this long (0 = wait forever)")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up when the brokers, the topics or the group's coordinator are still unavailable after this long (0 = keep waiting); once consuming, records may take as long as they like (see -idle)")
 	format := fs.String("format", "%v\\n", "output per record: %t topic, %p partition, %o offset, %k key, %v value, %h headers (k=v,...), %T timestamp (unix ms), %d timestamp (RFC 3339), %% percent, \\n newline, \\t tab")
 	asJSON := fs.Bool("json", false, "print one JSON object per record (topic, partition, offset, timestamp, key, value, headers)")
 	fs.Usage = func() {
@@ -164,6 +165,13 @@ func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		opts = append(opts, client.ConsumePartitions(m))
 	default:
 		opts = append(opts, client.ConsumeTopics(tl...))
+	}
+	if err := awaitReady(ctx, copts, readiness{seeds: *cf.brokers, topics: tl, group: *group}, stderr, "consume", *timeout); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 1
+		}
+		fmt.Fprintln(stderr, "samsa consume:", err)
+		return 1
 	}
 	c, err := client.NewConsumer(opts...)
 	if err != nil {

@@ -61,7 +61,7 @@ func groupMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return groupDelete(ctx, cl, strings.Split(*groups, ","), stdout)
 		}
 	case "reset-offsets":
-		group := fs.String("group", "", "group whose offsets to reset (required; must have no members)")
+		group := fs.String("group", "", "group whose offsets to reset (required; it must have no active members)")
 		topic := fs.String("topic", "", "topic(s), comma-separated (required)")
 		parts := fs.String("partitions", "", "only these partitions, e.g. 0,2,4-6 (default all)")
 		to := fs.String("to", "", "earliest, latest, offset:N, time:RFC3339, time:@unix-ms or shift:N (required)")
@@ -220,7 +220,31 @@ func groupDelete(ctx context.Context, cl *client.Client, groups []string, w io.W
 	return err
 }
 
+// errActiveMembers is why reset-offsets refuses a group: like Kafka's
+// kafka-consumer-groups, it resets only a group without members (the
+// coordinator rejects commits from outside a live generation anyway, with a
+// bare UNKNOWN_MEMBER_ID).
+var errActiveMembers = errors.New("the offsets of a group can only be reset while it has no active members: stop its consumers first (samsa consume leaves its group on Ctrl-C or SIGTERM)")
+
+// activeMembers describes group and returns an error naming its members
+// if it has any.
+func activeMembers(ctx context.Context, cl *client.Client, group string) error {
+	d, err := cl.DescribeGroup(ctx, group)
+	if err != nil || len(d.Members) == 0 {
+		return nil // no such group yet, or nobody in it: the commit will tell
+	}
+	ids := make([]string, 0, len(d.Members))
+	for _, m := range d.Members {
+		ids = append(ids, m.MemberID+" ("+m.ClientID+"@"+m.ClientHost+")")
+	}
+	return fmt.Errorf("group %s is %s with %d active member(s): %s; %w", group, d.State, len(d.Members), strings.Join(ids, ", "), errActiveMembers)
+}
+
 func groupReset(ctx context.Context, cl *client.Client, group string, topics []string, parts, to string, execute bool, w io.Writer) error {
+	active := activeMembers(ctx, cl, group)
+	if active != nil && execute {
+		return active
+	}
 	tps, err := cl.TopicPartitions(ctx, topics...)
 	if err != nil {
 		return err
@@ -318,10 +342,20 @@ func groupReset(ctx context.Context, cl *client.Client, group string, topics []s
 	}
 	tw.Flush()
 	if !execute {
+		if active != nil {
+			fmt.Fprintf(w, "dry run; -execute would fail now: %v\n", active)
+			return nil
+		}
 		fmt.Fprintln(w, "dry run: add -execute to commit these offsets")
 		return nil
 	}
 	if err := cl.CommitGroupOffsets(ctx, group, target); err != nil {
+		if errors.Is(err, client.ErrorForCode(25)) || errors.Is(err, client.ErrorForCode(22)) { // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION: a member joined meanwhile
+			if a := activeMembers(ctx, cl, group); a != nil {
+				return fmt.Errorf("%w (%w)", a, err)
+			}
+			return fmt.Errorf("%w: %w", errActiveMembers, err)
+		}
 		return err
 	}
 	fmt.Fprintln(w, "committed")

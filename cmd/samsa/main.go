@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 )
 
@@ -22,10 +21,10 @@ type command struct {
 var commands = map[string]command{}
 
 // interruptible adapts a command body that takes a context (cancelled on
-// Ctrl-C) and its output streams to a command's run function.
+// Ctrl-C or SIGTERM) and its output streams to a command's run function.
 func interruptible(body func(ctx context.Context, args []string, stdout, stderr io.Writer) int) func([]string) int {
 	return func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		ctx, stop := interruptContext()
 		defer stop()
 		return body(ctx, args, os.Stdout, os.Stderr)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,11 @@ import (
 )
 
 func init() {
-	register("produce", "produce records from stdin or a file, one per line", runProduce)
+	register("produce", "produce records from stdin or a file, one per line", func(args []string) int {
+		ctx, stop := interruptContext()
+		defer stop()
+		return produceMain(ctx, args, os.Stdin, os.Stderr)
+	})
 }
 
 // producerFlags are the flags produce and bench share.
@@ -32,13 +35,14 @@ type producerFlags struct {
 	idempotent      *bool
 	autoCreate      *bool
 	deliveryTimeout *time.Duration
+	timeout         *time.Duration
 	proxy           *string
 	conns           *int
 }
 
 func addProducerFlags(fs *flag.FlagSet) *producerFlags {
 	return &producerFlags{
-		brokers:         fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers"),
+		brokers:         brokersFlag(fs),
 		acks:            fs.String("acks", "all", "acks: 0, 1 or all (0 and 1 turn idempotence off)"),
 		compression:     fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd"),
 		level:           fs.Int("compression-level", 0, "codec level (0 = default)"),
@@ -47,6 +51,7 @@ func addProducerFlags(fs *flag.FlagSet) *producerFlags {
 		idempotent:      fs.Bool("idempotent", true, "idempotent producer (requires acks=all)"),
 		autoCreate:      fs.Bool("auto-create", true, "ask the broker to create a missing topic (if it allows it)"),
 		deliveryTimeout: fs.Duration("delivery-timeout", 30*time.Second, "give up on a record after this long"),
+		timeout:         fs.Duration("timeout", 30*time.Second, "give up at start when the brokers or the topic are still unavailable after this long (0 = keep waiting)"),
 		conns:           fs.Int("connections", 2, "connections per broker to spread its partitions over (1 = one connection, like the Java client)"),
 		proxy:           fs.String("proxy", "", "reach brokers through a SOCKS5 proxy, e.g. socks5://127.0.0.1:1080 (samsa tunnel local); host names are resolved by the proxy"),
 	}
@@ -58,7 +63,7 @@ func (f *producerFlags) options() ([]client.Option, error) {
 		return nil, fmt.Errorf("unknown compression %q", *f.compression)
 	}
 	opts := []client.Option{
-		client.SeedBrokers(strings.Split(*f.brokers, ",")...),
+		client.SeedBrokers(seedList(*f.brokers)...),
 		client.Compression(codec, *f.level), client.Linger(*f.linger), client.BatchBytes(*f.batchBytes),
 		client.DeliveryTimeout(*f.deliveryTimeout), client.ProduceConnections(*f.conns),
 	}
@@ -98,8 +103,10 @@ func (h *headerList) Set(s string) error {
 	return nil
 }
 
-func runProduce(args []string) int {
+// produceMain is `samsa produce`; ctx ends on Ctrl-C or SIGTERM.
+func produceMain(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) int {
 	fs := flag.NewFlagSet("samsa produce", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	pf := addProducerFlags(fs)
 	topic := fs.String("topic", "", "topic to produce to (required)")
 	file := fs.String("file", "", "read records from this file instead of stdin")
@@ -120,31 +127,37 @@ func runProduce(args []string) int {
 	}
 	opts, err := pf.options()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "samsa produce:", err)
+		fmt.Fprintln(stderr, "samsa produce:", err)
 		return 2
 	}
-	var in io.Reader = os.Stdin
+	in := stdin
 	if *file != "" {
 		f, err := os.Open(*file)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "samsa produce:", err)
+			fmt.Fprintln(stderr, "samsa produce:", err)
 			return 1
 		}
 		defer f.Close()
 		in = f
 	}
-	p, err := client.NewProducer(opts...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "samsa produce:", err)
+	// With -auto-create the readiness check's metadata request creates a
+	// missing topic (if the broker allows it), as the first record would.
+	if err := awaitReady(ctx, opts, readiness{seeds: *pf.brokers, topics: []string{*topic}}, stderr, "produce", *pf.timeout); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "samsa produce:", err)
+		}
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	p, err := client.NewProducer(opts...)
+	if err != nil {
+		fmt.Fprintln(stderr, "samsa produce:", err)
+		return 1
+	}
 	var sent, failed atomic.Int64
 	cb := func(r *client.Record, err error) {
 		if err != nil {
 			if failed.Add(1) <= 10 {
-				fmt.Fprintf(os.Stderr, "samsa produce: record %q: %v\n", r.Value, err)
+				fmt.Fprintf(stderr, "samsa produce: record %q: %v\n", r.Value, err)
 			}
 			return
 		}
@@ -166,14 +179,14 @@ func runProduce(args []string) int {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, "samsa produce: reading input:", err)
+		fmt.Fprintln(stderr, "samsa produce: reading input:", err)
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.Close(cctx); err != nil {
-		fmt.Fprintln(os.Stderr, "samsa produce: close:", err)
+		fmt.Fprintln(stderr, "samsa produce: close:", err)
 	}
-	fmt.Fprintf(os.Stderr, "%d records produced, %d failed\n", sent.Load(), failed.Load())
+	fmt.Fprintf(stderr, "%d records produced, %d failed\n", sent.Load(), failed.Load())
 	if failed.Load() > 0 || ctx.Err() != nil {
 		return 1
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,25 @@ func init() {
 	register("serve", "run a broker node (default: broker+controller on 127.0.0.1:9092)", runServe)
 }
 
+const serveUsage = `usage: samsa serve [-c server.properties] [--override key=value ...]
+
+Reads Kafka's config keys from the file, from KAFKA_* environment variables
+(the apache/kafka image's mapping: KAFKA_NUM_PARTITIONS is num.partitions) and
+from --override, in that order: a later source wins.
+
+Without a file, and unless one of them sets process.roles, the variables and
+overrides apply on top of the embedded default: one node that is broker and
+controller at once, PLAINTEXT on 127.0.0.1:9092 (controller on 127.0.0.1:9093),
+data in ./samsa-data. So "KAFKA_NUM_PARTITIONS=3 samsa serve" is that node with
+three partitions per new topic. A file, or process.roles, makes them a complete
+Kafka configuration: Kafka's own defaults fill in the rest.
+
+samsa runs single-node clusters with PLAINTEXT listeners for now: more than one
+controller voter, a broker-only or controller-only node, an SSL or SASL listener
+and ssl.*/sasl.* keys that expect security are refused at start.
+
+`
+
 // multiFlag collects repeated --override key=value flags.
 type multiFlag []string
 
@@ -30,13 +50,13 @@ func runServe(args []string) int {
 	var overrides multiFlag
 	fs.Var(&overrides, "override", "key=value, overrides the file and KAFKA_* environment (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: samsa serve [-c server.properties] [--override key=value ...]\n\n"+
-			"Reads Kafka's config keys from the file, from KAFKA_* environment variables\n"+
-			"(the apache/kafka image's mapping) and from --override, in that order.\n"+
-			"With none of them: broker and controller on 127.0.0.1:9092, data in ./samsa-data.")
+		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() == 1 && *file == "" {

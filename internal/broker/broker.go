@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,8 +179,12 @@ func (b *Broker) Start() error {
 	b.wg.Add(1)
 	go b.cleanerLoop()
 	b.coord.scheduleExpiry()
+	var bound []string
+	for _, bl := range b.listeners {
+		bound = append(bound, bl.Name+"://"+bl.ln.Addr().String())
+	}
 	b.mu.Unlock()
-	b.log.Info("samsa broker started", "node.id", b.opts.NodeID, "cluster.id", b.opts.ClusterID, "listeners", b.Addrs())
+	b.log.Info("samsa broker started", "node.id", b.opts.NodeID, "cluster.id", b.opts.ClusterID, "listeners", strings.Join(bound, ","))
 	return nil
 }
 

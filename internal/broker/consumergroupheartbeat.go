@@ -73,14 +73,12 @@ func (b *Broker) handleConsumerGroupHeartbeat(r *request, kreq kmsg.Request) {
 	r.respond(resp)
 }
 
-// topicMetas is the image's topics as the assignors see them (internal
-// topics are never assigned).
+// topicMetas is the image's topics as the assignors see them: all of
+// them, internal ones included, as Kafka's group coordinator resolves
+// subscriptions (see group.CGMember.subscribedTopics).
 func topicMetas(im *metadata.Image) map[string]group.TopicMeta {
 	out := map[string]group.TopicMeta{}
 	for _, t := range im.Topics() {
-		if t.Name == offsetsTopic {
-			continue
-		}
 		out[t.Name] = group.TopicMeta{ID: t.ID, Name: t.Name, Partitions: int32(len(t.Partitions))}
 	}
 	return out

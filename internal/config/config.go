@@ -6,19 +6,28 @@
 //
 // Precedence, lowest first: defaults < file < KAFKA_* env < overrides.
 //
-// Defaults come in two flavours. With no config source at all (no file, no
-// mapped KAFKA_* variable, no override) samsa runs the embedded default: a
-// single combined broker+controller on 127.0.0.1:9092 with data in
-// ./samsa-data, so `samsa` alone starts something useful. As soon as the
-// user provides any source, AK's own defaults apply to every key they leave
-// out — exactly like AK, where an env-only image config drops the default
-// file — with one deliberate exception, the fsync default (see
+// Defaults come in two flavours, decided by one question: does the
+// configuration set process.roles? A Kafka configuration without it cannot
+// start a KRaft node at all, so when neither a file nor any other source sets
+// it, samsa starts from the embedded default (a single combined
+// broker+controller on 127.0.0.1:9092 with data in ./samsa-data, so `samsa`
+// alone starts something useful) and applies the KAFKA_* variables and
+// overrides on top of it: `KAFKA_NUM_PARTITIONS=3 samsa serve` is the
+// embedded node with three partitions per new topic. A config file, or any
+// source that sets process.roles, is a complete Kafka configuration instead:
+// AK's own defaults apply to every key it leaves out, exactly like AK, with
+// one deliberate exception, the fsync default (see
 // Config.LogFlushIntervalMessages).
+//
+// Validate adds, besides AK's rules, the refusals of what samsa does not do
+// yet (unsupported.go): a multi-node quorum and any security protocol but
+// PLAINTEXT.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -44,17 +53,19 @@ const defaultProtocolMap = "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_P
 // `samsa` in a project directory keeps that project's data next to it.
 const EmbeddedDataDir = "./samsa-data"
 
-// embeddedDefaults is the configuration used when the user gives no config
-// source: a single node that is both broker and controller, bound to
+// embeddedDefaults is the base configuration when no source sets
+// process.roles: a single node that is both broker and controller, bound to
 // loopback only (nothing is exposed to the network by surprise), with
 // replication factor 1 for the internal topics because there is one node.
+// advertised.listeners is left to AK's derivation (the listeners minus the
+// controller ones) and controller.quorum.voters is derived from node.id and
+// the controller listener (see deriveEmbedded), so overriding listeners or
+// node.id alone keeps a consistent single-node quorum.
 var embeddedDefaults = map[string]string{
 	"process.roles":                                    "broker,controller",
 	"node.id":                                          "1",
 	"listeners":                                        "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
-	"advertised.listeners":                             "PLAINTEXT://127.0.0.1:9092",
 	"controller.listener.names":                        "CONTROLLER",
-	"controller.quorum.voters":                         "1@127.0.0.1:9093",
 	"listener.security.protocol.map":                   "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
 	"log.dirs":                                         EmbeddedDataDir,
 	"offsets.topic.replication.factor":                 "1",
@@ -211,14 +222,18 @@ type Config struct {
 	AutoLeaderRebalanceEnable           bool     // auto.leader.rebalance.enable (true)
 	LeaderImbalanceCheckIntervalSeconds int64    // leader.imbalance.check.interval.seconds (300)
 
-	// Embedded reports that no config source was given and the embedded
-	// default is in use.
+	// Embedded reports that the embedded default is the base: no config
+	// file was given and no source set process.roles.
 	Embedded bool
 
 	// props are the user's effective key/values (file, env, overrides
-	// merged) and sources their provenance; defaults live in brokerKeys or
-	// embeddedDefaults. Values reads them.
+	// merged) and from says where each came from ("server.properties:12",
+	// "environment variable KAFKA_NUM_PARTITIONS", "--override"); defaults live in
+	// brokerKeys, embeddedDefaults and derived (embedded values computed
+	// from the user's). Values reads them.
 	props          map[string]string
+	from           map[string]string
+	derived        map[string]string
 	protocolMapSet bool
 }
 
@@ -274,6 +289,9 @@ func (c *Config) Get(key string) (string, bool) {
 
 func (c *Config) defaultValue(key string) (string, bool) {
 	if c.Embedded {
+		if v, ok := c.derived[key]; ok {
+			return v, v != ""
+		}
 		if v, ok := embeddedDefaults[key]; ok {
 			return v, true
 		}
@@ -289,6 +307,18 @@ func (c *Config) defaultValue(key string) (string, bool) {
 // keys samsa does not know (AK logs and ignores them too). The error joins
 // every problem found, each naming its key.
 func Load(o LoadOptions) (*Config, []string, error) {
+	c, warnings, err := build(o)
+	if err != nil {
+		return nil, warnings, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, warnings, c.embeddedHint(err)
+	}
+	return c, warnings, nil
+}
+
+// build reads and resolves the configuration of o without validating it.
+func build(o LoadOptions) (*Config, []string, error) {
 	var warnings []string
 	props := map[string]string{}
 	sourceOf := map[string]string{}
@@ -311,7 +341,7 @@ func Load(o LoadOptions) (*Config, []string, error) {
 	}
 	env := parseEnviron(o.Environ)
 	for _, p := range env.props {
-		add(p, "environment")
+		add(p.Property, "environment variable "+p.from)
 	}
 	for _, kv := range o.Overrides {
 		k, v, ok := strings.Cut(kv, "=")
@@ -327,11 +357,13 @@ func Load(o LoadOptions) (*Config, []string, error) {
 	}
 	sort.Strings(warnings)
 
+	_, rolesSet := props["process.roles"]
 	c := &Config{
 		ClusterID: env.clusterID,
 		LogLevel:  env.logLevel,
-		Embedded:  o.File == "" && len(props) == 0,
+		Embedded:  o.File == "" && !rolesSet,
 		props:     props,
+		from:      sourceOf,
 	}
 	_, c.protocolMapSet = props["listener.security.protocol.map"]
 	if c.Embedded {
@@ -341,13 +373,58 @@ func Load(o LoadOptions) (*Config, []string, error) {
 	if hostname == nil {
 		hostname = os.Hostname
 	}
-	if err := c.resolve(hostname); err != nil {
-		return nil, warnings, err
+	if c.Embedded {
+		c.deriveEmbedded()
 	}
-	if err := c.Validate(); err != nil {
-		return nil, warnings, err
+	if err := c.resolve(hostname); err != nil {
+		return nil, warnings, c.embeddedHint(err)
 	}
 	return c, warnings, nil
+}
+
+// deriveEmbedded computes the embedded default's controller.quorum.voters
+// from the effective node.id and controller listener, unless the user set
+// the voters or controller.quorum.bootstrap.servers: the embedded node is
+// always the lone voter of its own quorum, wherever its listeners are.
+func (c *Config) deriveEmbedded() {
+	c.derived = map[string]string{}
+	_, voters := c.props["controller.quorum.voters"]
+	_, bootstrap := c.props["controller.quorum.bootstrap.servers"]
+	if voters || bootstrap {
+		return
+	}
+	id, _ := c.Get("node.id")
+	names, _ := c.Get("controller.listener.names")
+	ls, _ := c.Get("listeners")
+	listeners, err := ParseListeners(ls)
+	if err != nil || len(splitList(names)) == 0 {
+		return // resolve reports the listeners; Validate the missing names
+	}
+	first := strings.ToUpper(splitList(names)[0])
+	addr := "127.0.0.1:9093" // no such listener: Validate says so, not the voters
+	for _, l := range listeners {
+		if l.Name == first {
+			host := l.Host
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "localhost"
+			}
+			addr = net.JoinHostPort(host, strconv.Itoa(l.Port))
+			break
+		}
+	}
+	c.derived["controller.quorum.voters"] = strings.TrimSpace(id) + "@" + addr
+}
+
+// embeddedHint adds, to the errors of a configuration built on the embedded
+// default, which values came from it: the user set only some keys and may
+// not know where the others came from.
+func (c *Config) embeddedHint(err error) error {
+	if !c.Embedded {
+		return err
+	}
+	return errors.Join(err, errors.New("(no config file and no process.roles were given, so these settings apply on top of samsa's embedded default: "+
+		"process.roles=broker,controller, node.id=1, listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093, controller.listener.names=CONTROLLER, "+
+		"controller.quorum.voters=<node.id>@<the CONTROLLER listener>, log.dirs=./samsa-data; give a config file or set process.roles for Kafka's own defaults)"))
 }
 
 // Default returns the embedded default configuration (what `samsa` with no

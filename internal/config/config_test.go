@@ -28,6 +28,39 @@ func mustLoad(t *testing.T, o LoadOptions) *Config {
 	return c
 }
 
+// mustBuild resolves o without validating it: for configurations that
+// Kafka accepts and samsa refuses (unsupported.go), to check how they parse.
+func mustBuild(t *testing.T, o LoadOptions) *Config {
+	t.Helper()
+	if o.Hostname == nil {
+		o.Hostname = fixedHost
+	}
+	c, _, err := build(o)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return c
+}
+
+// onlyRefusals fails unless err consists of exactly the want messages'
+// lines (prefixes), so a configuration refused by samsa's unsupported.go
+// rules is shown to pass every rule of Kafka's.
+func onlyRefusals(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("accepted; want refusals %q", want)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d errors, want %d (%q):\n%v", len(lines), len(want), want, err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d = %q, want prefix %q", i, lines[i], w)
+		}
+	}
+}
+
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "server.properties")
@@ -77,7 +110,7 @@ func TestEnvKey(t *testing.T) {
 }
 
 func TestEnvSpecialVars(t *testing.T) {
-	env := append(combinedEnv(1, "kafka-1", 29092), "KAFKA_LOG4J_ROOT_LOGLEVEL=DEBUG", "KAFKA_HEAP_OPTS=-Xmx1G", "KAFKA_JMX_PORT=9101")
+	env := append(singleNodeEnv(), "KAFKA_LOG4J_ROOT_LOGLEVEL=DEBUG", "KAFKA_HEAP_OPTS=-Xmx1G", "KAFKA_JMX_PORT=9101")
 	c, warnings, err := load(t, LoadOptions{Environ: env})
 	if err != nil {
 		t.Fatal(err)
@@ -113,11 +146,27 @@ func combinedEnv(id int, host string, hostPort int) []string {
 	}
 }
 
+// singleNodeEnv is a one-node variant of combinedEnv: the same compose
+// service with the quorum reduced to itself, which samsa accepts.
+func singleNodeEnv() []string {
+	env := combinedEnv(1, "kafka-1", 29092)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "KAFKA_CONTROLLER_QUORUM_VOTERS=") {
+			env[i] = "KAFKA_CONTROLLER_QUORUM_VOTERS=1@kafka-1:9093"
+		}
+	}
+	return env
+}
+
+// Kafka's three-node combined compose file parses as Kafka would, and
+// samsa refuses it with one message: it cannot be one cluster yet.
 func TestComposeCombined(t *testing.T) {
 	for i, port := range []int{29092, 39092, 49092} {
 		id := i + 1
 		host := "kafka-" + strconv.Itoa(id)
-		c := mustLoad(t, LoadOptions{Environ: combinedEnv(id, host, port)})
+		_, _, err := load(t, LoadOptions{Environ: combinedEnv(id, host, port)})
+		onlyRefusals(t, err, "controller.quorum.voters: 3 voters (1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093): samsa runs single-node clusters only")
+		c := mustBuild(t, LoadOptions{Environ: combinedEnv(id, host, port)})
 		if c.NodeID != int32(id) || !c.IsBroker() || !c.IsController() {
 			t.Fatalf("node %d: NodeID=%d roles=%v", id, c.NodeID, c.ProcessRoles)
 		}
@@ -177,9 +226,20 @@ func isolatedEnv(controller bool, id int) []string {
 	}
 }
 
+// Kafka's isolated compose file (three controllers, three brokers) parses
+// as Kafka would; samsa refuses every node of it, naming the quorum and the
+// role it cannot play alone.
 func TestComposeIsolated(t *testing.T) {
+	for id := 1; id <= 6; id++ {
+		_, _, err := load(t, LoadOptions{Environ: isolatedEnv(id <= 3, id)})
+		role := "process.roles: controller alone: samsa runs single-node clusters only"
+		if id > 3 {
+			role = "process.roles: broker alone: samsa runs single-node clusters only"
+		}
+		onlyRefusals(t, err, "controller.quorum.voters: 3 voters (1@controller-1:9093,2@controller-2:9093,3@controller-3:9093)", role)
+	}
 	for id := 1; id <= 3; id++ {
-		c := mustLoad(t, LoadOptions{Environ: isolatedEnv(true, id)})
+		c := mustBuild(t, LoadOptions{Environ: isolatedEnv(true, id)})
 		if c.IsBroker() || !c.IsController() {
 			t.Fatalf("roles %v", c.ProcessRoles)
 		}
@@ -189,7 +249,7 @@ func TestComposeIsolated(t *testing.T) {
 		}
 	}
 	for id := 4; id <= 6; id++ {
-		c := mustLoad(t, LoadOptions{Environ: isolatedEnv(false, id)})
+		c := mustBuild(t, LoadOptions{Environ: isolatedEnv(false, id)})
 		if !c.IsBroker() || c.IsController() || len(c.AdvertisedListeners) != 2 {
 			t.Fatalf("broker %d: %+v", id, c)
 		}
@@ -226,12 +286,69 @@ func TestEmbeddedDefault(t *testing.T) {
 	}
 }
 
-// Any config source switches to AK's defaults: a single override with no
-// KRaft keys fails validation exactly as AK would.
-func TestAnySourceDropsEmbedded(t *testing.T) {
-	_, _, err := load(t, LoadOptions{Overrides: []string{"num.partitions=3"}})
-	if err == nil || !strings.Contains(err.Error(), "process.roles") {
+// Without a file and without process.roles, every source applies on top
+// of the embedded default (the README's `KAFKA_NUM_PARTITIONS=3 samsa serve`
+// and `samsa serve --override log.dirs=...`); setting process.roles makes
+// the sources a complete Kafka configuration with Kafka's defaults.
+func TestSourcesOnTopOfEmbedded(t *testing.T) {
+	c := mustLoad(t, LoadOptions{Environ: []string{"KAFKA_NUM_PARTITIONS=3"}})
+	if !c.Embedded || c.NumPartitions != 3 || c.NodeID != 1 || c.OffsetsTopicReplicationFactor != 1 ||
+		!reflect.DeepEqual(c.LogDirs, []string{EmbeddedDataDir}) {
+		t.Errorf("env on embedded: embedded=%v partitions=%d node=%d offsets RF=%d dirs=%v", c.Embedded, c.NumPartitions, c.NodeID, c.OffsetsTopicReplicationFactor, c.LogDirs)
+	}
+	c = mustLoad(t, LoadOptions{Overrides: []string{"log.dirs=/var/lib/samsa"}})
+	if !c.Embedded || !reflect.DeepEqual(c.LogDirs, []string{"/var/lib/samsa"}) || c.Listeners[0].Addr() != "127.0.0.1:9092" {
+		t.Errorf("override on embedded: %v %v", c.LogDirs, c.Listeners)
+	}
+	e, _ := c.Value("log.dirs")
+	if e.Source != SourceStatic || e.Value != "/var/lib/samsa" {
+		t.Errorf("log.dirs entry %+v", e)
+	}
+	e, _ = c.Value("num.partitions")
+	if e.Source != SourceDefault || e.Value != "1" {
+		t.Errorf("num.partitions entry %+v", e)
+	}
+
+	// Moving the listeners (or node.id) keeps a consistent one-voter quorum
+	// and the advertised listener derived as Kafka derives it.
+	c = mustLoad(t, LoadOptions{Overrides: []string{"listeners=PLAINTEXT://0.0.0.0:19092,CONTROLLER://127.0.0.1:19093", "node.id=4"}})
+	if len(c.ControllerQuorumVoters) != 1 || c.ControllerQuorumVoters[0] != (Voter{ID: 4, Host: "127.0.0.1", Port: 19093}) {
+		t.Errorf("derived voters %+v", c.ControllerQuorumVoters)
+	}
+	if len(c.AdvertisedListeners) != 1 || c.AdvertisedListeners[0].Addr() != "myhost:19092" {
+		t.Errorf("advertised %+v", c.AdvertisedListeners)
+	}
+	if e, _ := c.Value("controller.quorum.voters"); e.Value != "4@127.0.0.1:19093" || e.Source != SourceDefault {
+		t.Errorf("voters entry %+v", e)
+	}
+	// A controller listener on all interfaces is reached as localhost.
+	c = mustLoad(t, LoadOptions{Overrides: []string{"listeners=PLAINTEXT://:9092,CONTROLLER://:9093"}})
+	if c.ControllerQuorumVoters[0] != (Voter{ID: 1, Host: "localhost", Port: 9093}) {
+		t.Errorf("derived voters %+v", c.ControllerQuorumVoters)
+	}
+	// Listeners without the controller one: the message is about that
+	// listener (not about voters) and names the embedded default.
+	_, _, err := load(t, LoadOptions{Overrides: []string{"listeners=PLAINTEXT://127.0.0.1:9092"}})
+	if err == nil || !strings.Contains(err.Error(), "controller.listener.names: CONTROLLER must appear in listeners") ||
+		strings.Contains(err.Error(), "controller.quorum.voters:") || !strings.Contains(err.Error(), "embedded default") {
+		t.Errorf("listeners without CONTROLLER: %v", err)
+	}
+	// Explicit voters are the user's, checked by Kafka's rules.
+	_, _, err = load(t, LoadOptions{Overrides: []string{"controller.quorum.voters=2@127.0.0.1:9093"}})
+	if err == nil || !strings.Contains(err.Error(), "node.id 1 must be one of the voters") || !strings.Contains(err.Error(), "embedded default") {
+		t.Errorf("explicit voters: %v", err)
+	}
+
+	// process.roles: Kafka's defaults, so a lone override of it fails as
+	// it would on AK.
+	_, _, err = load(t, LoadOptions{Overrides: []string{"process.roles=broker,controller"}})
+	if err == nil || !strings.Contains(err.Error(), "node.id: must be set") || strings.Contains(err.Error(), "embedded default") {
 		t.Fatalf("err = %v", err)
+	}
+	// A file: Kafka's defaults too.
+	_, _, err = load(t, LoadOptions{File: writeFile(t, "num.partitions=3\n")})
+	if err == nil || !strings.Contains(err.Error(), "process.roles: must be set") {
+		t.Fatalf("file without roles: %v", err)
 	}
 }
 
@@ -384,7 +501,7 @@ func TestEnvListenersFromAdvertised(t *testing.T) {
 		"KAFKA_CONTROLLER_QUORUM_VOTERS=1@c:9093", "KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER",
 		"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://kafka-1:19092",
 	}
-	c := mustLoad(t, LoadOptions{Environ: env})
+	c := mustBuild(t, LoadOptions{Environ: env})
 	if c.Listeners[0].String() != "PLAINTEXT://0.0.0.0:19092" {
 		t.Errorf("listeners %v", c.Listeners)
 	}
@@ -482,7 +599,7 @@ func TestValidateClusterID(t *testing.T) {
 }
 
 func TestValuesSensitive(t *testing.T) {
-	c := mustLoad(t, LoadOptions{File: writeFile(t, minimalFile+"ssl.keystore.password=secret\n")})
+	c := mustBuild(t, LoadOptions{File: writeFile(t, minimalFile+"ssl.keystore.password=secret\n")})
 	e, ok := c.Value("ssl.keystore.password")
 	if !ok || !e.Sensitive || !e.Null || e.Value != "" || e.Source != SourceStatic {
 		t.Errorf("%+v", e)
@@ -492,5 +609,74 @@ func TestValuesSensitive(t *testing.T) {
 		if vals[i-1].Name >= vals[i].Name {
 			t.Fatalf("Values not sorted at %s", vals[i].Name)
 		}
+	}
+}
+
+// What samsa cannot do yet is refused at start, each message naming the key
+// or listener and why (unsupported.go); harmless keys that Kafka's defaults
+// and compose files carry still start.
+func TestRefuseUnsupported(t *testing.T) {
+	cases := []struct {
+		name  string
+		extra string
+		want  []string // every error line, by prefix
+	}{
+		{"three voters", "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
+			[]string{"controller.quorum.voters: 3 voters (1@a:9093,2@b:9093,3@c:9093): samsa runs single-node clusters only for now"}},
+		{"bootstrap servers", "controller.quorum.voters=\ncontroller.quorum.bootstrap.servers=a:9093,b:9093",
+			[]string{"controller.quorum.bootstrap.servers: 2 servers (a:9093,b:9093): samsa runs single-node clusters only for now"}},
+		{"SSL listener", "listeners=PLAINTEXT://:9092,CONTROLLER://:9093,SSL://:9094\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
+			[]string{"listeners: SSL://:9094 uses security protocol SSL (listener.security.protocol.map): samsa has no TLS, SASL or ACLs yet, so this port would be served in plaintext"}},
+		{"SASL_PLAINTEXT listener", "listeners=PLAINTEXT://:9092,CONTROLLER://:9093,SASL_PLAINTEXT://:9094\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+			[]string{"listeners: SASL_PLAINTEXT://:9094 uses security protocol SASL_PLAINTEXT"}},
+		{"mapped to SASL_SSL", "listeners=PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:9094\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:SASL_SSL",
+			[]string{"listeners: EXTERNAL://:9094 uses security protocol SASL_SSL"}},
+		{"keystore", "ssl.keystore.location=/etc/kafka/ks.jks\nssl.keystore.password=x\nssl.key.password=y",
+			[]string{"ssl.key.password: set in ", "ssl.keystore.location: set in ", "ssl.keystore.password: set in "}},
+		{"truststore", "ssl.truststore.location=/etc/kafka/ts.jks", []string{"ssl.truststore.location: set in "}},
+		{"client auth", "ssl.client.auth=required", []string{"ssl.client.auth: set in "}},
+		{"mechanisms", "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512", []string{"sasl.enabled.mechanisms: set in "}},
+		{"jaas", "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required;", []string{"sasl.jaas.config: set in "}},
+		{"listener keystore", "listener.name.internal.ssl.keystore.location=/ks.jks",
+			[]string{"listener.name.internal.ssl.keystore.location: set in "}},
+		{"listener mechanism jaas", "listener.name.sasl_plaintext.plain.sasl.jaas.config=x", []string{"listener.name.sasl_plaintext.plain.sasl.jaas.config: set in "}},
+		{"authorizer", "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", []string{"authorizer.class.name: set in "}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeFile(t, minimalFile+tc.extra+"\n")
+			want := tc.want
+			_, _, err := load(t, LoadOptions{File: f})
+			onlyRefusals(t, err, want...)
+			if strings.HasPrefix(want[0], "ssl.") || strings.HasPrefix(want[0], "sasl.") || strings.HasPrefix(want[0], "listener.name.") || strings.HasPrefix(want[0], "authorizer.") {
+				if !strings.Contains(err.Error(), f+":") || !strings.Contains(err.Error(), "would have no effect") {
+					t.Errorf("message must say where the key was set and why: %v", err)
+				}
+			}
+		})
+	}
+	// From the environment, the message names the variable.
+	env := append(singleNodeEnv(), "KAFKA_SSL_KEYSTORE_LOCATION=/etc/kafka/secrets/ks.jks")
+	_, _, err := load(t, LoadOptions{Environ: env})
+	if err == nil || !strings.Contains(err.Error(), "ssl.keystore.location: set in environment variable KAFKA_SSL_KEYSTORE_LOCATION, configures the TLS keystore") {
+		t.Errorf("env keystore: %v", err)
+	}
+	// Harmless keys start: tuning values and Kafka's defaults written out.
+	harmless := strings.Join([]string{
+		"ssl.endpoint.identification.algorithm=", "ssl.client.auth=none", "ssl.keystore.type=JKS",
+		"ssl.protocol=TLSv1.3", "ssl.enabled.protocols=TLSv1.2,TLSv1.3", "sasl.login.refresh.window.factor=0.8",
+		"ssl.keystore.location=", "security.inter.broker.protocol=PLAINTEXT",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+	}, "\n")
+	if _, _, err := load(t, LoadOptions{File: writeFile(t, minimalFile+harmless+"\n")}); err != nil {
+		t.Errorf("harmless keys refused: %v", err)
+	}
+	// The embedded default maps SSL and SASL names too; only listeners count.
+	if _, _, err := load(t, LoadOptions{}); err != nil {
+		t.Errorf("embedded default: %v", err)
+	}
+	_, _, err = load(t, LoadOptions{Overrides: []string{"listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094"}})
+	if err == nil || !strings.Contains(err.Error(), "listeners: SSL://127.0.0.1:9094 uses security protocol SSL") {
+		t.Errorf("embedded + SSL listener: %v", err)
 	}
 }

@@ -41,9 +41,9 @@ func EnvKey(name string) (key string, ok bool) {
 
 // envSettings is what the environment contributes to a Load.
 type envSettings struct {
-	props     []Property // mapped KAFKA_* variables, sorted by key for determinism
-	clusterID string     // CLUSTER_ID
-	logLevel  string     // KAFKA_LOG4J_ROOT_LOGLEVEL
+	props     []envProperty // mapped KAFKA_* variables, sorted by key for determinism
+	clusterID string        // CLUSTER_ID
+	logLevel  string        // KAFKA_LOG4J_ROOT_LOGLEVEL
 }
 
 // parseEnviron maps an os.Environ-style list. It also applies the image's
@@ -75,11 +75,17 @@ func parseEnviron(environ []string) envSettings {
 			continue
 		}
 		if key, ok := EnvKey(name); ok {
-			es.props = append(es.props, Property{Key: key, Value: strings.TrimSpace(value)})
+			es.props = append(es.props, envProperty{Property{Key: key, Value: strings.TrimSpace(value)}, name})
 		}
 	}
 	sort.Slice(es.props, func(i, j int) bool { return es.props[i].Key < es.props[j].Key })
 	return es
+}
+
+// envProperty is a property and the variable it came from.
+type envProperty struct {
+	Property
+	from string
 }
 
 // bindAllHosts rewrites "NAME://host:port,..." to "NAME://0.0.0.0:port,...",

@@ -9,10 +9,11 @@ import (
 	"github.com/samsa-io/samsa/internal/uuid"
 )
 
-// Validate applies AK's KRaft rules (KafkaConfig.validateValues)
-// and samsa's own sanity checks. Every message starts with the key it
-// is about and states the rule, because operators meet these errors in a
-// container log with nothing else to go on. All problems are joined.
+// Validate applies AK's KRaft rules (KafkaConfig.validateValues),
+// samsa's own sanity checks and the refusals of what samsa does not do yet
+// (unsupported.go). Every message starts with the key it is about and
+// states the rule, because operators meet these errors in a container log
+// with nothing else to go on. All problems are joined.
 func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.roles()
@@ -22,6 +23,8 @@ func (c *Config) Validate() error {
 		v.brokerListeners()
 	}
 	v.misc()
+	v.singleNodeOnly()
+	v.plaintextOnly()
 	return errors.Join(v.errs...)
 }
 

@@ -83,6 +83,7 @@ type CGMember struct {
 	Epoch, prevEpoch int32
 	Subscribed       []string
 	Regex            string
+	re               *regexp.Regexp // Regex compiled, anchored at both ends
 	RebalanceTimeout time.Duration
 	Assigned         Assignment // what the member was told it owns
 	Pending          Assignment // revoked, not yet acknowledged
@@ -149,6 +150,14 @@ func (g *ConsumerGroup) Heartbeat(now time.Time, req CGHeartbeat, topics map[str
 	if req.Assignor != nil && *req.Assignor != "" && *req.Assignor != "uniform" && *req.Assignor != "range" {
 		return CGResult{Err: kerr.UnsupportedAssignor.Code, Msg: "server assignors: uniform, range", MemberID: req.MemberID}
 	}
+	if req.Regex != nil {
+		if _, err := compileRegex(*req.Regex); err != nil {
+			// Kafka's Utils.throwIfRegularExpressionIsInvalid, before the
+			// member is admitted or changed.
+			return CGResult{Err: kerr.InvalidRegularExpression.Code, MemberID: req.MemberID, Epoch: req.Epoch,
+				Msg: fmt.Sprintf("SubscribedTopicRegex `%s` is not a valid regular expression: %v.", *req.Regex, err)}
+		}
+	}
 	m, res := g.admit(now, req)
 	if res.Err != 0 {
 		return res
@@ -195,7 +204,7 @@ func (g *ConsumerGroup) admit(now time.Time, req CGHeartbeat) (*CGMember, CGResu
 			m.Subscribed = slices.Sorted(slices.Values(req.Subscribed))
 		}
 		if req.Regex != nil {
-			m.Regex = *req.Regex
+			m.setRegex(*req.Regex)
 		}
 		g.members[id] = m
 		g.epoch++
@@ -245,17 +254,37 @@ func (g *ConsumerGroup) update(m *CGMember, req CGHeartbeat) {
 		}
 	}
 	if req.Regex != nil && *req.Regex != m.Regex {
-		m.Regex = *req.Regex
+		m.setRegex(*req.Regex)
 		g.epoch++
 	}
 }
 
-// subscribedTopics resolves a member's names and regex against topics.
-func (m *CGMember) subscribedTopics(topics map[string]TopicMeta) []TopicMeta {
-	var re *regexp.Regexp
-	if m.Regex != "" {
-		re, _ = regexp.Compile("^(?:" + m.Regex + ")$")
+// compileRegex compiles a SubscribedTopicRegex ("" = none). Like Kafka's
+// RE2/J Matcher.matches, the whole topic name must match.
+func compileRegex(s string) (*regexp.Regexp, error) {
+	if s == "" {
+		return nil, nil
 	}
+	if _, err := regexp.Compile(s); err != nil {
+		return nil, err
+	}
+	return regexp.Compile("^(?:" + s + ")$")
+}
+
+// setRegex sets the member's regex, already validated by Heartbeat.
+func (m *CGMember) setRegex(s string) {
+	m.Regex = s
+	m.re, _ = compileRegex(s)
+}
+
+// subscribedTopics resolves a member's names and regex against topics:
+// every topic of the metadata, internal ones included. Kafka resolves a
+// regex the same way (TopicRegexResolver scans every topic name of the
+// metadata image, filtered only by the authorizer's DESCRIBE check), so a
+// regex that matches __consumer_offsets is assigned its partitions; clients
+// that must not see internal topics leave them out of their regex.
+func (m *CGMember) subscribedTopics(topics map[string]TopicMeta) []TopicMeta {
+	re := m.re
 	var out []TopicMeta
 	for name, t := range topics {
 		if slices.Contains(m.Subscribed, name) || (re != nil && re.MatchString(name)) {

@@ -95,3 +95,78 @@ func TestAssignors(t *testing.T) {
 		t.Fatalf("uniform should move exactly two partitions: %v → %v", u, u3)
 	}
 }
+
+// A KIP-848 regex resolves against every topic, internal ones included,
+// and must match a whole name, as Kafka's TopicRegexResolver does; an
+// invalid regex is INVALID_REGULAR_EXPRESSION and admits nothing.
+func TestConsumerGroupRegex(t *testing.T) {
+	cfg := &ConsumerConfig{SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second}
+	offsets, orders, ordersV2 := [16]byte{1}, [16]byte{2}, [16]byte{3}
+	topics := map[string]TopicMeta{
+		"__consumer_offsets": {ID: offsets, Name: "__consumer_offsets", Partitions: 3},
+		"orders":             {ID: orders, Name: "orders", Partitions: 2},
+		"orders-v2":          {ID: ordersV2, Name: "orders-v2", Partitions: 1},
+	}
+	now := time.Unix(100, 0)
+	join := func(g *ConsumerGroup, member, regex string) CGResult {
+		return g.Heartbeat(now, CGHeartbeat{Version: 1, MemberID: member, RebalanceTimeout: 5 * time.Second, Regex: &regex}, topics)
+	}
+	count := func(a Assignment) map[[16]byte]int {
+		out := map[[16]byte]int{}
+		for id, ps := range a {
+			out[id] = len(ps)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		regex string
+		want  map[[16]byte]int
+	}{
+		{`__consumer_offsets`, map[[16]byte]int{offsets: 3}},
+		{`\Q__consumer_offsets\E`, map[[16]byte]int{offsets: 3}},
+		{`__.*`, map[[16]byte]int{offsets: 3}},
+		{`orders`, map[[16]byte]int{orders: 2}},                      // whole names only: not orders-v2
+		{`order`, map[[16]byte]int{}},                                // nor a part of one
+		{`orders.*`, map[[16]byte]int{orders: 2, ordersV2: 1}},       //
+		{`.*`, map[[16]byte]int{offsets: 3, orders: 2, ordersV2: 1}}, // Kafka does not skip internal topics
+	} {
+		g := NewConsumerGroup("g", cfg, now)
+		r := join(g, "m", tc.regex)
+		got := count(r.Assignment)
+		if r.Err != 0 || len(got) != len(tc.want) {
+			t.Errorf("regex %q: %+v, want %v", tc.regex, r, tc.want)
+			continue
+		}
+		for id, n := range tc.want {
+			if got[id] != n {
+				t.Errorf("regex %q: %v, want %v", tc.regex, got, tc.want)
+			}
+		}
+	}
+
+	g := NewConsumerGroup("g", cfg, now)
+	r := join(g, "bad", "orders(")
+	if r.Err != kerr.InvalidRegularExpression.Code || r.Msg == "" || len(g.members) != 0 {
+		t.Fatalf("invalid regex on join: %+v, members %d", r, len(g.members))
+	}
+	r = join(g, "m", "orders")
+	if r.Err != 0 {
+		t.Fatal(r)
+	}
+	bad := "[z-a]"
+	r = g.Heartbeat(now, CGHeartbeat{Version: 1, MemberID: "m", Epoch: r.Epoch, Regex: &bad}, topics)
+	if r.Err != kerr.InvalidRegularExpression.Code || g.members["m"].Regex != "orders" {
+		t.Fatalf("invalid regex on update: %+v, regex now %q", r, g.members["m"].Regex)
+	}
+	// Changing the regex reassigns.
+	off := "__consumer_offsets"
+	r = g.Heartbeat(now, CGHeartbeat{Version: 1, MemberID: "m", Epoch: g.members["m"].Epoch, Regex: &off,
+		Owned: Assignment{orders: {0, 1}}}, topics)
+	if r.Err != 0 || len(r.Assignment[orders]) != 0 {
+		t.Fatalf("regex change must revoke orders: %+v", r)
+	}
+	r = g.Heartbeat(now, CGHeartbeat{Version: 1, MemberID: "m", Epoch: g.members["m"].Epoch, Owned: Assignment{}}, topics)
+	if r.Err != 0 || len(r.Assignment[offsets]) != 3 {
+		t.Fatalf("then assign __consumer_offsets: %+v", r)
+	}
+}

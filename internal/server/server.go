@@ -7,8 +7,11 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
@@ -27,14 +30,47 @@ type Options struct {
 	FS vfs.FS
 }
 
-// Start formats or checks the log dirs, opens the node and starts serving.
-func Start(cfg *config.Config, o Options) (*broker.Broker, error) {
-	clusterID, err := prepareStorage(cfg, o.FS)
+// Start binds the listeners, formats or checks the log dirs, opens the node
+// and starts serving. The listeners are bound first, so that a start that
+// fails because a port is taken touches no disk; a start that fails later
+// removes the log dirs it created, so a failed first start leaves nothing
+// behind (an empty ./samsa-data would look like a node that once ran).
+func Start(cfg *config.Config, o Options) (_ *broker.Broker, err error) {
+	listen := o.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	bound, err := bindListeners(cfg.Listeners, listen)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, ln := range bound {
+			ln.Close() // the ones the broker did not take (all, on failure)
+		}
+	}()
+	fsys := vfs.Or(o.FS)
+	created := missingDirs(fsys, storageDirs(cfg))
+	defer func() {
+		if err != nil {
+			for _, d := range created {
+				fsys.RemoveAll(d)
+			}
+		}
+	}()
+	clusterID, err := prepareStorage(cfg, fsys)
 	if err != nil {
 		return nil, err
 	}
 	bo := brokerOptions(cfg, clusterID)
-	bo.Logger, bo.Listen, bo.FS = o.Logger, o.Listen, o.FS
+	bo.Logger, bo.FS = o.Logger, o.FS
+	bo.Listen = func(network, addr string) (net.Listener, error) {
+		if ln, ok := bound[addr]; ok {
+			delete(bound, addr)
+			return ln, nil
+		}
+		return listen(network, addr)
+	}
 	b, err := broker.New(bo)
 	if err != nil {
 		return nil, err
@@ -45,15 +81,62 @@ func Start(cfg *config.Config, o Options) (*broker.Broker, error) {
 	return b, nil
 }
 
+// bindListeners binds every listener, keyed by the host:port the broker
+// asks for (its Start dials the same string), or closes them all and fails
+// naming the listener.
+func bindListeners(ls []config.Listener, listen func(network, address string) (net.Listener, error)) (map[string]net.Listener, error) {
+	bound := map[string]net.Listener{}
+	for _, l := range ls {
+		addr := net.JoinHostPort(l.Host, strconv.Itoa(l.Port))
+		ln, err := listen("tcp", addr)
+		if err != nil {
+			for _, b := range bound {
+				b.Close()
+			}
+			return nil, fmt.Errorf("listener %s: %w", l.String(), err)
+		}
+		bound[addr] = ln
+	}
+	return bound, nil
+}
+
+// storageDirs are the log dirs and the metadata dir.
+func storageDirs(cfg *config.Config) []string {
+	dirs := append([]string(nil), cfg.LogDirs...)
+	if cfg.MetadataLogDir != "" && !contains(dirs, cfg.MetadataLogDir) {
+		dirs = append(dirs, cfg.MetadataLogDir)
+	}
+	return dirs
+}
+
+// missingDirs returns, for each of dirs that does not exist yet, its
+// topmost missing ancestor (what formatting it will create).
+func missingDirs(fsys vfs.FS, dirs []string) []string {
+	var out []string
+	for _, d := range dirs {
+		top := ""
+		for p := filepath.Clean(d); ; p = filepath.Dir(p) {
+			if _, err := fsys.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			top = p
+			if filepath.Dir(p) == p {
+				break
+			}
+		}
+		if top != "" && !contains(out, top) {
+			out = append(out, top)
+		}
+	}
+	return out
+}
+
 // prepareStorage formats empty log dirs on first start, as the apache/kafka
 // image does, and refuses dirs that belong to another cluster or node.
 // Without CLUSTER_ID, an already formatted node keeps its id and a new one
 // gets a random id.
 func prepareStorage(cfg *config.Config, fsys vfs.FS) (string, error) {
-	dirs := append([]string(nil), cfg.LogDirs...)
-	if cfg.MetadataLogDir != "" && !contains(dirs, cfg.MetadataLogDir) {
-		dirs = append(dirs, cfg.MetadataLogDir)
-	}
+	dirs := storageDirs(cfg)
 	id, err := storage.CheckFS(fsys, dirs, cfg.ClusterID, cfg.NodeID)
 	if err == nil {
 		return id, nil

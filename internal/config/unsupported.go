@@ -1,0 +1,132 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The refusals in this file are not Kafka's rules. They stop configurations
+// that Kafka accepts but samsa cannot honour yet from starting as something
+// else: a node of a multi-node cluster that would run as a one-node cluster
+// of its own, and a TLS or SASL listener that would serve plaintext. Each
+// rule is one function, to be deleted when the feature lands.
+
+// singleNodeOnly refuses a configuration that describes more than one node.
+// samsa has no controller quorum yet: every node is the only voter and the
+// only broker of its own cluster. Three processes started from the stock
+// three-node KRaft compose file (controller.quorum.voters=1@a,2@b,3@c) would
+// each elect themselves and serve three unrelated clusters while the user
+// believes they have one. Delete this rule when cluster mode lands.
+func (v *validator) singleNodeOnly() {
+	c := v.c
+	const why = "samsa runs single-node clusters only for now (no multi-node controller quorum yet)"
+	if n := len(c.ControllerQuorumVoters); n > 1 {
+		ids := make([]string, 0, n)
+		for _, vo := range c.ControllerQuorumVoters {
+			ids = append(ids, fmt.Sprintf("%d@%s", vo.ID, vo.Addr()))
+		}
+		v.errorf("controller.quorum.voters", "%d voters (%s): %s, so each of these nodes would start as a separate one-node cluster, "+
+			"each its own controller; list this node alone (node.id@its controller listener)", n, strings.Join(ids, ","), why)
+	}
+	if n := len(c.ControllerQuorumBootstrapServers); n > 1 {
+		v.errorf("controller.quorum.bootstrap.servers", "%d servers (%s): %s, so each of these nodes would start as a separate one-node cluster; "+
+			"give this node's controller listener alone", n, strings.Join(c.ControllerQuorumBootstrapServers, ","), why)
+	}
+	switch {
+	case c.IsBroker() && !c.IsController():
+		v.errorf("process.roles", "broker alone: %s, so a broker-only node would not join the controllers it names but serve a cluster of its own; "+
+			"use process.roles=broker,controller", why)
+	case c.IsController() && !c.IsBroker():
+		v.errorf("process.roles", "controller alone: %s, so a controller-only node would serve clients as the one broker of a cluster of its own; "+
+			"use process.roles=broker,controller", why)
+	}
+}
+
+// plaintextOnly refuses every listener whose security protocol is not
+// PLAINTEXT, and every ssl.*, sasl.* or per-listener security key that
+// states an expectation of TLS, SASL or authorization (a keystore, a
+// truststore, credentials, enabled mechanisms, an authorizer). samsa has no
+// TLS, SASL or ACLs yet: such a listener would serve plaintext without
+// authentication and such a key would have no effect. Keys whose values are
+// only tuning (ssl.protocol, ssl.endpoint.identification.algorithm,
+// ssl.keystore.type, sasl.login.refresh.*, ...), which Kafka's defaults and
+// common compose files carry, are accepted. Delete this rule when security
+// lands.
+func (v *validator) plaintextOnly() {
+	c := v.c
+	const why = "samsa has no TLS, SASL or ACLs yet"
+	for _, l := range c.Listeners {
+		if l.SecurityProtocol == "" || l.SecurityProtocol == "PLAINTEXT" {
+			continue
+		}
+		v.errorf("listeners", "%s uses security protocol %s (listener.security.protocol.map): %s, so this port would be served in plaintext, "+
+			"unencrypted and unauthenticated; map %s to PLAINTEXT or remove the listener", l.String(), l.SecurityProtocol, why, l.Name)
+	}
+	keys := make([]string, 0, len(c.props))
+	for k := range c.props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		expects := securityExpectation(k, c.props[k])
+		if expects == "" {
+			continue
+		}
+		v.errorf(k, "set in %s, %s, but %s: it would have no effect and clients would be served in plaintext; remove it", c.from[k], expects, why)
+	}
+}
+
+// securityKeys are the keys whose mere presence says the user expects TLS,
+// SASL or authorization, with what they configure.
+var securityKeys = map[string]string{
+	"ssl.keystore.location":                "configures the TLS keystore",
+	"ssl.keystore.password":                "configures the TLS keystore",
+	"ssl.keystore.key":                     "configures the TLS private key",
+	"ssl.keystore.certificate.chain":       "configures the TLS certificate",
+	"ssl.key.password":                     "configures the TLS private key",
+	"ssl.truststore.location":              "configures the TLS truststore",
+	"ssl.truststore.password":              "configures the TLS truststore",
+	"ssl.truststore.certificates":          "configures the TLS truststore",
+	"sasl.enabled.mechanisms":              "enables SASL authentication",
+	"sasl.mechanism.inter.broker.protocol": "sets the SASL mechanism between brokers",
+	"sasl.mechanism.controller.protocol":   "sets the SASL mechanism of the controllers",
+	"sasl.jaas.config":                     "configures SASL credentials",
+	"sasl.server.callback.handler.class":   "configures SASL authentication",
+	"sasl.login.callback.handler.class":    "configures SASL authentication",
+	"sasl.client.callback.handler.class":   "configures SASL authentication",
+	"sasl.login.class":                     "configures SASL authentication",
+	"sasl.kerberos.service.name":           "configures Kerberos (SASL/GSSAPI) authentication",
+	"sasl.oauthbearer.jwks.endpoint.url":   "configures OAuth (SASL/OAUTHBEARER) token validation",
+	"sasl.oauthbearer.token.endpoint.url":  "configures OAuth (SASL/OAUTHBEARER) tokens",
+	"sasl.oauthbearer.expected.audience":   "configures OAuth (SASL/OAUTHBEARER) token validation",
+	"sasl.oauthbearer.expected.issuer":     "configures OAuth (SASL/OAUTHBEARER) token validation",
+	"authorizer.class.name":                "enables an authorizer (ACLs)",
+}
+
+// securityExpectation returns what key=value configures when it states an
+// expectation of security, "" when it is harmless.
+func securityExpectation(key, value string) string {
+	value = strings.TrimSpace(value)
+	if rest, ok := strings.CutPrefix(key, "listener.name."); ok {
+		// listener.name.<listener>.ssl.* and .sasl.*, also the
+		// mechanism-scoped listener.name.<listener>.<mechanism>.sasl.jaas.config:
+		// per-listener security settings, meaningful only on a TLS or SASL
+		// listener.
+		if _, setting, ok := strings.Cut(rest, "."); ok &&
+			(strings.HasPrefix(setting, "ssl.") || strings.HasPrefix(setting, "sasl.") || strings.Contains(setting, ".sasl.")) {
+			return "configures TLS or SASL for listener " + strings.ToUpper(rest[:strings.IndexByte(rest, '.')])
+		}
+		return ""
+	}
+	if key == "ssl.client.auth" {
+		if v := strings.ToLower(value); v == "required" || v == "requested" {
+			return "asks for TLS client authentication (ssl.client.auth=" + v + ")"
+		}
+		return ""
+	}
+	if what, ok := securityKeys[key]; ok && value != "" {
+		return what
+	}
+	return ""
+}
