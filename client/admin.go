@@ -127,7 +127,7 @@ func (cl *Client) DescribeGroup(ctx context.Context, group string) (*GroupDescri
 	}
 	g := resp.Groups[0]
 	if err := errorWithMessage(g.ErrorCode, g.ErrorMessage); err != nil {
-		if errors.Is(err, ErrorForCode(69)) { // GROUP_ID_NOT_FOUND: maybe a KIP-848 group
+		if errors.Is(err, ErrGroupIDNotFound) { // maybe a KIP-848 group
 			if d, err2 := cl.describeConsumerGroup(ctx, coord, group); err2 == nil {
 				return d, nil
 			}

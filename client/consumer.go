@@ -676,9 +676,11 @@ func isMembershipErr(err error) bool {
 	if !errors.As(err, &ke) {
 		return errors.Is(err, errRejoin) || errors.Is(err, ErrConnDead) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	}
-	switch ke.Code {
-	case 22, 25, 27, 79, 82, 106, 109: // ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED, FENCED_INSTANCE_ID, FENCED_MEMBER_EPOCH, STALE_MEMBER_EPOCH
-		return true
+	for _, e := range []*KafkaError{ErrIllegalGeneration, ErrUnknownMemberID, ErrRebalanceInProgress, ErrMemberIDRequired,
+		ErrFencedInstanceID, ErrFencedMemberEpoch, ErrStaleMemberEpoch} {
+		if ke.Code == e.Code {
+			return true
+		}
 	}
 	return ke.Retriable
 }

@@ -103,12 +103,12 @@ func (g *classicGroup) run() {
 // handleErr adjusts membership after a failed step.
 func (g *classicGroup) handleErr(err error) {
 	switch {
-	case errors.Is(err, ErrorForCode(25)): // UNKNOWN_MEMBER_ID
+	case errors.Is(err, ErrUnknownMemberID):
 		g.lose()
 		g.mu.Lock()
 		g.memberID = ""
 		g.mu.Unlock()
-	case errors.Is(err, ErrorForCode(22)), errors.Is(err, ErrorForCode(82)): // ILLEGAL_GENERATION, FENCED_INSTANCE_ID
+	case errors.Is(err, ErrIllegalGeneration), errors.Is(err, ErrFencedInstanceID):
 		g.lose()
 	case errors.Is(err, ErrNotCoordinator), errors.Is(err, ErrCoordinatorNotAvailable), errors.Is(err, ErrConnDead), errors.Is(err, ErrRequestTimedOut):
 		g.mu.Lock()
@@ -202,13 +202,13 @@ func (g *classicGroup) join(ctx context.Context, coord int32) (*kmsg.JoinGroupRe
 		}
 		resp := kresp.(*kmsg.JoinGroupResponse)
 		err = ErrorForCode(resp.ErrorCode)
-		if errors.Is(err, ErrorForCode(79)) && attempt < 3 { // MEMBER_ID_REQUIRED
+		if errors.Is(err, ErrMemberIDRequired) && attempt < 3 {
 			g.mu.Lock()
 			g.memberID = resp.MemberID
 			g.mu.Unlock()
 			continue
 		}
-		if errors.Is(err, ErrorForCode(27)) && attempt < 10 { // REBALANCE_IN_PROGRESS
+		if errors.Is(err, ErrRebalanceInProgress) && attempt < 10 {
 			continue
 		}
 		if err != nil {
@@ -273,7 +273,7 @@ func (g *classicGroup) sync(ctx context.Context, coord int32, jr *kmsg.JoinGroup
 	}
 	resp := kresp.(*kmsg.SyncGroupResponse)
 	if err := ErrorForCode(resp.ErrorCode); err != nil {
-		if errors.Is(err, ErrorForCode(27)) {
+		if errors.Is(err, ErrRebalanceInProgress) {
 			return nil, errRejoin
 		}
 		return nil, fmt.Errorf("sync group: %w", err)
@@ -448,9 +448,9 @@ func (g *classicGroup) heartbeatLoop() error {
 		switch {
 		case err == nil:
 			lastOK = time.Now()
-		case errors.Is(err, ErrorForCode(27)): // REBALANCE_IN_PROGRESS
+		case errors.Is(err, ErrRebalanceInProgress):
 			return errRejoin
-		case IsRetriable(err) || errors.Is(err, ErrorForCode(8)):
+		case IsRetriable(err) || errors.Is(err, ErrBrokerNotAvailable):
 			g.handleErr(err)
 			if time.Since(lastOK) > g.cfg.sessionTimeout {
 				g.lose()
@@ -567,7 +567,7 @@ func (g *classicGroup) leave(ctx context.Context) error {
 		return fmt.Errorf("leave group: %w", err)
 	}
 	for _, m := range resp.Members {
-		if err := ErrorForCode(m.ErrorCode); err != nil && !errors.Is(err, ErrorForCode(25)) {
+		if err := ErrorForCode(m.ErrorCode); err != nil && !errors.Is(err, ErrUnknownMemberID) {
 			return fmt.Errorf("leave group: %w", err)
 		}
 	}

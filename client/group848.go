@@ -158,7 +158,7 @@ func (g *group848) heartbeat(ctx context.Context, leaving bool) (again bool, err
 	resp := kresp.(*kmsg.ConsumerGroupHeartbeatResponse)
 	if err := errorWithMessage(resp.ErrorCode, resp.ErrorMessage); err != nil {
 		switch {
-		case errors.Is(err, ErrorForCode(25)), errors.Is(err, ErrorForCode(106)): // UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH
+		case errors.Is(err, ErrUnknownMemberID), errors.Is(err, ErrFencedMemberEpoch):
 			g.lose()
 			return true, nil
 		case errors.Is(err, ErrNotCoordinator), errors.Is(err, ErrCoordinatorNotAvailable):

@@ -301,7 +301,7 @@ func commitRevoked(ctx context.Context, cfg *consumerConfig, commit func(context
 		if err == nil {
 			return
 		}
-		if !(errors.Is(err, ErrorForCode(27)) || IsRetriable(err)) || time.Now().Add(backoff).After(deadline) {
+		if !(errors.Is(err, ErrRebalanceInProgress) || IsRetriable(err)) || time.Now().Add(backoff).After(deadline) {
 			logf("group %s: commit of revoked partitions: %v", cfg.group, err)
 			return
 		}
