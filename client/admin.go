@@ -121,13 +121,12 @@ func (cl *Client) DescribeGroup(ctx context.Context, group string) (*GroupDescri
 	if err != nil {
 		return nil, err
 	}
-	resp := kresp.(*kmsg.DescribeGroupsResponse)
-	if len(resp.Groups) != 1 {
-		return nil, fmt.Errorf("samsa/client: describe groups: %d answers for one group", len(resp.Groups))
+	g, err := onlyGroup("describe groups", kresp.(*kmsg.DescribeGroupsResponse).Groups)
+	if err != nil {
+		return nil, err
 	}
-	g := resp.Groups[0]
 	if err := errorWithMessage(g.ErrorCode, g.ErrorMessage); err != nil {
-		if errors.Is(err, ErrorForCode(69)) { // GROUP_ID_NOT_FOUND: maybe a KIP-848 group
+		if errors.Is(err, ErrGroupIDNotFound) { // maybe a KIP-848 group
 			if d, err2 := cl.describeConsumerGroup(ctx, coord, group); err2 == nil {
 				return d, nil
 			}
@@ -136,20 +135,13 @@ func (cl *Client) DescribeGroup(ctx context.Context, group string) (*GroupDescri
 	}
 	d := &GroupDescription{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol, Coordinator: coordNode(coord)}
 	for _, m := range g.Members {
-		md := GroupMemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost}
+		var assigned map[string][]int32
 		if g.ProtocolType == "consumer" {
-			if a, err := decodeAssignment(m.MemberAssignment); err == nil {
-				for t, ps := range a {
-					for _, p := range ps {
-						md.Assigned = append(md.Assigned, TopicPartition{t, p})
-					}
-				}
-				sortTPs(md.Assigned)
-			}
+			assigned, _ = decodeAssignment(m.MemberAssignment) // undecodable: nothing shown
 		}
-		d.Members = append(d.Members, md)
+		d.addMember(m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, assigned)
 	}
-	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].MemberID < d.Members[j].MemberID })
+	d.sortMembers()
 	return d, nil
 }
 
@@ -247,19 +239,15 @@ func (cl *Client) ListOffsets(ctx context.Context, tps []TopicPartition, at Offs
 	for leader, ltps := range byLeader {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.ReplicaID = -1
-		byTopic := map[string]int{}
-		for _, tp := range ltps {
-			i, ok := byTopic[tp.Topic]
-			if !ok {
-				i = len(req.Topics)
-				byTopic[tp.Topic] = i
-				t := kmsg.NewListOffsetsRequestTopic()
-				t.Topic = tp.Topic
-				req.Topics = append(req.Topics, t)
+		for topic, ps := range byTopic(ltps) {
+			t := kmsg.NewListOffsetsRequestTopic()
+			t.Topic = topic
+			for _, p := range ps {
+				rp := kmsg.NewListOffsetsRequestTopicPartition()
+				rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch, rp.MaxNumOffsets = p, at.at, -1, 1
+				t.Partitions = append(t.Partitions, rp)
 			}
-			p := kmsg.NewListOffsetsRequestTopicPartition()
-			p.Partition, p.Timestamp, p.CurrentLeaderEpoch, p.MaxNumOffsets = tp.Partition, at.at, -1, 1
-			req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+			req.Topics = append(req.Topics, t)
 		}
 		kresp, err := cl.requestCopy(ctx, leader, req, -1, 0, nil)
 		if err != nil {
@@ -361,25 +349,38 @@ func (cl *Client) describeConsumerGroup(ctx context.Context, coord int32, group 
 	if err != nil {
 		return nil, err
 	}
-	resp := kresp.(*kmsg.ConsumerGroupDescribeResponse)
-	if len(resp.Groups) != 1 {
-		return nil, fmt.Errorf("samsa/client: consumer group describe: %d answers for one group", len(resp.Groups))
+	g, err := onlyGroup("consumer group describe", kresp.(*kmsg.ConsumerGroupDescribeResponse).Groups)
+	if err != nil {
+		return nil, err
 	}
-	g := resp.Groups[0]
 	if err := errorWithMessage(g.ErrorCode, g.ErrorMessage); err != nil {
 		return nil, err
 	}
 	d := &GroupDescription{Group: g.Group, State: g.State, ProtocolType: "consumer", Protocol: g.AssignorName, Coordinator: coordNode(coord)}
 	for _, m := range g.Members {
-		md := GroupMemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost}
+		assigned := map[string][]int32{}
 		for _, t := range m.Assignment.TopicPartitions {
-			for _, p := range t.Partitions {
-				md.Assigned = append(md.Assigned, TopicPartition{t.Topic, p})
-			}
+			assigned[t.Topic] = append(assigned[t.Topic], t.Partitions...)
 		}
-		sortTPs(md.Assigned)
-		d.Members = append(d.Members, md)
+		d.addMember(m.MemberID, m.InstanceID, m.ClientID, m.ClientHost, assigned)
 	}
-	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].MemberID < d.Members[j].MemberID })
+	d.sortMembers()
 	return d, nil
+}
+
+// onlyGroup returns the one answer of a describe request for one group.
+func onlyGroup[G any](what string, gs []G) (*G, error) {
+	if len(gs) != 1 {
+		return nil, fmt.Errorf("samsa/client: %s: %d answers for one group", what, len(gs))
+	}
+	return &gs[0], nil
+}
+
+func (d *GroupDescription) addMember(memberID string, instanceID *string, clientID, clientHost string, assigned map[string][]int32) {
+	d.Members = append(d.Members, GroupMemberDescription{MemberID: memberID, InstanceID: instanceID,
+		ClientID: clientID, ClientHost: clientHost, Assigned: partitionsOf(assigned).sorted()})
+}
+
+func (d *GroupDescription) sortMembers() {
+	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].MemberID < d.Members[j].MemberID })
 }

@@ -18,9 +18,9 @@ import (
 //	       (on assignment, seek, resume, poll and       ListOffsets for
 //	       metadata changes)                            unresolved starts, then
 //	                                                    Fetch (full, no session)
-//	group mode: groupLoop (classic: Join/Sync/Heartbeat; or KIP-848
-//	ConsumerGroupHeartbeat) calls assign/unassign; commits go straight to the
-//	coordinator.
+//	group mode: the membership core (group.go) runs a protocol (classic:
+//	Join/Sync/Heartbeat; or KIP-848 ConsumerGroupHeartbeat) and calls
+//	Assign/Unassign; commits go straight to the coordinator.
 //
 // A partition keeps up to maxBufferedSlices fetched slices waiting for Poll:
 // the next fetch goes out while the application works through the last
@@ -32,10 +32,10 @@ import (
 // an older seq is dropped, which is how a stale in-flight response can
 // never move a position that was set later.
 //
-// Lock order: group.commitMu → Consumer.mu → Client.mu / Client.metaMu;
-// group.commitMu → group.mu. group.mu is never held while calling into the
-// Consumer; commitMu is the only lock held across a request (a commit),
-// and none across a user callback.
+// Lock order: membership.commitMu → Consumer.mu → Client.mu /
+// Client.metaMu; membership.commitMu → membership.mu. membership.mu is
+// never held while calling into the Consumer; commitMu is the only lock
+// held across a request (a commit), and none across a user callback.
 
 // Consumer reads records from assigned partitions or as a member of a
 // consumer group. It is safe for concurrent use, but Poll is meant to be
@@ -46,7 +46,7 @@ type Consumer struct {
 	ownsCl  bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	grp     groupRunner // nil in assign mode
+	grp     *membership // nil in assign mode
 	closing sync.Once
 
 	// mu guards the following.
@@ -668,19 +668,6 @@ func (c *Consumer) pushGroupErr(err error) {
 		}
 	}
 	c.pushLocked(&fetchedPart{tp: TopicPartition{c.cfg.group, -1}, err: fmt.Errorf("group %s: %w", c.cfg.group, err), hwm: -1})
-}
-
-// isMembershipErr reports errors the group protocols handle by rejoining.
-func isMembershipErr(err error) bool {
-	var ke *KafkaError
-	if !errors.As(err, &ke) {
-		return errors.Is(err, errRejoin) || errors.Is(err, ErrConnDead) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	}
-	switch ke.Code {
-	case 22, 25, 27, 79, 82, 106, 109: // ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED, FENCED_INSTANCE_ID, FENCED_MEMBER_EPOCH, STALE_MEMBER_EPOCH
-		return true
-	}
-	return ke.Retriable
 }
 
 // push buffers a fetched slice for Poll.

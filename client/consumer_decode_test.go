@@ -182,7 +182,7 @@ func TestGroupErrorSurfaces(t *testing.T) {
 		b.fake.KeepControl()
 		resp := kreq.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.Version = kreq.GetVersion()
-		resp.ErrorCode = 30 // GROUP_AUTHORIZATION_FAILED
+		resp.ErrorCode = ErrGroupAuthorizationFailed.Code
 		return resp, nil, true
 	})
 	topic := newTopic(t, b, 1)
@@ -190,7 +190,7 @@ func TestGroupErrorSurfaces(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	fs, err := c.Poll(ctx)
-	if err != nil || len(fs) != 1 || fs[0].Partition != -1 || !errors.Is(fs[0].Err, ErrorForCode(30)) {
+	if err != nil || len(fs) != 1 || fs[0].Partition != -1 || !errors.Is(fs[0].Err, ErrGroupAuthorizationFailed) {
 		t.Fatalf("got %+v, %v; want GROUP_AUTHORIZATION_FAILED", fs, err)
 	}
 }

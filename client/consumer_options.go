@@ -231,8 +231,10 @@ func OnRevoked(fn AssignmentCallback) ConsumerOption {
 }
 
 // OnLost is called with partitions lost without a clean revocation (the
-// member was evicted); committing them is no longer possible. Default:
-// OnRevoked's function is not called for them.
+// coordinator fenced the member, or its session timed out); committing them
+// is no longer possible: until the group assigns them to this member again,
+// commits of them fail with ErrAssignmentLost. Default: OnRevoked's
+// function is not called for them.
 func OnLost(fn AssignmentCallback) ConsumerOption {
 	return func(c *consumerConfig) { c.onLost = fn }
 }

@@ -28,6 +28,12 @@ var (
 	// ErrConnDead is the cause given to requests in flight on a
 	// connection that failed; it is retriable.
 	ErrConnDead = errors.New("samsa/client: broker connection died")
+	// ErrAssignmentLost is returned by a group consumer's commit of a
+	// partition it lost (the coordinator fenced the member, or its session
+	// timed out) and has not been assigned again: the partition may be
+	// another member's now, so the commit is not sent. The error also
+	// wraps the loss's cause, e.g. ErrUnknownMemberID.
+	ErrAssignmentLost = errors.New("samsa/client: partition lost by the group member")
 )
 
 // KafkaError is an error code returned by a broker. Per-record errors
@@ -65,8 +71,9 @@ func kerr(code int16, name string, retriable bool) *KafkaError {
 	return e
 }
 
-// Kafka error codes the client handles by name. The rest of the table is in
-// the init below.
+// Kafka error codes the client handles by name: match them with
+// errors.Is(err, ErrRebalanceInProgress), never by number. The rest of the
+// table is in the init below.
 var (
 	ErrUnknownServerError           = kerr(-1, "UNKNOWN_SERVER_ERROR", false)
 	ErrOffsetOutOfRange             = kerr(1, "OFFSET_OUT_OF_RANGE", false)
@@ -79,6 +86,7 @@ var (
 	ErrBrokerNotAvailable           = kerr(8, "BROKER_NOT_AVAILABLE", false)
 	ErrReplicaNotAvailable          = kerr(9, "REPLICA_NOT_AVAILABLE", true)
 	ErrMessageTooLarge              = kerr(10, "MESSAGE_TOO_LARGE", false)
+	ErrOffsetMetadataTooLarge       = kerr(12, "OFFSET_METADATA_TOO_LARGE", false)
 	ErrNetworkException             = kerr(13, "NETWORK_EXCEPTION", true)
 	ErrCoordinatorLoadInProgress    = kerr(14, "COORDINATOR_LOAD_IN_PROGRESS", true)
 	ErrCoordinatorNotAvailable      = kerr(15, "COORDINATOR_NOT_AVAILABLE", true)
@@ -88,7 +96,15 @@ var (
 	ErrNotEnoughReplicas            = kerr(19, "NOT_ENOUGH_REPLICAS", true)
 	ErrNotEnoughReplicasAfterAppend = kerr(20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", true)
 	ErrInvalidRequiredAcks          = kerr(21, "INVALID_REQUIRED_ACKS", false)
+	ErrIllegalGeneration            = kerr(22, "ILLEGAL_GENERATION", false)
+	ErrInconsistentGroupProtocol    = kerr(23, "INCONSISTENT_GROUP_PROTOCOL", false)
+	ErrInvalidGroupID               = kerr(24, "INVALID_GROUP_ID", false)
+	ErrUnknownMemberID              = kerr(25, "UNKNOWN_MEMBER_ID", false)
+	ErrInvalidSessionTimeout        = kerr(26, "INVALID_SESSION_TIMEOUT", false)
+	ErrRebalanceInProgress          = kerr(27, "REBALANCE_IN_PROGRESS", false)
+	ErrInvalidCommitOffsetSize      = kerr(28, "INVALID_COMMIT_OFFSET_SIZE", false)
 	ErrTopicAuthorizationFailed     = kerr(29, "TOPIC_AUTHORIZATION_FAILED", false)
+	ErrGroupAuthorizationFailed     = kerr(30, "GROUP_AUTHORIZATION_FAILED", false)
 	ErrClusterAuthorizationFailed   = kerr(31, "CLUSTER_AUTHORIZATION_FAILED", false)
 	ErrInvalidTimestamp             = kerr(32, "INVALID_TIMESTAMP", false)
 	ErrUnsupportedVersion           = kerr(35, "UNSUPPORTED_VERSION", false)
@@ -97,13 +113,25 @@ var (
 	ErrInvalidProducerEpoch         = kerr(47, "INVALID_PRODUCER_EPOCH", false)
 	ErrKafkaStorageError            = kerr(56, "KAFKA_STORAGE_ERROR", true)
 	ErrUnknownProducerID            = kerr(59, "UNKNOWN_PRODUCER_ID", false)
+	ErrNonEmptyGroup                = kerr(68, "NON_EMPTY_GROUP", false)
+	ErrGroupIDNotFound              = kerr(69, "GROUP_ID_NOT_FOUND", false)
 	ErrFencedLeaderEpoch            = kerr(74, "FENCED_LEADER_EPOCH", true)
 	ErrUnknownLeaderEpoch           = kerr(75, "UNKNOWN_LEADER_EPOCH", true)
 	ErrUnsupportedCompressionType   = kerr(76, "UNSUPPORTED_COMPRESSION_TYPE", false)
 	ErrOffsetNotAvailable           = kerr(78, "OFFSET_NOT_AVAILABLE", true)
+	ErrMemberIDRequired             = kerr(79, "MEMBER_ID_REQUIRED", false)
+	ErrGroupMaxSizeReached          = kerr(81, "GROUP_MAX_SIZE_REACHED", false)
+	ErrFencedInstanceID             = kerr(82, "FENCED_INSTANCE_ID", false)
 	ErrInvalidRecord                = kerr(87, "INVALID_RECORD", false)
+	ErrUnstableOffsetCommit         = kerr(88, "UNSTABLE_OFFSET_COMMIT", true)
 	ErrThrottlingQuotaExceeded      = kerr(89, "THROTTLING_QUOTA_EXCEEDED", true)
 	ErrProducerFenced               = kerr(90, "PRODUCER_FENCED", false)
+	ErrUnknownTopicID               = kerr(100, "UNKNOWN_TOPIC_ID", true)
+	ErrInconsistentTopicID          = kerr(103, "INCONSISTENT_TOPIC_ID", true)
+	ErrFencedMemberEpoch            = kerr(110, "FENCED_MEMBER_EPOCH", false)
+	ErrUnreleasedInstanceID         = kerr(111, "UNRELEASED_INSTANCE_ID", false)
+	ErrUnsupportedAssignor          = kerr(112, "UNSUPPORTED_ASSIGNOR", false)
+	ErrStaleMemberEpoch             = kerr(113, "STALE_MEMBER_EPOCH", false)
 )
 
 func init() {
@@ -113,15 +141,6 @@ func init() {
 		retriable bool
 	}{
 		{11, "STALE_CONTROLLER_EPOCH", false},
-		{12, "OFFSET_METADATA_TOO_LARGE", false},
-		{22, "ILLEGAL_GENERATION", false},
-		{23, "INCONSISTENT_GROUP_PROTOCOL", false},
-		{24, "INVALID_GROUP_ID", false},
-		{25, "UNKNOWN_MEMBER_ID", false},
-		{26, "INVALID_SESSION_TIMEOUT", false},
-		{27, "REBALANCE_IN_PROGRESS", false},
-		{28, "INVALID_COMMIT_OFFSET_SIZE", false},
-		{30, "GROUP_AUTHORIZATION_FAILED", false},
 		{33, "UNSUPPORTED_SASL_MECHANISM", false},
 		{34, "ILLEGAL_SASL_STATE", false},
 		{36, "TOPIC_ALREADY_EXISTS", false},
@@ -151,55 +170,56 @@ func init() {
 		{65, "DELEGATION_TOKEN_AUTHORIZATION_FAILED", false},
 		{66, "DELEGATION_TOKEN_EXPIRED", false},
 		{67, "INVALID_PRINCIPAL_TYPE", false},
-		{68, "NON_EMPTY_GROUP", false},
-		{69, "GROUP_ID_NOT_FOUND", false},
 		{70, "FETCH_SESSION_ID_NOT_FOUND", true},
 		{71, "INVALID_FETCH_SESSION_EPOCH", true},
 		{72, "LISTENER_NOT_FOUND", true},
 		{73, "TOPIC_DELETION_DISABLED", false},
 		{77, "STALE_BROKER_EPOCH", false},
-		{79, "MEMBER_ID_REQUIRED", false},
 		{80, "PREFERRED_LEADER_NOT_AVAILABLE", true},
-		{81, "GROUP_MAX_SIZE_REACHED", false},
-		{82, "FENCED_INSTANCE_ID", false},
 		{83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", true},
 		{84, "ELECTION_NOT_NEEDED", true},
 		{85, "NO_REASSIGNMENT_IN_PROGRESS", false},
 		{86, "GROUP_SUBSCRIBED_TO_TOPIC", false},
-		{88, "UNSTABLE_OFFSET_COMMIT", true},
-		{91, "INVALID_UPDATE_VERSION", false},
-		{92, "FEATURE_UPDATE_FAILED", false},
-		{93, "PRINCIPAL_DESERIALIZATION_FAILURE", false},
-		{94, "SNAPSHOT_NOT_FOUND", false},
-		{95, "POSITION_OUT_OF_RANGE", false},
-		{96, "UNKNOWN_TOPIC_ID", true},
-		{97, "DUPLICATE_BROKER_REGISTRATION", false},
-		{98, "BROKER_ID_NOT_REGISTERED", false},
-		{99, "INCONSISTENT_TOPIC_ID", true},
-		{100, "INCONSISTENT_CLUSTER_ID", false},
-		{101, "TRANSACTIONAL_ID_NOT_FOUND", false},
-		{102, "FETCH_SESSION_TOPIC_ID_ERROR", true},
-		{103, "INELIGIBLE_REPLICA", false},
-		{104, "NEW_LEADER_ELECTED", false},
-		{105, "OFFSET_MOVED_TO_TIERED_STORAGE", false},
-		{106, "FENCED_MEMBER_EPOCH", false},
-		{107, "UNRELEASED_INSTANCE_ID", false},
-		{108, "UNSUPPORTED_ASSIGNOR", false},
-		{109, "STALE_MEMBER_EPOCH", false},
-		{110, "MISMATCHED_ENDPOINT_TYPE", false},
-		{111, "UNSUPPORTED_ENDPOINT_TYPE", false},
-		{112, "UNKNOWN_CONTROLLER_ID", false},
-		{113, "UNKNOWN_SUBSCRIPTION_ID", false},
-		{114, "TELEMETRY_TOO_LARGE", false},
-		{115, "INVALID_REGISTRATION", false},
-		{116, "TRANSACTION_ABORTABLE", false},
-		{117, "INVALID_RECORD_STATE", false},
-		{118, "SHARE_SESSION_NOT_FOUND", true},
-		{119, "INVALID_SHARE_SESSION_EPOCH", true},
-		{120, "FENCED_STATE_EPOCH", false},
-		{121, "INVALID_VOTER_KEY", false},
-		{122, "DUPLICATE_VOTER", false},
-		{123, "VOTER_NOT_FOUND", false},
+		{91, "RESOURCE_NOT_FOUND", false},
+		{92, "DUPLICATE_RESOURCE", false},
+		{93, "UNACCEPTABLE_CREDENTIAL", false},
+		{94, "INCONSISTENT_VOTER_SET", false},
+		{95, "INVALID_UPDATE_VERSION", false},
+		{96, "FEATURE_UPDATE_FAILED", false},
+		{97, "PRINCIPAL_DESERIALIZATION_FAILURE", false},
+		{98, "SNAPSHOT_NOT_FOUND", false},
+		{99, "POSITION_OUT_OF_RANGE", false},
+		{101, "DUPLICATE_BROKER_REGISTRATION", false},
+		{102, "BROKER_ID_NOT_REGISTERED", false},
+		{104, "INCONSISTENT_CLUSTER_ID", false},
+		{105, "TRANSACTIONAL_ID_NOT_FOUND", false},
+		{106, "FETCH_SESSION_TOPIC_ID_ERROR", true},
+		{107, "INELIGIBLE_REPLICA", false},
+		{108, "NEW_LEADER_ELECTED", false},
+		{109, "OFFSET_MOVED_TO_TIERED_STORAGE", false},
+		{114, "MISMATCHED_ENDPOINT_TYPE", false},
+		{115, "UNSUPPORTED_ENDPOINT_TYPE", false},
+		{116, "UNKNOWN_CONTROLLER_ID", false},
+		{117, "UNKNOWN_SUBSCRIPTION_ID", false},
+		{118, "TELEMETRY_TOO_LARGE", false},
+		{119, "INVALID_REGISTRATION", false},
+		{120, "TRANSACTION_ABORTABLE", false},
+		{121, "INVALID_RECORD_STATE", false},
+		{122, "SHARE_SESSION_NOT_FOUND", true},
+		{123, "INVALID_SHARE_SESSION_EPOCH", true},
+		{124, "FENCED_STATE_EPOCH", false},
+		{125, "INVALID_VOTER_KEY", false},
+		{126, "DUPLICATE_VOTER", false},
+		{127, "VOTER_NOT_FOUND", false},
+		{128, "INVALID_REGULAR_EXPRESSION", false},
+		{129, "REBOOTSTRAP_REQUIRED", false},
+		{130, "STREAMS_INVALID_TOPOLOGY", false},
+		{131, "STREAMS_INVALID_TOPOLOGY_EPOCH", false},
+		{132, "STREAMS_TOPOLOGY_FENCED", false},
+		{133, "SHARE_SESSION_LIMIT_REACHED", true},
+		{134, "GROUP_DELETION_FAILED", false},
+		{135, "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED", false},
+		{136, "CONTROLLER_ID_NOT_REGISTERED", false},
 	} {
 		kerr(e.code, e.name, e.retriable)
 	}
@@ -246,7 +266,9 @@ func isLeaderError(err error) bool {
 		return errors.Is(err, ErrConnDead)
 	}
 	switch ke.Code {
-	case 3, 5, 6, 9, 74, 75, 96, 99:
+	case ErrUnknownTopicOrPartition.Code, ErrLeaderNotAvailable.Code, ErrNotLeaderOrFollower.Code,
+		ErrReplicaNotAvailable.Code, ErrFencedLeaderEpoch.Code, ErrUnknownLeaderEpoch.Code,
+		ErrUnknownTopicID.Code, ErrInconsistentTopicID.Code:
 		return true
 	}
 	return false

@@ -57,7 +57,7 @@ func FuzzProduceResponse(f *testing.F) {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition, pr.BaseOffset = b.pp.partition, base+int64(b.pp.partition)
 			if len(body) > 0 && body[0]%3 == 0 {
-				pr.ErrorCode = 6 // NOT_LEADER_OR_FOLLOWER
+				pr.ErrorCode = ErrNotLeaderOrFollower.Code
 			}
 			t.Partitions = append(t.Partitions, pr)
 			resp.Topics = append(resp.Topics, t)

@@ -4,64 +4,103 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"iter"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Classic group membership (JoinGroup v0-9, SyncGroup v0-5, Heartbeat
-// v0-4, LeaveGroup v0-5).
+// Group membership: one core (membership) shared by the two protocols,
+// which plug into it as a groupProtocol: the classic protocol
+// (group_classic.go: JoinGroup/SyncGroup/Heartbeat, client-side
+// assignors) and KIP-848 (group848.go: ConsumerGroupHeartbeat, the
+// broker assigns).
 //
-// One goroutine (run) owns the membership: find the coordinator, revoke
-// everything first if the protocol is eager, JoinGroup (repeated once with
-// the member id the coordinator hands out under MEMBER_ID_REQUIRED, KIP-394),
-// compute the assignment if leader, SyncGroup, apply the assignment (fetch
-// committed offsets for new partitions), then heartbeat until the
-// coordinator says REBALANCE_IN_PROGRESS, the member is fenced
-// (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID: partitions
-// are lost) or the subscribed topics change partition counts.
-// A second goroutine auto-commits. Commits from the user go straight to the
-// coordinator with the current generation.
+// The core owns what the protocols do alike:
+//   - the run loop: one goroutine calls the protocol's round again and
+//     again, backing off after errors; errors retrying will not fix reach
+//     Poll (Consumer.pushGroupErr);
+//   - the coordinator: looked up when unknown, cached, and forgotten when
+//     an answer or a failure says it moved or cannot be reached
+//     (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT, a dead
+//     connection). COORDINATOR_LOAD_IN_PROGRESS is retried at the same
+//     coordinator, as Kafka's ConsumerCoordinator does;
+//   - the member's identity in commits: member id and generation (the
+//     classic generation, or the KIP-848 member epoch), which the protocol
+//     sets from the coordinator's answers;
+//   - the owned partitions (one partitionSet) and their changes: assign
+//     (committed offsets or the start offset, then OnAssigned), revoke
+//     (OnRevoked, the final commit if auto-committing, unassign) and lose
+//     (unassign and OnLost, no commit) when the coordinator fenced the
+//     member (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID,
+//     FENCED_MEMBER_EPOCH) or the classic session timed out;
+//   - commits: the user's (retried across coordinator moves and loads and,
+//     on STALE_MEMBER_EPOCH, once the member epoch moved on), auto-commit
+//     (one attempt a tick), and the final commit of revoked partitions
+//     (also retried through REBALANCE_IN_PROGRESS). A commit of a partition
+//     the member lost, and has not been assigned again, is refused with
+//     ErrAssignmentLost before it reaches the coordinator: the partition
+//     may be another member's now.
+//
+// Locks: commitMu orders commits (a revocation's final commit must not be
+// overtaken by an auto-commit of an older position) and is the only lock
+// held across a request; mu guards the fields below it and is never held
+// while calling into the Consumer or a callback. Order: commitMu →
+// Consumer.mu, commitMu → mu.
 
-// groupRunner is a group membership protocol.
-type groupRunner interface {
-	run()
-	// leave stops run, commits (auto-commit) and leaves the group.
-	leave(ctx context.Context) error
-	commit(ctx context.Context, offsets map[TopicPartition]int64) error
+// groupProtocol is what a membership protocol adds to the core.
+type groupProtocol interface {
+	// round does one step of membership on the run goroutine: classic
+	// joins, syncs and heartbeats until a rebalance or an error; KIP-848
+	// sends one heartbeat and reconciles. wait is how long until the next
+	// round when err is nil; progressed (the member joined or heartbeated)
+	// resets the error backoff.
+	round(ctx context.Context) (wait time.Duration, progressed bool, err error)
+	// fenced returns the member id and generation to go on with after the
+	// coordinator fenced the member with cause (called under mu).
+	fenced(memberID string, cause error) (string, int32)
+	// leaveGroup tells the coordinator the member leaves; run has
+	// returned and the partitions are revoked.
+	leaveGroup(ctx context.Context) error
 }
 
-type classicGroup struct {
+// membership is the protocol-independent part of a group consumer.
+type membership struct {
 	c      *Consumer
 	cfg    *consumerConfig
+	proto  groupProtocol
 	ctx    context.Context // ends on leave or consumer stop
 	cancel context.CancelFunc
 	done   chan struct{} // run returned
-	// commitMu orders commits: a revocation's final commit must not be
-	// overtaken by an auto-commit of an older position.
+	// commitMu orders commits; see the locks above.
 	commitMu sync.Mutex
 
 	// mu guards the following.
 	mu         sync.Mutex
-	coord      int32 // -1 unknown
+	coord      int32 // the coordinator's connection id; -1 unknown
 	memberID   string
-	generation int32
-	protocol   GroupBalancer // the generation's protocol; nil before the first sync
-	owned      map[string][]int32
-	counts     map[string]int32 // partition counts the assignment was computed on
+	generation int32        // classic generation or KIP-848 member epoch
+	owned      partitionSet // assigned by the group and not yet revoked or lost
+	lost       partitionSet // lost and not assigned again since: commits refused
+	lostCause  error        // why the latest partitions were lost
 }
 
-func newClassicGroup(c *Consumer) *classicGroup {
-	g := &classicGroup{c: c, cfg: &c.cfg, coord: -1, generation: -1, owned: map[string][]int32{}, done: make(chan struct{})}
+func newMembership(c *Consumer, memberID string, generation int32) *membership {
+	g := &membership{c: c, cfg: &c.cfg, coord: -1, memberID: memberID, generation: generation,
+		owned: partitionSet{}, lost: partitionSet{}, done: make(chan struct{})}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g
 }
 
+// errRejoin ends a classic round early: the member joins again at once.
 var errRejoin = errors.New("samsa/client: rejoin")
 
-func (g *classicGroup) run() {
+// errSessionTimedOut is the cause of partitions lost because no classic
+// heartbeat was answered within the session timeout.
+var errSessionTimedOut = errors.New("samsa/client: no heartbeat answered within the session timeout")
+
+func (g *membership) run() {
 	defer close(g.done)
 	go func() {
 		select {
@@ -73,52 +112,79 @@ func (g *classicGroup) run() {
 	if g.cfg.autoCommit {
 		go g.autoCommitLoop()
 	}
-	backoff := g.cfg.client.retryBackoff
-	for g.ctx.Err() == nil {
-		err := g.joinAndSync()
-		if err == nil {
-			backoff = g.cfg.client.retryBackoff
-			err = g.heartbeatLoop()
+	base, most := g.cfg.client.retryBackoff, g.cfg.client.retryBackoffMax
+	backoff, wait := base, time.Duration(0)
+	for {
+		if wait > 0 {
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 		if g.ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, errRejoin) {
+		next, progressed, err := g.proto.round(g.ctx)
+		if g.ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			backoff = base
+		}
+		if err == nil {
+			wait = next
 			continue
 		}
 		g.c.logf("group %s: %v", g.cfg.group, err)
-		g.handleErr(err)
+		if isFenced(err) {
+			g.lose(err)
+		}
 		if !isMembershipErr(err) {
 			g.c.pushGroupErr(err)
 		}
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, g.cfg.client.retryBackoffMax)
+		wait, backoff = backoff, min(2*backoff, most)
 	}
 }
 
-// handleErr adjusts membership after a failed step.
-func (g *classicGroup) handleErr(err error) {
+// leave stops run, revokes every partition (committing them if
+// auto-committing) and leaves the group.
+func (g *membership) leave(ctx context.Context) error {
+	g.cancel()
+	<-g.done
+	g.revoke(ctx, g.ownedSorted())
+	return g.proto.leaveGroup(ctx)
+}
+
+// isFenced reports the errors with which the coordinator says the member
+// is no longer who it was: its partitions are lost.
+func isFenced(err error) bool {
+	return errors.Is(err, ErrUnknownMemberID) || errors.Is(err, ErrIllegalGeneration) ||
+		errors.Is(err, ErrFencedInstanceID) || errors.Is(err, ErrFencedMemberEpoch)
+}
+
+// isMembershipErr reports errors the group protocols handle by themselves
+// (rejoining, retrying): they are logged but not given to Poll.
+func isMembershipErr(err error) bool {
 	switch {
-	case errors.Is(err, ErrorForCode(25)): // UNKNOWN_MEMBER_ID
-		g.lose()
-		g.mu.Lock()
-		g.memberID = ""
-		g.mu.Unlock()
-	case errors.Is(err, ErrorForCode(22)), errors.Is(err, ErrorForCode(82)): // ILLEGAL_GENERATION, FENCED_INSTANCE_ID
-		g.lose()
-	case errors.Is(err, ErrNotCoordinator), errors.Is(err, ErrCoordinatorNotAvailable), errors.Is(err, ErrConnDead), errors.Is(err, ErrRequestTimedOut):
-		g.mu.Lock()
-		g.coord = -1
-		g.mu.Unlock()
+	case isFenced(err), errors.Is(err, errRejoin), errors.Is(err, ErrRebalanceInProgress),
+		errors.Is(err, ErrMemberIDRequired), errors.Is(err, ErrStaleMemberEpoch),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return true
 	}
+	return IsRetriable(err)
 }
 
-// coordinator returns the coordinator, looking it up if unknown.
-func (g *classicGroup) coordinator(ctx context.Context) (int32, error) {
+// coordinatorGone reports errors after which the coordinator must be
+// looked up again.
+func coordinatorGone(err error) bool {
+	return errors.Is(err, ErrNotCoordinator) || errors.Is(err, ErrCoordinatorNotAvailable) ||
+		errors.Is(err, ErrRequestTimedOut) || errors.Is(err, ErrConnDead)
+}
+
+// coordinator returns the coordinator's connection id, looking it up if
+// unknown.
+func (g *membership) coordinator(ctx context.Context) (int32, error) {
 	g.mu.Lock()
 	coord := g.coord
 	g.mu.Unlock()
@@ -135,242 +201,98 @@ func (g *classicGroup) coordinator(ctx context.Context) (int32, error) {
 	return coord, nil
 }
 
-func (g *classicGroup) joinAndSync() error {
-	ctx := g.ctx
+// withCoordinator runs fn with the coordinator and forgets the coordinator
+// (unless another was learned meanwhile) if fn's error says it is gone.
+func (g *membership) withCoordinator(ctx context.Context, fn func(coord int32) error) error {
 	coord, err := g.coordinator(ctx)
 	if err != nil {
 		return err
 	}
-	g.mu.Lock()
-	eager := g.protocol != nil && !g.protocol.Cooperative()
-	g.mu.Unlock()
-	if eager {
-		g.revoke(ctx, g.ownedTPs())
-	}
-	resp, err := g.join(ctx, coord)
-	if err != nil {
-		return err
-	}
-	var proto GroupBalancer
-	for _, b := range g.cfg.balancers {
-		if resp.Protocol != nil && b.ProtocolName() == *resp.Protocol {
-			proto = b
+	err = fn(coord)
+	if coordinatorGone(err) {
+		g.mu.Lock()
+		if g.coord == coord {
+			g.coord = -1
 		}
+		g.mu.Unlock()
 	}
-	if proto == nil {
-		return fmt.Errorf("samsa/client: coordinator chose unknown protocol %v", resp.Protocol)
-	}
-	var plan []kmsg.SyncGroupRequestGroupAssignment
-	var counts map[string]int32
-	if resp.LeaderID == resp.MemberID && !resp.SkipAssignment {
-		if plan, counts, err = g.balance(ctx, proto, resp.Members); err != nil {
+	return err
+}
+
+// request sends a group request to the coordinator; errOf extracts the
+// answer's error. The answer is returned with its error.
+func (g *membership) request(ctx context.Context, req kmsg.Request, timeout time.Duration, keep func(kmsg.Response),
+	errOf func(kmsg.Response) error) (kmsg.Response, error) {
+	var resp kmsg.Response
+	err := g.withCoordinator(ctx, func(coord int32) error {
+		var err error
+		if resp, err = g.c.cl.requestCopy(ctx, coord, req, -1, timeout, keep); err != nil {
 			return err
 		}
-	}
-	assigned, err := g.sync(ctx, coord, resp, proto, plan)
-	if err != nil {
-		return err
-	}
-	return g.apply(ctx, coord, proto, assigned, counts)
-}
-
-func (g *classicGroup) join(ctx context.Context, coord int32) (*kmsg.JoinGroupResponse, error) {
-	for attempt := 0; ; attempt++ {
-		g.mu.Lock()
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Group = g.cfg.group
-		req.SessionTimeoutMillis = int32(g.cfg.sessionTimeout / time.Millisecond)
-		req.RebalanceTimeoutMillis = int32(g.cfg.rebalanceTimeout / time.Millisecond)
-		req.MemberID = g.memberID
-		req.InstanceID = g.cfg.instanceID
-		req.ProtocolType = "consumer"
-		for _, b := range g.cfg.balancers {
-			p := kmsg.NewJoinGroupRequestProtocol()
-			p.Name = b.ProtocolName()
-			p.Metadata = encodeSubscription(b, g.cfg.topics, g.owned, g.generation)
-			req.Protocols = append(req.Protocols, p)
-		}
-		g.mu.Unlock()
-		kresp, err := g.c.cl.requestCopy(ctx, coord, req, -1, g.cfg.rebalanceTimeout, func(r kmsg.Response) {
-			resp := r.(*kmsg.JoinGroupResponse)
-			for i := range resp.Members {
-				resp.Members[i].ProtocolMetadata = cloneBytes(resp.Members[i].ProtocolMetadata)
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		resp := kresp.(*kmsg.JoinGroupResponse)
-		err = ErrorForCode(resp.ErrorCode)
-		if errors.Is(err, ErrorForCode(79)) && attempt < 3 { // MEMBER_ID_REQUIRED
-			g.mu.Lock()
-			g.memberID = resp.MemberID
-			g.mu.Unlock()
-			continue
-		}
-		if errors.Is(err, ErrorForCode(27)) && attempt < 10 { // REBALANCE_IN_PROGRESS
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("join group: %w", err)
-		}
-		g.mu.Lock()
-		g.memberID, g.generation = resp.MemberID, resp.Generation
-		g.mu.Unlock()
-		return resp, nil
-	}
-}
-
-// balance runs the chosen balancer over the members' subscriptions.
-func (g *classicGroup) balance(ctx context.Context, proto GroupBalancer, jms []kmsg.JoinGroupResponseMember) ([]kmsg.SyncGroupRequestGroupAssignment, map[string]int32, error) {
-	members := make([]GroupMember, 0, len(jms))
-	topicSet := map[string]bool{}
-	for _, jm := range jms {
-		m := decodeSubscription(jm.MemberID, jm.InstanceID, jm.ProtocolMetadata)
-		members = append(members, m)
-		for _, t := range m.Topics {
-			topicSet[t] = true
-		}
-	}
-	var topics []string
-	for t := range topicSet {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
-	meta, err := g.c.cl.RefreshMetadata(ctx, topics...)
-	if err != nil {
-		return nil, nil, err
-	}
-	counts := map[string]int32{}
-	for _, t := range topics {
-		if tm := meta.Topics[t]; tm != nil && tm.Err == nil && len(tm.Partitions) > 0 {
-			counts[t] = int32(len(tm.Partitions))
-		}
-	}
-	plan := proto.Balance(members, counts)
-	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
-	for _, m := range members {
-		a := kmsg.NewSyncGroupRequestGroupAssignment()
-		a.MemberID = m.ID
-		a.MemberAssignment = encodeAssignment(plan[m.ID])
-		out = append(out, a)
-	}
-	return out, counts, nil
-}
-
-func (g *classicGroup) sync(ctx context.Context, coord int32, jr *kmsg.JoinGroupResponse, proto GroupBalancer, plan []kmsg.SyncGroupRequestGroupAssignment) (map[string][]int32, error) {
-	req := kmsg.NewPtrSyncGroupRequest()
-	req.Group, req.Generation, req.MemberID, req.InstanceID = g.cfg.group, jr.Generation, jr.MemberID, g.cfg.instanceID
-	pt, pn := "consumer", proto.ProtocolName()
-	req.ProtocolType, req.Protocol = &pt, &pn
-	req.GroupAssignment = plan
-	kresp, err := g.c.cl.requestCopy(ctx, coord, req, -1, g.cfg.rebalanceTimeout, func(r kmsg.Response) {
-		resp := r.(*kmsg.SyncGroupResponse)
-		resp.MemberAssignment = cloneBytes(resp.MemberAssignment)
+		return errOf(resp)
 	})
-	if err != nil {
-		return nil, err
-	}
-	resp := kresp.(*kmsg.SyncGroupResponse)
-	if err := ErrorForCode(resp.ErrorCode); err != nil {
-		if errors.Is(err, ErrorForCode(27)) {
-			return nil, errRejoin
-		}
-		return nil, fmt.Errorf("sync group: %w", err)
-	}
-	return decodeAssignment(resp.MemberAssignment)
+	return resp, err
 }
 
-// apply installs a synced assignment: revokes what was taken (cooperative),
-// starts what is new from committed offsets.
-func (g *classicGroup) apply(ctx context.Context, coord int32, proto GroupBalancer, assigned map[string][]int32, counts map[string]int32) error {
-	newSet := map[TopicPartition]bool{}
-	for t, ps := range assigned {
-		for _, p := range ps {
-			newSet[TopicPartition{t, p}] = true
-		}
-	}
-	var revoked []TopicPartition
-	old := g.ownedTPs()
-	oldSet := map[TopicPartition]bool{}
-	for _, tp := range old {
-		oldSet[tp] = true
-		if !newSet[tp] {
-			revoked = append(revoked, tp)
-		}
-	}
-	if len(revoked) > 0 {
-		g.revoke(ctx, revoked)
-	}
-	var added []TopicPartition
-	for tp := range newSet {
-		if !oldSet[tp] {
-			added = append(added, tp)
-		}
-	}
-	sortTPs(added)
-	g.mu.Lock()
-	g.protocol = proto
-	g.owned = assigned
-	g.counts = counts
-	g.mu.Unlock()
-	if len(added) > 0 {
-		committed, err := g.c.cl.fetchCommitted(ctx, coord, g.cfg.group, added)
-		if err != nil {
-			// Keep only what we had and still have; rejoin after the backoff.
-			var kept []TopicPartition
-			for _, tp := range old {
-				if newSet[tp] {
-					kept = append(kept, tp)
-				}
-			}
-			g.mu.Lock()
-			g.owned = tpsToMap(kept)
-			g.mu.Unlock()
-			return fmt.Errorf("fetch committed offsets: %w", err)
-		}
-		start := map[TopicPartition]Offset{}
-		for _, tp := range added {
-			if off, ok := committed[tp]; ok {
-				start[tp] = AtOffset(off)
-			} else {
-				start[tp] = g.cfg.startOffset
-			}
-		}
-		g.c.Assign(start)
-		if g.cfg.onAssigned != nil {
-			g.cfg.onAssigned(ctx, g.c, added)
-		}
-	}
-	if proto.Cooperative() && len(revoked) > 0 {
-		return errRejoin // so the revoked partitions can be given away
-	}
-	return nil
+// fetchCommitted returns the group's committed offsets of tps (all if nil).
+func (g *membership) fetchCommitted(ctx context.Context, tps []TopicPartition) (map[TopicPartition]int64, error) {
+	var out map[TopicPartition]int64
+	err := g.withCoordinator(ctx, func(coord int32) (err error) {
+		out, err = g.c.cl.fetchCommitted(ctx, coord, g.cfg.group, tps)
+		return err
+	})
+	return out, err
 }
 
-func tpsToMap(tps []TopicPartition) map[string][]int32 {
-	m := map[string][]int32{}
-	for _, tp := range tps {
-		m[tp.Topic] = append(m[tp.Topic], tp.Partition)
-	}
-	return m
-}
-
-func (g *classicGroup) ownedTPs() []TopicPartition {
+// ownedSorted returns the owned partitions, sorted.
+func (g *membership) ownedSorted() []TopicPartition {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var out []TopicPartition
-	for t, ps := range g.owned {
-		for _, p := range ps {
-			out = append(out, TopicPartition{t, p})
-		}
-	}
-	sortTPs(out)
-	return out
+	return g.owned.sorted()
 }
 
-// revoke gives partitions back cleanly: callback, commit, unassign.
-func (g *classicGroup) revoke(ctx context.Context, tps []TopicPartition) {
+// ownedNotIn returns the owned partitions that target does not hold.
+func (g *membership) ownedNotIn(target partitionSet) []TopicPartition {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.owned.minus(target)
+}
+
+// assign starts the partitions of target the member does not own yet, at
+// their committed offsets (the start offset where there is none), and
+// returns them. On error nothing is started.
+func (g *membership) assign(ctx context.Context, target partitionSet) ([]TopicPartition, error) {
+	g.mu.Lock()
+	added := target.minus(g.owned)
+	g.mu.Unlock()
+	if len(added) == 0 {
+		return nil, nil
+	}
+	committed, err := g.fetchCommitted(ctx, added)
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	start := make(map[TopicPartition]Offset, len(added))
+	for _, tp := range added {
+		if off, ok := committed[tp]; ok {
+			start[tp] = AtOffset(off)
+		} else {
+			start[tp] = g.cfg.startOffset
+		}
+	}
+	g.c.Assign(start)
+	g.mu.Lock()
+	g.owned.add(added...)
+	g.lost.remove(added...)
+	g.mu.Unlock()
+	if g.cfg.onAssigned != nil {
+		g.cfg.onAssigned(ctx, g.c, added)
+	}
+	return added, nil
+}
+
+// revoke gives partitions back cleanly: callback, final commit, unassign.
+func (g *membership) revoke(ctx context.Context, tps []TopicPartition) {
 	if len(tps) == 0 {
 		return
 	}
@@ -380,196 +302,214 @@ func (g *classicGroup) revoke(ctx context.Context, tps []TopicPartition) {
 	g.commitMu.Lock()
 	pos := g.c.revokeParts(tps)
 	if g.cfg.autoCommit {
-		commitRevoked(ctx, g.cfg, g.commitUnordered, pos, g.c.logf)
+		// Losing this commit would make the next owner read the
+		// partitions again from an older commit.
+		if err := g.commitRetrying(ctx, pos, true); err != nil && ctx.Err() == nil {
+			g.c.logf("group %s: commit of revoked partitions: %v", g.cfg.group, err)
+		}
 	}
 	g.commitMu.Unlock()
 	g.mu.Lock()
-	drop := map[TopicPartition]bool{}
-	for _, tp := range tps {
-		drop[tp] = true
-	}
-	for t, ps := range g.owned {
-		keep := ps[:0:0]
-		for _, p := range ps {
-			if !drop[TopicPartition{t, p}] {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) == 0 {
-			delete(g.owned, t)
-		} else {
-			g.owned[t] = keep
-		}
-	}
+	g.owned.remove(tps...)
 	g.mu.Unlock()
 }
 
-// lose drops every partition without committing (the member was fenced).
-func (g *classicGroup) lose() {
-	tps := g.ownedTPs()
+// lose drops every owned partition without committing: the coordinator
+// fenced the member (cause), or the session timed out.
+func (g *membership) lose(cause error) {
 	g.mu.Lock()
-	g.owned = map[string][]int32{}
-	g.generation = -1
-	g.protocol = nil
+	tps := g.owned.sorted()
+	g.owned = partitionSet{}
+	if len(tps) > 0 {
+		g.lost.add(tps...)
+		g.lostCause = cause
+	}
+	g.memberID, g.generation = g.proto.fenced(g.memberID, cause)
 	g.mu.Unlock()
 	if len(tps) == 0 {
 		return
 	}
+	g.c.logf("group %s: partitions %v lost: %v", g.cfg.group, tps, cause)
 	g.c.Unassign(tps...)
 	if g.cfg.onLost != nil {
 		g.cfg.onLost(g.ctx, g.c, tps)
 	}
 }
 
-// heartbeatLoop heartbeats until a rebalance or an error.
-func (g *classicGroup) heartbeatLoop() error {
-	t := time.NewTicker(g.cfg.heartbeatInterval)
-	defer t.Stop()
-	lastOK := time.Now()
-	for {
-		meta, metaChanged := g.c.cl.metadataWait()
-		if g.countsChanged(meta) {
-			return errRejoin
-		}
-		select {
-		case <-g.ctx.Done():
-			return g.ctx.Err()
-		case <-metaChanged:
-			continue
-		case <-t.C:
-		}
-		for _, topic := range g.cfg.topics {
-			if tm := meta.Topics[topic]; tm == nil || tm.Err != nil {
-				g.c.cl.TriggerMetadataRefresh() // not created yet: look again
-				break
-			}
-		}
-		err := g.heartbeat()
-		switch {
-		case err == nil:
-			lastOK = time.Now()
-		case errors.Is(err, ErrorForCode(27)): // REBALANCE_IN_PROGRESS
-			return errRejoin
-		case IsRetriable(err) || errors.Is(err, ErrorForCode(8)):
-			g.handleErr(err)
-			if time.Since(lastOK) > g.cfg.sessionTimeout {
-				g.lose()
-				return fmt.Errorf("heartbeat: session timed out: %w", err)
-			}
-		default:
-			return fmt.Errorf("heartbeat: %w", err)
-		}
-	}
-}
-
-// countsChanged reports a partition count change of a subscribed topic
-// since the assignment (the leader must recompute it).
-func (g *classicGroup) countsChanged(meta *Metadata) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.counts == nil {
-		return false
-	}
-	for _, t := range g.cfg.topics {
-		tm := meta.Topics[t]
-		if tm == nil || tm.Err != nil || len(tm.Partitions) == 0 {
-			continue
-		}
-		if int32(len(tm.Partitions)) != g.counts[t] {
-			return true
-		}
-	}
-	return false
-}
-
-func (g *classicGroup) heartbeat() error {
-	coord, err := g.coordinator(g.ctx)
-	if err != nil {
-		return err
-	}
-	g.mu.Lock()
-	req := kmsg.NewPtrHeartbeatRequest()
-	req.Group, req.Generation, req.MemberID, req.InstanceID = g.cfg.group, g.generation, g.memberID, g.cfg.instanceID
-	g.mu.Unlock()
-	kresp, err := g.c.cl.requestCopy(g.ctx, coord, req, -1, 0, nil)
-	if err != nil {
-		return err
-	}
-	return ErrorForCode(kresp.(*kmsg.HeartbeatResponse).ErrorCode)
-}
-
-func (g *classicGroup) member() commitMember {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return commitMember{generation: g.generation, memberID: g.memberID, instanceID: g.cfg.instanceID}
-}
-
-func (g *classicGroup) commit(ctx context.Context, offsets map[TopicPartition]int64) error {
+// commit is a user's commit.
+func (g *membership) commit(ctx context.Context, offsets map[TopicPartition]int64) error {
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
-	return g.commitUnordered(ctx, offsets)
+	return g.commitRetrying(ctx, offsets, false)
 }
 
-// commitUnordered commits; the caller holds commitMu.
-func (g *classicGroup) commitUnordered(ctx context.Context, offsets map[TopicPartition]int64) error {
-	if len(offsets) == 0 {
-		return nil
-	}
-	coord, err := g.coordinator(ctx)
-	if err != nil {
-		return err
-	}
-	err = g.c.cl.commitOffsets(ctx, coord, g.cfg.group, g.member(), offsets)
-	if errors.Is(err, ErrNotCoordinator) || errors.Is(err, ErrCoordinatorNotAvailable) || errors.Is(err, ErrConnDead) {
-		g.mu.Lock()
-		g.coord = -1
-		g.mu.Unlock()
-	}
-	return err
-}
-
-func (g *classicGroup) autoCommitLoop() {
-	autoCommitLoop(g.ctx, g.c, g.cfg.group, g.cfg.autoCommitInterval, &g.commitMu, g.ownedTPs, g.commitUnordered)
-}
-
-func (g *classicGroup) leave(ctx context.Context) error {
-	g.cancel()
-	<-g.done
-	g.revoke(ctx, g.ownedTPs())
-	if g.cfg.instanceID != nil {
-		return nil // static members keep their place until the session ends
-	}
-	g.mu.Lock()
-	memberID, coord := g.memberID, g.coord
-	g.mu.Unlock()
-	if memberID == "" {
-		return nil
-	}
-	if coord < 0 {
-		var err error
-		if coord, err = g.c.cl.coordinator(ctx, g.cfg.group); err != nil {
+// commitRetrying commits (the caller holds commitMu), retrying what a
+// moment fixes for up to the rebalance timeout (at most 10s): retriable
+// errors (a coordinator that moved or is loading, a dead connection),
+// STALE_MEMBER_EPOCH once the member epoch has moved on, and, while
+// revoking, REBALANCE_IN_PROGRESS: a classic coordinator refuses commits
+// with it until every member has synced the new generation, and a
+// cooperative member revokes right after its own SyncGroup.
+func (g *membership) commitRetrying(ctx context.Context, offsets map[TopicPartition]int64, revoking bool) error {
+	deadline := time.Now().Add(min(g.cfg.rebalanceTimeout, 10*time.Second))
+	backoff := g.cfg.client.retryBackoff
+	for {
+		gen, err := g.commitOnce(ctx, offsets)
+		if err == nil {
+			return nil
+		}
+		retry := IsRetriable(err) || revoking && errors.Is(err, ErrRebalanceInProgress)
+		if errors.Is(err, ErrStaleMemberEpoch) {
+			g.mu.Lock()
+			retry = g.generation != gen
+			g.mu.Unlock()
+		}
+		if !retry || time.Now().Add(backoff).After(deadline) {
 			return err
 		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, g.cfg.client.retryBackoffMax)
 	}
-	req := kmsg.NewPtrLeaveGroupRequest()
-	req.Group, req.MemberID = g.cfg.group, memberID
-	m := kmsg.NewLeaveGroupRequestMember()
-	m.MemberID = memberID
-	reason := "consumer closing"
-	m.Reason = &reason
-	req.Members = []kmsg.LeaveGroupRequestMember{m}
-	kresp, err := g.c.cl.requestCopy(ctx, coord, req, -1, 0, nil)
-	if err != nil {
-		return err
+}
+
+// commitOnce sends one commit as the member; it returns the generation it
+// committed with.
+func (g *membership) commitOnce(ctx context.Context, offsets map[TopicPartition]int64) (int32, error) {
+	if len(offsets) == 0 {
+		return 0, nil
 	}
-	resp := kresp.(*kmsg.LeaveGroupResponse)
-	if err := ErrorForCode(resp.ErrorCode); err != nil {
-		return fmt.Errorf("leave group: %w", err)
-	}
-	for _, m := range resp.Members {
-		if err := ErrorForCode(m.ErrorCode); err != nil && !errors.Is(err, ErrorForCode(25)) {
-			return fmt.Errorf("leave group: %w", err)
+	g.mu.Lock()
+	m := commitMember{generation: g.generation, memberID: g.memberID, instanceID: g.cfg.instanceID}
+	var lost []TopicPartition
+	for tp := range offsets {
+		if g.lost.has(tp) {
+			lost = append(lost, tp)
 		}
 	}
-	return nil
+	cause := g.lostCause
+	g.mu.Unlock()
+	if len(lost) > 0 {
+		sortTPs(lost)
+		return m.generation, fmt.Errorf("samsa/client: commit of %v: %w: %w", lost, ErrAssignmentLost, cause)
+	}
+	return m.generation, g.withCoordinator(ctx, func(coord int32) error {
+		return g.c.cl.commitOffsets(ctx, coord, g.cfg.group, m, offsets)
+	})
+}
+
+// autoCommitLoop commits, every interval until the membership ends, the
+// polled positions of the owned partitions that moved since the last
+// successful commit; a failed commit is tried again on the next tick.
+func (g *membership) autoCommitLoop() {
+	t := time.NewTicker(g.cfg.autoCommitInterval)
+	defer t.Stop()
+	last := map[TopicPartition]int64{}
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.commitMu.Lock()
+		offs := g.c.polledPositions(g.ownedSorted())
+		for tp, off := range offs {
+			if last[tp] == off {
+				delete(offs, tp)
+			}
+		}
+		_, err := g.commitOnce(g.ctx, offs)
+		g.commitMu.Unlock()
+		if err != nil {
+			if g.ctx.Err() == nil {
+				g.c.logf("group %s: auto-commit: %v", g.cfg.group, err)
+			}
+			continue
+		}
+		for tp, off := range offs {
+			last[tp] = off
+		}
+	}
+}
+
+// partitionSet is a set of partitions: what a member owns, or lost.
+type partitionSet map[TopicPartition]struct{}
+
+// partitionsOf is the set of an assignment (topic → partitions).
+func partitionsOf(a map[string][]int32) partitionSet {
+	s := partitionSet{}
+	for t, ps := range a {
+		for _, p := range ps {
+			s[TopicPartition{t, p}] = struct{}{}
+		}
+	}
+	return s
+}
+
+func (s partitionSet) has(tp TopicPartition) bool { _, ok := s[tp]; return ok }
+
+func (s partitionSet) add(tps ...TopicPartition) {
+	for _, tp := range tps {
+		s[tp] = struct{}{}
+	}
+}
+
+func (s partitionSet) remove(tps ...TopicPartition) {
+	for _, tp := range tps {
+		delete(s, tp)
+	}
+}
+
+// sorted returns the partitions in order (nil if none).
+func (s partitionSet) sorted() []TopicPartition {
+	var out []TopicPartition
+	for tp := range s {
+		out = append(out, tp)
+	}
+	sortTPs(out)
+	return out
+}
+
+// minus returns the partitions of s that t does not hold, sorted.
+func (s partitionSet) minus(t partitionSet) []TopicPartition {
+	var out []TopicPartition
+	for tp := range s {
+		if !t.has(tp) {
+			out = append(out, tp)
+		}
+	}
+	sortTPs(out)
+	return out
+}
+
+// byTopic returns topic → partitions (sorted).
+func (s partitionSet) byTopic() map[string][]int32 {
+	out := map[string][]int32{}
+	for t, ps := range byTopic(s.sorted()) {
+		out[t] = ps
+	}
+	return out
+}
+
+// byTopic yields tps grouped by topic, topics and partitions sorted: the
+// shape of every request that lists partitions per topic.
+func byTopic(tps []TopicPartition) iter.Seq2[string, []int32] {
+	sorted := append([]TopicPartition(nil), tps...)
+	sortTPs(sorted)
+	return func(yield func(string, []int32) bool) {
+		for i := 0; i < len(sorted); {
+			j := i
+			var ps []int32
+			for ; j < len(sorted) && sorted[j].Topic == sorted[i].Topic; j++ {
+				ps = append(ps, sorted[j].Partition)
+			}
+			if !yield(sorted[i].Topic, ps) {
+				return
+			}
+			i = j
+		}
+	}
 }

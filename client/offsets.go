@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -122,20 +121,20 @@ func (cl *Client) commitOffsets(ctx context.Context, coord int32, group string, 
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group, req.Generation, req.MemberID, req.InstanceID = group, m.generation, m.memberID, m.instanceID
 	req.RetentionTimeMillis = -1
-	byTopic := map[string]int{}
-	for tp, off := range offsets {
-		i, ok := byTopic[tp.Topic]
-		if !ok {
-			i = len(req.Topics)
-			byTopic[tp.Topic] = i
-			t := kmsg.NewOffsetCommitRequestTopic()
-			t.Topic = tp.Topic
-			req.Topics = append(req.Topics, t)
+	tps := make([]TopicPartition, 0, len(offsets))
+	for tp := range offsets {
+		tps = append(tps, tp)
+	}
+	for topic, ps := range byTopic(tps) {
+		t := kmsg.NewOffsetCommitRequestTopic()
+		t.Topic = topic
+		for _, p := range ps {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, offsets[TopicPartition{topic, p}], -1
+			rp.Timestamp = -1
+			t.Partitions = append(t.Partitions, rp)
 		}
-		p := kmsg.NewOffsetCommitRequestTopicPartition()
-		p.Partition, p.Offset, p.LeaderEpoch = tp.Partition, off, -1
-		p.Timestamp = -1
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+		req.Topics = append(req.Topics, t)
 	}
 	kresp, err := cl.requestCopy(ctx, coord, req, 9, 0, nil)
 	if err != nil {
@@ -165,17 +164,10 @@ func (cl *Client) fetchCommitted(ctx context.Context, coord int32, group string,
 	req.RequireStable = true
 	if tps != nil {
 		req.Topics = []kmsg.OffsetFetchRequestTopic{} // non-nil: only these
-		byTopic := map[string]int{}
-		for _, tp := range tps {
-			i, ok := byTopic[tp.Topic]
-			if !ok {
-				i = len(req.Topics)
-				byTopic[tp.Topic] = i
-				t := kmsg.NewOffsetFetchRequestTopic()
-				t.Topic = tp.Topic
-				req.Topics = append(req.Topics, t)
-			}
-			req.Topics[i].Partitions = append(req.Topics[i].Partitions, tp.Partition)
+		for topic, ps := range byTopic(tps) {
+			t := kmsg.NewOffsetFetchRequestTopic()
+			t.Topic, t.Partitions = topic, ps
+			req.Topics = append(req.Topics, t)
 		}
 	}
 	kresp, err := cl.requestCopy(ctx, coord, req, 7, 0, nil)
@@ -201,7 +193,12 @@ func (cl *Client) fetchCommitted(ctx context.Context, coord int32, group string,
 }
 
 // CommitOffsets commits offsets (the next offset to read, i.e. last
-// processed + 1) for the consumer's group.
+// processed + 1) for the consumer's group, as its member. A coordinator
+// that moved, is loading or cannot be reached is looked up again and the
+// commit retried (for up to the rebalance timeout, at most 10s, and
+// within ctx). A commit of a partition the member lost (fenced by the
+// coordinator, or its session timed out) is refused with
+// ErrAssignmentLost.
 func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition]int64) error {
 	if c.grp == nil {
 		return ErrNoGroup
@@ -277,75 +274,5 @@ func (c *Consumer) Committed(ctx context.Context, tps []TopicPartition) (map[Top
 	if c.grp == nil {
 		return nil, ErrNoGroup
 	}
-	coord, err := c.cl.coordinator(ctx, c.cfg.group)
-	if err != nil {
-		return nil, err
-	}
-	return c.cl.fetchCommitted(ctx, coord, c.cfg.group, tps)
-}
-
-// commitRevoked commits the final positions of revoked partitions, retrying
-// what a moment fixes: a classic coordinator refuses commits with
-// REBALANCE_IN_PROGRESS until every member has synced the new generation,
-// and a cooperative member revokes right after its own SyncGroup. Losing
-// this commit would make the next owner read the partition again from an
-// older commit. commit must not take the group's commitMu (held here).
-func commitRevoked(ctx context.Context, cfg *consumerConfig, commit func(context.Context, map[TopicPartition]int64) error, pos map[TopicPartition]int64, logf func(string, ...any)) {
-	if len(pos) == 0 {
-		return
-	}
-	deadline := time.Now().Add(min(cfg.rebalanceTimeout, 10*time.Second))
-	backoff := cfg.client.retryBackoff
-	for {
-		err := commit(ctx, pos)
-		if err == nil {
-			return
-		}
-		if !(errors.Is(err, ErrorForCode(27)) || IsRetriable(err)) || time.Now().Add(backoff).After(deadline) {
-			logf("group %s: commit of revoked partitions: %v", cfg.group, err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, cfg.client.retryBackoffMax)
-	}
-}
-
-// autoCommitLoop commits, every interval until ctx ends, the polled
-// positions of the partitions owned() returns that moved since the last
-// successful commit. Both group protocols run it; commitMu serializes it
-// with the group's revoke and manual commits.
-func autoCommitLoop(ctx context.Context, c *Consumer, group string, interval time.Duration, commitMu *sync.Mutex,
-	owned func() []TopicPartition, commit func(context.Context, map[TopicPartition]int64) error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	last := map[TopicPartition]int64{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		commitMu.Lock()
-		offs := c.polledPositions(owned())
-		for tp, off := range offs {
-			if last[tp] == off {
-				delete(offs, tp)
-			}
-		}
-		err := commit(ctx, offs)
-		commitMu.Unlock()
-		if err != nil {
-			if ctx.Err() == nil {
-				c.logf("group %s: auto-commit: %v", group, err)
-			}
-			continue
-		}
-		for tp, off := range offs {
-			last[tp] = off
-		}
-	}
+	return c.grp.fetchCommitted(ctx, tps)
 }
