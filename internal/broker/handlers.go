@@ -42,7 +42,7 @@ func (r *request) noResponse() {
 func (r *request) listenerName() string { return r.conn.listener.Name }
 
 // handler is one Kafka API: the version range samsa serves and advertises
-// (Apache Kafka 4.1's ranges) and the function that serves it.
+// (Apache Kafka 4.4's ranges, where samsa has the feature) and the function that serves it.
 type handler struct {
 	key      int16
 	min, max int16

@@ -1,19 +1,22 @@
 package broker
 
-// ListOffsets (key 2), versions 1-10.
+// ListOffsets (key 2), versions 1-11.
 //
 // Timestamps: -1 latest (the high watermark; the last stable offset is the
 // same until transactions exist), -2 earliest (log start), -3 max
-// timestamp (v7+, KIP-734), -4 earliest local (v8+; no tiered storage, so
-// the log start), -5 earliest pending upload (v9+; none: -1). A timestamp
-// >= 0 finds the first offset whose timestamp is at least it, or -1.
+// timestamp (v7+, KIP-734), -4 earliest local (v8+, KIP-405; no tiered
+// storage, so the log start), -5 latest tiered (v9+, KIP-1005) and -6
+// earliest pending upload (v11+, KIP-1023): nothing is tiered, so -1, as
+// Kafka 4.4 answers without remote storage (for -6 on any version). A
+// timestamp >= 0 finds the first offset whose timestamp is at least it, or
+// -1; any other negative one is UNSUPPORTED_VERSION, as in Kafka 4.1 and 4.4.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
+func init() { register(2, 1, 11, (*Broker).handleListOffsets) }
 
 func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
@@ -54,10 +57,10 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		if off >= 0 && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, epoch
 		}
-	case -5:
+	case -5, -6:
 	default:
 		if ts < 0 {
-			sp.ErrorCode = kerr.InvalidRequest.Code
+			sp.ErrorCode = kerr.UnsupportedVersion.Code
 			return
 		}
 		off, fts, ok := p.log.OffsetForTimestamp(ts)
