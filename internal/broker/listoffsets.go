@@ -7,9 +7,10 @@ package broker
 // timestamp (v7+, KIP-734), -4 earliest local (v8+, KIP-405; no tiered
 // storage, so the log start), -5 latest tiered (v9+, KIP-1005) and -6
 // earliest pending upload (v11+, KIP-1023): nothing is tiered, so -1, as
-// Kafka 4.4 answers without remote storage (for -6 on any version). A
-// timestamp >= 0 finds the first offset whose timestamp is at least it, or
-// -1; any other negative one is UNSUPPORTED_VERSION, as in Kafka 4.1 and 4.4.
+// Kafka 4.4 answers without remote storage. A timestamp >= 0 finds the
+// first offset whose timestamp is at least it, or -1. A special timestamp
+// sent below its version, or any other negative one, is
+// UNSUPPORTED_VERSION, as Kafka 4.1 and 4.4 answer.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,7 +37,7 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 			if code != nil {
 				sp.ErrorCode = code.Code
 			} else {
-				b.listOffset(p, rp.Timestamp, &sp)
+				b.listOffset(p, r.hdr.Version, rp.Timestamp, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -45,7 +46,15 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	r.respond(resp)
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+// timestampSince is the first ListOffsets version that knows each special
+// timestamp.
+var timestampSince = map[int64]int16{-1: 0, -2: 0, -3: 7, -4: 8, -5: 9, -6: 11}
+
+func (b *Broker) listOffset(p *partition, version int16, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	if since, ok := timestampSince[ts]; ts < 0 && (!ok || version < since) {
+		sp.ErrorCode = kerr.UnsupportedVersion.Code
+		return
+	}
 	epoch := p.leaderEpoch.Load()
 	switch ts {
 	case -1:
@@ -59,10 +68,6 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		}
 	case -5, -6:
 	default:
-		if ts < 0 {
-			sp.ErrorCode = kerr.UnsupportedVersion.Code
-			return
-		}
 		off, fts, ok := p.log.OffsetForTimestamp(ts)
 		if ok && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, fts, epoch

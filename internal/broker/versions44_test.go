@@ -293,9 +293,11 @@ func equalOffsets(a, b map[int32]int64) bool {
 }
 
 // TestListOffsetsTieredTimestamps: with no tiered storage, -5 (latest
-// tiered, KIP-1005) and -6 (earliest pending upload, v11, KIP-1023) find
-// no offset, without an error, on v10 and v11 alike (Kafka 4.4's answer);
-// an unknown negative timestamp is UNSUPPORTED_VERSION.
+// tiered, v9+, KIP-1005) and -6 (earliest pending upload, v11+, KIP-1023)
+// find no offset, without an error. Each special timestamp below the
+// version that brought it, and an unknown negative one, is
+// UNSUPPORTED_VERSION: Kafka 4.4's answers for every version and timestamp
+// here.
 func TestListOffsetsTieredTimestamps(t *testing.T) {
 	n := samsatest.Start(t)
 	cl := newClient(t, n.Addr())
@@ -303,15 +305,21 @@ func TestListOffsetsTieredTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rawConn(t, n.Addr())
-	for _, v := range []int16{10, 11} {
+	unsupported := kerr.UnsupportedVersion.Code
+	for _, v := range []int16{1, 2, 5, 6, 7, 8, 9, 10, 11} {
 		for _, tc := range []struct {
 			ts     int64
+			since  int16
 			offset int64
-			code   int16
 		}{
-			{-1, 0, 0}, {-2, 0, 0}, {-4, 0, 0}, {-5, -1, 0}, {-6, -1, 0},
-			{-7, -1, kerr.UnsupportedVersion.Code}, {-100, -1, kerr.UnsupportedVersion.Code},
+			{-1, 0, 0}, {-2, 0, 0}, {-3, 7, -1}, {-4, 8, 0}, {-5, 9, -1}, {-6, 11, -1},
+			{-7, 99, -1}, {-100, 99, -1},
 		} {
+			tc := tc
+			var code int16
+			if v < tc.since {
+				tc.offset, code = -1, unsupported
+			}
 			req := kmsg.NewPtrListOffsetsRequest()
 			req.SetVersion(v)
 			req.ReplicaID = -1
@@ -324,9 +332,9 @@ func TestListOffsetsTieredTimestamps(t *testing.T) {
 			resp := kmsg.NewPtrListOffsetsResponse()
 			c.roundTrip(t, req, resp)
 			sp := resp.Topics[0].Partitions[0]
-			if sp.ErrorCode != tc.code || sp.Offset != tc.offset {
+			if sp.ErrorCode != code || sp.Offset != tc.offset {
 				t.Errorf("v%d timestamp %d: offset %d, %v; want offset %d, %v", v, tc.ts, sp.Offset,
-					kerr.ErrorForCode(sp.ErrorCode), tc.offset, kerr.ErrorForCode(tc.code))
+					kerr.ErrorForCode(sp.ErrorCode), tc.offset, kerr.ErrorForCode(code))
 			}
 		}
 	}
