@@ -179,6 +179,10 @@ func versionTable(brokers []string, ranges map[string]map[int16]apiRange) (strin
 		sort.Slice(missing, func(i, j int) bool { return keyOf(missing[i]) < keyOf(missing[j]) })
 		fmt.Fprintf(&b, "\n%s advertises %d keys samsa does not: %s.\n", columnTitle(r), len(missing), strings.Join(missing, ", "))
 	}
+	b.WriteString("\nThe raised versions are the ones clients send: against samsa, kafka-clients 4.4.0 (the java rows)\n")
+	b.WriteString("sends OffsetCommit v10, OffsetFetch v10, ApiVersions v5, ListOffsets v11 and DeleteGroups v3, as\n")
+	b.WriteString("does franz-go 1.22, and Kafka 4.4's log-dirs tool DescribeLogDirs v5; kafka-clients 3.9.2 stays\n")
+	b.WriteString("at the 3.9 versions (OffsetCommit v9, ApiVersions v4, ...).\n")
 	b.WriteString("\nsamsa advertises no key before it works: transactions (AddPartitionsToTxn, EndTxn, ...), SASL,\n")
 	b.WriteString("ACLs, quotas, delegation tokens, share groups (KIP-932), streams groups (KIP-1071), reassignment and\n")
 	b.WriteString("the KRaft admin keys are not implemented. Feature levels in ApiVersions: samsa finalizes only\n")
