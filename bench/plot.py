@@ -64,7 +64,9 @@ def main():
         ax.legend(fontsize=8)
         ax.title.set_fontsize(10)
     m = res["machine"]
-    fig.suptitle("samsa vs Apache Kafka 4.1.2 (%s, %d cores, %s run)" % (m["cpu"], m["nproc"], res["mode"]), fontsize=11)
+    # Runs before kafka_version was recorded were all against 4.1.2.
+    kafka = res.get("kafka_version") or "4.1.2"
+    fig.suptitle("samsa vs Apache Kafka %s (%s, %d cores, %s run)" % (kafka, m["cpu"], m["nproc"], res["mode"]), fontsize=11)
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)
 

@@ -35,7 +35,7 @@ func TestPartitionsMatchJavaProducer(t *testing.T) {
 	}
 	cmd := exec.Command("../scripts/kafka-reference", "tool", "org.apache.kafka.tools.ConsoleProducer",
 		"--bootstrap-server", strings.Join(b.addrs, ","), "--topic", javaTopic,
-		"--property", "parse.key=true", "--property", "key.separator=\t",
+		"--reader-property", "parse.key=true", "--reader-property", "key.separator=\t",
 		"--producer-property", "acks=all")
 	cmd.Stdin = strings.NewReader(in.String())
 	var stderr bytes.Buffer

@@ -28,7 +28,7 @@ type flavor struct {
 }
 
 var (
-	kafkaFlavor   = flavor{name: "kafka", kafka: true, note: "Apache Kafka 4.1.2, defaults (no fsync; page cache)"}
+	kafkaFlavor   = flavor{name: "kafka", kafka: true} // note: set from scripts/kafka-reference version
 	samsaFlavor   = flavor{name: "samsa", note: "samsa with log.flush.interval.messages=9223372036854775807 (Kafka's durability)"}
 	samsaFsFlavor = flavor{name: "samsa-fsync", fsync: true, note: "samsa's default: acks=all acknowledged after fdatasync"}
 )

@@ -95,6 +95,7 @@ type Results struct {
 	Params   params                 `json:"params"`
 	Flavors  []string               `json:"flavors"`
 	Notes    map[string]string      `json:"flavor_notes"`
+	Kafka    string                 `json:"kafka_version"` // scripts/kafka-reference version
 	Media    []*mediumResult        `json:"media"`
 	Startup  map[string][]nodeStats `json:"startups"` // every start, every medium
 	Errors   []string               `json:"errors"`
@@ -211,6 +212,7 @@ func main() {
 		clkTck: clkTck(), idleWait: *idleWait,
 		// Deleted topics go at once: the matrix writes many GB to tmpfs.
 		extraProps: []string{"log.segment.delete.delay.ms=0"}}
+	kafkaVersion := ""
 	if strings.Contains(*flavors, "kafka") { // samsa-only runs start no Kafka broker
 		cp, err := exec.Command(e.kafkaRef, "classpath").Output()
 		if err != nil {
@@ -218,6 +220,12 @@ func main() {
 		}
 		e.kafkaCP = strings.TrimSpace(string(cp))
 		e.kafkaCache = strings.TrimSuffix(e.kafkaCP, "/libs/*")
+		kv, err := exec.Command(e.kafkaRef, "version").Output()
+		if err != nil {
+			fatalf("kafka-reference version: %v", err)
+		}
+		kafkaVersion = strings.TrimSpace(string(kv))
+		kafkaFlavor.note = "Apache Kafka " + kafkaVersion + ", defaults (no fsync; page cache)"
 	}
 	// kafka-server-start.sh + kafka-run-class.sh defaults.
 	e.kafkaJVM = append(strings.Fields(*kafkaHeap), "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
@@ -249,7 +257,7 @@ func main() {
 		fatalf("interrupted (%v); brokers stopped", s)
 	}()
 
-	res := &Results{Started: time.Now(), Mode: "full", Machine: gatherMachine(),
+	res := &Results{Started: time.Now(), Mode: "full", Kafka: kafkaVersion, Machine: gatherMachine(),
 		Command: command(),
 		Startup: map[string][]nodeStats{}, Notes: map[string]string{},
 		Params: params{Runs: *runs, Records: map[int]int{1024: *rec1k, 100: *rec100},

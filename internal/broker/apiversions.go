@@ -1,12 +1,19 @@
 package broker
 
-// ApiVersions (key 18), versions 0-4.
+// ApiVersions (key 18), versions 0-5.
 //
 // The advertised list is derived from the handler table. A request newer
 // than we know is answered in the v0 layout with UNSUPPORTED_VERSION and
 // our key list (KIP-511), so the client can retry with a version we have.
 // v3+: ClientSoftwareName/Version must match Kafka's pattern, else
-// INVALID_REQUEST. The response header is always v0 (wire.ResponseHeaderFlexible).
+// INVALID_REQUEST. v5 (KIP-1242): a client may name the cluster ID and
+// node ID it means to reach, both or neither (ClusterID null and NodeID
+// -1); one without the other is INVALID_REQUEST, and a pair naming
+// another cluster or node is REBOOTSTRAP_REQUIRED, so that a client whose
+// address now reaches some other broker starts over from its bootstrap
+// servers. Like Kafka 4.4, every error but UNSUPPORTED_VERSION comes with
+// no key list and no features. The response header is always v0
+// (wire.ResponseHeaderFlexible).
 
 import (
 	"regexp"
@@ -15,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.ApiVersions, 0, 4, releasesFrame, nil) }
+func init() { register(kmsg.ApiVersions, 0, 5, releasesFrame, nil) }
 
 var softwarePattern = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$`)
 
@@ -31,16 +38,17 @@ func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body 
 		return
 	}
 	resp.SetVersion(r.hdr.Version)
+	resp.FinalizedFeaturesEpoch = -1
 	if err := req.ReadFrom(body); err != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
+		resp.ErrorCode, resp.ApiKeys = kerr.InvalidRequest.Code, nil
 		r.finish(resp)
 		return
 	}
-	av := req.(*kmsg.ApiVersionsRequest)
-	if r.hdr.Version >= 3 && (!softwarePattern.MatchString(av.ClientSoftwareName) || !softwarePattern.MatchString(av.ClientSoftwareVersion)) {
-		resp.ErrorCode = kerr.InvalidRequest.Code
+	if code := b.checkApiVersions(r.hdr.Version, req.(*kmsg.ApiVersionsRequest)); code != 0 {
+		resp.ErrorCode, resp.ApiKeys = code, nil
+		r.finish(resp)
+		return
 	}
-	resp.FinalizedFeaturesEpoch = -1
 	if handlers[kmsg.ConsumerGroupHeartbeat] != nil {
 		// KIP-848 groups are on: group.version 1 (KIP-848), the
 		// level clients and tools read to know the consumer protocol works.
@@ -49,4 +57,22 @@ func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body 
 		resp.FinalizedFeaturesEpoch = 1
 	}
 	r.finish(resp)
+}
+
+// checkApiVersions validates a request's v3+ software name and version and
+// its v5 cluster and node IDs.
+func (b *Broker) checkApiVersions(version int16, av *kmsg.ApiVersionsRequest) int16 {
+	if version >= 3 && (!softwarePattern.MatchString(av.ClientSoftwareName) || !softwarePattern.MatchString(av.ClientSoftwareVersion)) {
+		return kerr.InvalidRequest.Code
+	}
+	if version < 5 {
+		return 0
+	}
+	switch named := av.ClusterID != nil; {
+	case named != (av.NodeID != -1):
+		return kerr.InvalidRequest.Code
+	case named && (*av.ClusterID != b.opts.ClusterID || av.NodeID != b.opts.NodeID):
+		return kerr.RebootstrapRequired.Code
+	}
+	return 0
 }

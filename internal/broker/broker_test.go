@@ -80,8 +80,8 @@ func TestApiVersionsAdvertisesOnlyImplemented(t *testing.T) {
 	for _, k := range resp.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	want := map[int16][2]int16{0: {0, 13}, 1: {4, 18}, 2: {1, 10}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6},
-		21: {0, 2}, 22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 4}, 37: {0, 3}, 44: {0, 1}, 60: {0, 2}}
+	want := map[int16][2]int16{0: {0, 13}, 1: {4, 18}, 2: {1, 11}, 3: {0, 13}, 18: {0, 5}, 19: {2, 7}, 20: {1, 6},
+		21: {0, 2}, 22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 5}, 37: {0, 3}, 44: {0, 1}, 60: {0, 2}}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("key %d (%s): advertised %v, want %v", k, kmsg.NameForKey(k), got[k], v)
@@ -92,11 +92,11 @@ func TestApiVersionsAdvertisesOnlyImplemented(t *testing.T) {
 			t.Errorf("key %d (%s) advertised but not expected", k, kmsg.NameForKey(k))
 		}
 	}
-	// Bad software name (v3+): INVALID_REQUEST.
+	// Bad software name (v3+): INVALID_REQUEST, with no key list (as Kafka 4.4).
 	req.ClientSoftwareName = "-bad name"
 	c.roundTrip(t, req, resp)
-	if resp.ErrorCode != 42 {
-		t.Fatalf("bad software name: code %d", resp.ErrorCode)
+	if resp.ErrorCode != 42 || len(resp.ApiKeys) != 0 {
+		t.Fatalf("bad software name: code %d, %d keys", resp.ErrorCode, len(resp.ApiKeys))
 	}
 }
 

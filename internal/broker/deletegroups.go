@@ -1,10 +1,11 @@
 package broker
 
-// DeleteGroups (key 42), versions 0-2, and OffsetDelete (key 47), version 0.
+// DeleteGroups (key 42), versions 0-3, and OffsetDelete (key 47), version 0.
 //
 // DeleteGroups removes an Empty group and all its offsets, writing
 // tombstones; a group with members gets NON_EMPTY_GROUP, an unknown one
-// GROUP_ID_NOT_FOUND. OffsetDelete removes some of a group's offsets; a
+// GROUP_ID_NOT_FOUND. v3 adds an error message per group, which stays null
+// as Kafka 4.4 leaves it for these errors. OffsetDelete removes some of a group's offsets; a
 // consumer-protocol group with members may not lose offsets of a topic it
 // subscribes to (GROUP_SUBSCRIBED_TO_TOPIC, per partition), and a group
 // with members of another protocol gets NON_EMPTY_GROUP.
@@ -18,7 +19,7 @@ import (
 )
 
 func init() {
-	register(kmsg.DeleteGroups, 0, 2, keepsFrame, (*Broker).handleDeleteGroups)
+	register(kmsg.DeleteGroups, 0, 3, keepsFrame, (*Broker).handleDeleteGroups)
 	register(kmsg.OffsetDelete, 0, 0, keepsFrame, (*Broker).handleOffsetDelete)
 }
 

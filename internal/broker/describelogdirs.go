@@ -1,9 +1,10 @@
 package broker
 
-// DescribeLogDirs (key 35), versions 1-4.
+// DescribeLogDirs (key 35), versions 1-5.
 //
 // Every log dir with the partitions in it and their size on disk; null
-// topics = all. v4 adds TotalBytes and UsableBytes (statfs).
+// topics = all. v4 adds TotalBytes and UsableBytes (statfs). v5 adds
+// IsCordoned (KIP-1066): samsa cannot cordon a log dir, so it is false.
 
 import (
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.DescribeLogDirs, 1, 4, keepsFrame, (*Broker).handleDescribeLogDirs) }
+func init() { register(kmsg.DescribeLogDirs, 1, 5, keepsFrame, (*Broker).handleDescribeLogDirs) }
 
 func (b *Broker) handleDescribeLogDirs(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeLogDirsRequest)

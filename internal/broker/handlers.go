@@ -42,8 +42,9 @@ func (r *request) noResponse() {
 func (r *request) listenerName() string { return r.conn.listener.Name }
 
 // handler is one Kafka API: the version range samsa serves and advertises
-// (Apache Kafka 4.1's ranges), the function that serves it, and whether
-// the request frame may be recycled once the function returns.
+// (Apache Kafka 4.4's ranges, where samsa has the feature), the function
+// that serves it, and whether the request frame may be recycled once the
+// function returns.
 type handler struct {
 	key      kmsg.Key
 	min, max int16

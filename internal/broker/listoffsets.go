@@ -1,19 +1,23 @@
 package broker
 
-// ListOffsets (key 2), versions 1-10.
+// ListOffsets (key 2), versions 1-11.
 //
 // Timestamps: -1 latest (the high watermark; the last stable offset is the
 // same until transactions exist), -2 earliest (log start), -3 max
-// timestamp (v7+, KIP-734), -4 earliest local (v8+; no tiered storage, so
-// the log start), -5 earliest pending upload (v9+; none: -1). A timestamp
-// >= 0 finds the first offset whose timestamp is at least it, or -1.
+// timestamp (v7+, KIP-734), -4 earliest local (v8+, KIP-405; no tiered
+// storage, so the log start), -5 latest tiered (v9+, KIP-1005) and -6
+// earliest pending upload (v11+, KIP-1023): nothing is tiered, so -1, as
+// Kafka 4.4 answers without remote storage. A timestamp >= 0 finds the
+// first offset whose timestamp is at least it, or -1. A special timestamp
+// sent below its version, or any other negative one, is
+// UNSUPPORTED_VERSION, as Kafka 4.1 and 4.4 answer.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.ListOffsets, 1, 10, releasesFrame, (*Broker).handleListOffsets) }
+func init() { register(kmsg.ListOffsets, 1, 11, releasesFrame, (*Broker).handleListOffsets) }
 
 func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
@@ -32,7 +36,7 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 			if h.err != nil {
 				sp.ErrorCode = h.err.Code
 			} else {
-				b.listOffset(h.p, rp.Timestamp, &sp)
+				b.listOffset(h.p, r.hdr.Version, rp.Timestamp, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -41,7 +45,15 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	r.respond(resp)
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+// timestampSince is the first ListOffsets version that knows each special
+// timestamp.
+var timestampSince = map[int64]int16{-1: 0, -2: 0, -3: 7, -4: 8, -5: 9, -6: 11}
+
+func (b *Broker) listOffset(p *partition, version int16, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	if since, ok := timestampSince[ts]; ts < 0 && (!ok || version < since) {
+		sp.ErrorCode = kerr.UnsupportedVersion.Code
+		return
+	}
 	epoch := p.leaderEpoch.Load()
 	switch ts {
 	case -1:
@@ -53,12 +65,8 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 		if off >= 0 && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, epoch
 		}
-	case -5:
+	case -5, -6:
 	default:
-		if ts < 0 {
-			sp.ErrorCode = kerr.InvalidRequest.Code
-			return
-		}
 		off, fts, ok := p.log.OffsetForTimestamp(ts)
 		if ok && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, fts, epoch

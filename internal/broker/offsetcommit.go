@@ -1,6 +1,6 @@
 package broker
 
-// OffsetCommit (key 8), versions 2-9.
+// OffsetCommit (key 8), versions 2-10.
 //
 // The group checks member and generation (a generation < 0 on an empty
 // or unknown group is a standalone commit and creates a simple group);
@@ -13,6 +13,10 @@ package broker
 // written as one batch to the group's __consumer_offsets partition and
 // answered once durable; only then do they become visible to OffsetFetch.
 // v2-4 RetentionTimeMillis is ignored (offsets.retention.minutes rules).
+// v10 (KAFKA-14690, KIP-848) names topics by ID only, in the request and
+// the response; an unknown or zero ID is UNKNOWN_TOPIC_ID for each of its
+// partitions, as Kafka 4.4 answers. Offsets are kept by topic name, so a
+// commit by ID and a fetch by name (or the reverse) see the same offsets.
 
 import (
 	"time"
@@ -22,11 +26,12 @@ import (
 
 	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 const offsetMetadataMaxBytes = 4096
 
-func init() { register(kmsg.OffsetCommit, 2, 9, keepsFrame, (*Broker).handleOffsetCommit) }
+func init() { register(kmsg.OffsetCommit, 2, 10, keepsFrame, (*Broker).handleOffsetCommit) }
 
 // commitPart is one partition of an OffsetCommit, kept until answered.
 type commitPart struct {
@@ -42,16 +47,25 @@ func (b *Broker) handleOffsetCommit(r *request, kreq kmsg.Request) {
 	im := b.ctl.Image()
 	now := b.opts.Now()
 	var parts []commitPart
+	byID := r.hdr.Version >= 10
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
+		var t *metadata.Topic
+		if byID {
+			st.TopicID = rt.TopicID
+			t = topicByID(im, rt.TopicID)
+		} else {
+			st.Topic = rt.Topic
+			t = im.Topic(rt.Topic)
+		}
 		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
-		t := im.Topic(rt.Topic)
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			*sp = kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch {
+			case t == nil && byID:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Metadata != nil && len(*rp.Metadata) > offsetMetadataMaxBytes:
@@ -64,7 +78,7 @@ func (b *Broker) handleOffsetCommit(r *request, kreq kmsg.Request) {
 				if rp.Metadata != nil {
 					off.Metadata = *rp.Metadata
 				}
-				parts = append(parts, commitPart{tp: group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, off: off, code: &sp.ErrorCode})
+				parts = append(parts, commitPart{tp: group.TopicPartition{Topic: t.Name, Partition: rp.Partition}, off: off, code: &sp.ErrorCode})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -130,6 +144,14 @@ func (c *coordinator) commit(version int16, req *kmsg.OffsetCommitRequest, parts
 	})
 	c.mu.Unlock()
 	post.run()
+}
+
+// topicByID finds a topic by its ID; the zero ID names no topic.
+func topicByID(im *metadata.Image, id [16]byte) *metadata.Topic {
+	if id == ([16]byte{}) {
+		return nil
+	}
+	return im.TopicByID(id)
 }
 
 // appendWithBaseLocked is appendLocked that also reports the base offset

@@ -1,6 +1,6 @@
 package broker
 
-// OffsetFetch (key 9), versions 1-9.
+// OffsetFetch (key 9), versions 1-10.
 //
 // Returns committed offsets (only durable ones: see offsetcommit.go).
 // A partition without a commit gets offset -1, leader epoch -1 and empty
@@ -10,15 +10,23 @@ package broker
 // pending transactional offsets yet, so it changes nothing. v9
 // MemberID/MemberEpoch: a KIP-848 member must be known
 // (UNKNOWN_MEMBER_ID) and at its current epoch (STALE_MEMBER_EPOCH);
-// classic groups and admin fetches (no member) are not checked.
+// classic groups and admin fetches (no member) are not checked. v10
+// (KAFKA-14691, KIP-848) names topics by ID only: a requested ID that no
+// topic has (unknown, zero, or a deleted topic's) gets UNKNOWN_TOPIC_ID on
+// each partition, and the all-topics answer names each committed topic by
+// its ID, leaving out topics that no longer exist (Kafka 4.4 deletes their
+// offsets with the topic; samsa keeps them, so a topic created again
+// under the name sees them through v9 and v10 alike).
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
-func init() { register(kmsg.OffsetFetch, 1, 9, keepsFrame, (*Broker).handleOffsetFetch) }
+func init() { register(kmsg.OffsetFetch, 1, 10, keepsFrame, (*Broker).handleOffsetFetch) }
 
 // fetchedTopic is one topic's answer, version-independent.
 type fetchedTopic struct {
@@ -30,6 +38,14 @@ func (b *Broker) handleOffsetFetch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.SetVersion(r.hdr.Version)
+	if r.hdr.Version >= 10 {
+		im := b.ctl.Image()
+		for _, rg := range req.Groups {
+			resp.Groups = append(resp.Groups, b.fetchGroupByID(im, &rg))
+		}
+		r.respond(resp)
+		return
+	}
 	if r.hdr.Version >= 8 {
 		for _, rg := range req.Groups {
 			want := map[string][]int32{}
@@ -77,6 +93,72 @@ func (b *Broker) handleOffsetFetch(r *request, kreq kmsg.Request) {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	r.respond(resp)
+}
+
+// fetchGroupByID answers one group of a v10 fetch: topics are named by ID,
+// resolved against im; the offsets are kept by name.
+func (b *Broker) fetchGroupByID(im *metadata.Image, rg *kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+	g := kmsg.NewOffsetFetchResponseGroup()
+	g.Group = rg.Group
+	want := map[string][]int32{}
+	var order []string
+	for _, rt := range rg.Topics {
+		if t := topicByID(im, rt.TopicID); t != nil {
+			if _, dup := want[t.Name]; !dup {
+				order = append(order, t.Name)
+			}
+			want[t.Name] = append(want[t.Name], rt.Partitions...)
+		}
+	}
+	topics, code := b.coord.fetchOffsets(rg.Group, rg.Topics == nil, want, order)
+	if code == 0 && rg.MemberID != nil {
+		code = b.coord.checkFetchMember(rg.Group, *rg.MemberID, rg.MemberEpoch)
+		if code != 0 {
+			g.ErrorCode = code
+			return g // as v8-9: a rejected member gets no offsets
+		}
+	}
+	g.ErrorCode = code
+	if code != 0 && rg.Topics == nil {
+		return g
+	}
+	fetched := map[string][]kmsg.OffsetFetchResponseGroupTopicPartition{}
+	for _, ft := range topics {
+		fetched[ft.topic] = ft.parts
+	}
+	if rg.Topics == nil {
+		for _, ft := range topics {
+			t := im.Topic(ft.topic)
+			if t == nil {
+				continue // a deleted topic's offsets: no ID names it
+			}
+			gt := kmsg.NewOffsetFetchResponseGroupTopic()
+			gt.TopicID, gt.Partitions = t.ID, ft.parts
+			g.Topics = append(g.Topics, gt)
+		}
+		return g
+	}
+	done := map[string]bool{}
+	for _, rt := range rg.Topics {
+		gt := kmsg.NewOffsetFetchResponseGroupTopic()
+		gt.TopicID = rt.TopicID
+		t := topicByID(im, rt.TopicID)
+		switch {
+		case t == nil:
+			for _, p := range rt.Partitions {
+				rp := unknownOffset(p)
+				rp.ErrorCode = kerr.UnknownTopicID.Code
+				gt.Partitions = append(gt.Partitions, rp)
+			}
+		case done[t.Name]:
+			continue // the same ID twice: answered once, with every partition asked
+		default:
+			done[t.Name] = true
+			gt.Partitions = fetched[t.Name]
+		}
+		g.Topics = append(g.Topics, gt)
+	}
+	return g
 }
 
 func topicOrder(ts []kmsg.OffsetFetchRequestGroupTopic) []string {

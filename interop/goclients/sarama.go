@@ -12,7 +12,9 @@ import (
 
 // saramaClient is the IBM/sarama row: an idempotent SyncProducer, a partition
 // consumer, a ConsumerGroup and the ClusterAdmin. sarama wants the broker
-// version named; 4.1 matches the reference broker.
+// version named: 4.1, the older reference column; sarama v1.61 picks no
+// newer request version for any later release (4.2-4.3 are the newest it
+// names; it has no 4.4).
 type saramaClient struct {
 	addrs []string
 	cfg   *sarama.Config

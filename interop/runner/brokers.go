@@ -41,14 +41,17 @@ func freePorts(n int) []int {
 	return ports
 }
 
-func startKafka(e *env) *broker {
+// startKafka starts one Apache Kafka node of the given version with
+// scripts/kafka-reference.
+func startKafka(e *env, version string) *broker {
 	ports := freePorts(2)
-	dir := filepath.Join(e.tmp, "kafka")
-	b := &broker{name: "kafka", stop: func() {
-		e.run(time.Minute, "", "scripts/kafka-reference", "stop", "--dir", dir)
+	name := "kafka-" + version
+	dir := filepath.Join(e.tmp, name)
+	b := &broker{name: name, stop: func() {
+		e.run(time.Minute, "", "scripts/kafka-reference", "--version", version, "stop", "--dir", dir)
 	}}
 	stopOnSignal(b)
-	o := e.run(3*time.Minute, "", "scripts/kafka-reference", "start", "--dir", dir,
+	o := e.run(3*time.Minute, "", "scripts/kafka-reference", "--version", version, "start", "--dir", dir,
 		"--port", strconv.Itoa(ports[0]), "--controller-port", strconv.Itoa(ports[1]))
 	if o.err != nil {
 		b.err = o.why()

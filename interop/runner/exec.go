@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,27 +95,44 @@ func parseResults(stdout string) []result {
 }
 
 // build builds the client programs and the samsa binary, concurrently (two
-// cores: the Java build and the Go builds overlap well).
-func (e *env) build(sel []row, wantSamsa bool) (samsaBin, samsaErr string) {
+// cores: the Java builds and the Go builds overlap well). kafkaVersions are
+// the broker columns' versions, whose jars are fetched.
+func (e *env) build(sel []row, wantSamsa bool, kafkaVersions []string) (samsaBin, samsaErr string) {
 	need := map[string]bool{}
+	e.java = map[string]*javaBuild{}
+	fetch := slices.Clone(kafkaVersions)
 	for _, r := range sel {
 		need[r.client] = true
+		if v := kafkaVersion(r.client, "java"); v != "" {
+			e.java[v] = &javaBuild{}
+		}
+		// The CLI row runs the tools from the reference jars.
+		if v := kafkaVersion(r.client, "kafka-cli"); v != "" && !slices.Contains(fetch, v) {
+			fetch = append(fetch, v)
+		}
 	}
 	var wg sync.WaitGroup
-	if need["java"] {
+	if len(e.java) > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); e.buildJava() }()
+		go func() {
+			defer wg.Done()
+			// One Maven at a time: two would share ~/.m2 and the two cores.
+			for _, v := range slices.Sorted(maps.Keys(e.java)) {
+				e.java[v] = e.buildJava(v)
+			}
+		}()
 	}
 	if need["kafkajs"] {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.installKafkajs() }()
 	}
-	// The reference broker and the CLI row need the Kafka jars.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if o := e.run(10*time.Minute, "", "scripts/kafka-reference", "fetch"); o.err != nil {
-			logf("kafka-reference fetch failed: %s", o.why())
+		for _, v := range fetch {
+			if o := e.run(10*time.Minute, "", "scripts/kafka-reference", "--version", v, "fetch"); o.err != nil {
+				logf("kafka-reference --version %s fetch failed: %s", v, o.why())
+			}
 		}
 	}()
 	wg.Add(1)
@@ -134,19 +153,29 @@ func (e *env) build(sel []row, wantSamsa bool) (samsaBin, samsaErr string) {
 	return samsaBin, samsaErr
 }
 
-// buildJava compiles interop/java with Maven unless its classes are newer
-// than its sources.
-func (e *env) buildJava() {
+// javaBuild is interop/java compiled against one kafka-clients version.
+type javaBuild struct {
+	cp  string // classpath; "" if the build failed
+	err string
+}
+
+// buildJava compiles interop/java against kafka-clients version (into
+// interop/java/target/kafka-VERSION) with Maven, unless its classes are
+// newer than its sources.
+func (e *env) buildJava(version string) *javaBuild {
 	dir := filepath.Join(e.root, "interop", "java")
-	class := filepath.Join(dir, "target", "classes", "Scenario.class")
-	e.javaCP = filepath.Join(dir, "target", "classes") + string(os.PathListSeparator) + filepath.Join(dir, "target", "lib", "*")
+	out := filepath.Join(dir, "target", "kafka-"+version)
+	class := filepath.Join(out, "classes", "Scenario.class")
+	b := &javaBuild{cp: filepath.Join(out, "classes") + string(os.PathListSeparator) + filepath.Join(out, "lib", "*")}
 	if newer(class, filepath.Join(dir, "pom.xml"), filepath.Join(dir, "src", "main", "java", "Scenario.java")) {
-		return
+		return b
 	}
-	o := e.run(10*time.Minute, "", "mvn", "-q", "-B", "-Dstyle.color=never", "-f", filepath.Join(dir, "pom.xml"), "compile")
+	o := e.run(10*time.Minute, "", "mvn", "-q", "-B", "-Dstyle.color=never", "-Dkafka.version="+version,
+		"-f", filepath.Join(dir, "pom.xml"), "compile")
 	if o.err != nil {
-		e.javaCP, e.javaErr = "", "mvn compile failed: "+o.why()
+		return &javaBuild{err: "mvn compile -Dkafka.version=" + version + " failed: " + o.why()}
 	}
+	return b
 }
 
 // installKafkajs runs `npm ci` in interop/kafkajs unless node_modules was

@@ -1,15 +1,22 @@
 // Command runner is the interop matrix: it starts each broker (samsa, and
-// Apache Kafka as the reference), runs every client's scenarios against it,
-// and prints a markdown table, rows = client/scenario, columns = brokers.
+// Apache Kafka as the reference, in two versions), runs every client's
+// scenarios against it, and prints a markdown table, rows = client/scenario,
+// columns = brokers, followed by the API version ranges each broker
+// advertises.
 //
 // Run it from the repository root (scripts/interop does):
 //
-//	go run ./interop/runner [-brokers samsa,kafka] [-clients java,...] [-out docs/interop.md]
+//	go run ./interop/runner [-brokers samsa,kafka-4.4.0,kafka-4.1.2] [-clients java,...] [-out docs/interop.md]
 //
 // interop/expected.txt holds the expected outcome of every cell. The runner
-// exits 1 if a cell expected to PASS fails (a regression), and lists cells
-// that pass but are expected to FAIL, so that the file can be updated
-// (-update-expected rewrites it from this run).
+// exits 1 if a cell expected to PASS fails (a regression), or if samsa's API
+// ranges differ from a reference's without a note (versions.go), and lists
+// cells that pass but are expected to FAIL, so that the file can be updated
+// (-update-expected rewrites it from this run). The full matrix rewrites
+// docs/interop.md with nothing run-specific in it (no times, no generated
+// names), so a run that changes no outcome leaves the file as it was; a
+// subset (-brokers or -clients) prints its table and writes no file unless
+// -out is given.
 package main
 
 import (
@@ -43,14 +50,25 @@ type row struct {
 	run func(env *env, broker, bootstrap string) []result
 }
 
+// Versions of Apache Kafka the matrix runs. The reference is the newest
+// release: its brokers are a column, and the Java client and tool rows use
+// its jars. The second reference stays a column because operators run both.
+// The old Java clients are the oldest line still widely deployed.
+const (
+	referenceVersion = "4.4.0"
+	secondReference  = "4.1.2"
+	oldJavaClients   = "3.9.2"
+)
+
 var goScenarios = []string{"create", "describe", "produce", "group", "delete"}
 
 // javaScenarios adds the KIP-848 consumer protocol (group.protocol=consumer).
 var javaScenarios = []string{"create", "describe", "produce", "group", "group-consumer", "delete"}
 
 var rows = []row{
-	{"java", javaScenarios, runJava},
-	{"kafka-cli", []string{"create", "describe", "produce", "group", "perf", "delete"}, runCLI},
+	{"java-" + referenceVersion, javaScenarios, runJava(referenceVersion)},
+	{"java-" + oldJavaClients, javaScenarios, runJava(oldJavaClients)},
+	{"kafka-cli-" + referenceVersion, []string{"create", "describe", "produce", "group", "perf", "delete"}, runCLI(referenceVersion)},
 	{"kcat", []string{"describe", "produce", "group"}, runKcat},
 	{"franz-go", goScenarios, runGoClient("franz-go")},
 	{"sarama", goScenarios, runGoClient("sarama")},
@@ -59,23 +77,51 @@ var rows = []row{
 	{"kafkajs", goScenarios, runKafkajs},
 }
 
-var brokerOrder = []string{"samsa", "kafka"}
+var brokerOrder = []string{"samsa", "kafka-" + referenceVersion, "kafka-" + secondReference}
+
+// kafkaVersion returns the version of a kafka-X.Y.Z column or row name
+// ("" if name is not one).
+func kafkaVersion(name, prefix string) string {
+	v, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok || strings.Count(v, ".") != 2 {
+		return ""
+	}
+	return v
+}
+
+// columnTitle is a broker column's heading.
+func columnTitle(broker string) string {
+	if v := kafkaVersion(broker, "kafka"); v != "" {
+		return "Apache Kafka " + v
+	}
+	return broker
+}
+
+// selected reports whether row name is selected by want, which holds row
+// names or their client without the version ("java" selects every Java row).
+func selected(want []string, name string) bool {
+	for _, w := range want {
+		if w == name || strings.HasPrefix(name, w+"-") && strings.Count(strings.TrimPrefix(name, w+"-"), ".") == 2 {
+			return true
+		}
+	}
+	return false
+}
 
 // env is what the rows share: the repository root, the temp dir and the
 // built programs.
 type env struct {
 	root      string
 	tmp       string
-	goclients string // built interop/goclients binary
-	javaCP    string // classpath of interop/java, "" if the build failed
-	javaErr   string
-	nodeErr   string // why interop/kafkajs cannot run; "" when it can
+	goclients string                // built interop/goclients binary
+	java      map[string]*javaBuild // by kafka-clients version
+	nodeErr   string                // why interop/kafkajs cannot run; "" when it can
 	verbose   bool
 }
 
 func main() {
-	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run")
-	clients := flag.String("clients", "all", "clients (rows) to run, comma-separated")
+	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run: samsa, kafka-VERSION")
+	clients := flag.String("clients", "all", "clients (rows) to run, comma-separated (java selects every java-VERSION row)")
 	expectedPath := flag.String("expected", "interop/expected.txt", "expected results file")
 	out := flag.String("out", "docs/interop.md", "markdown file to write (empty: only print)")
 	update := flag.Bool("update-expected", false, "rewrite -expected from this run's results")
@@ -98,36 +144,58 @@ func main() {
 		defer os.RemoveAll(tmp)
 	}
 	e := &env{root: root, tmp: tmp, verbose: *verbose}
+	outGiven := false
+	flag.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 
 	selRows := rows
 	if *clients != "all" {
 		want := strings.Split(*clients, ",")
 		selRows = nil
 		for _, r := range rows {
-			if slices.Contains(want, r.client) {
+			if selected(want, r.client) {
 				selRows = append(selRows, r)
 			}
 		}
+		if len(selRows) == 0 {
+			fatalf("-clients %s selects no row", *clients)
+		}
 	}
 	selBrokers := strings.Split(*brokers, ",")
+	var kafkaVersions []string
+	for _, b := range selBrokers {
+		if v := kafkaVersion(b, "kafka"); v != "" {
+			kafkaVersions = append(kafkaVersions, v)
+		} else if b != "samsa" {
+			fatalf("unknown broker %q (samsa or kafka-VERSION, e.g. kafka-%s)", b, referenceVersion)
+		}
+	}
+	full := len(selRows) == len(rows) && slices.Equal(selBrokers, brokerOrder)
+	if !full && !outGiven {
+		*out = ""
+	}
 
 	begin := time.Now()
-	samsaBin, samsaBuildErr := e.build(selRows, slices.Contains(selBrokers, "samsa"))
+	samsaBin, samsaBuildErr := e.build(selRows, slices.Contains(selBrokers, "samsa"), kafkaVersions)
 	logf("builds done in %v", time.Since(begin).Round(100*time.Millisecond))
 
 	var results []result
+	ranges := map[string]map[int16]apiRange{}
 	for _, b := range selBrokers {
 		start := time.Now()
 		var br *broker
-		switch b {
-		case "kafka":
-			br = startKafka(e)
-		case "samsa":
+		if v := kafkaVersion(b, "kafka"); v != "" {
+			br = startKafka(e, v)
+		} else {
 			br = startSamsa(e, samsaBin, samsaBuildErr)
-		default:
-			fatalf("unknown broker %q", b)
 		}
 		logf("%s: broker up=%v in %v", b, br.err == "", time.Since(start).Round(100*time.Millisecond))
+		if br.err == "" {
+			if rs, err := apiVersionsOf(strings.Split(br.bootstrap, ",")[0]); err != nil {
+				logf("%s: ApiVersions: %v", b, err)
+			} else {
+				ranges[b] = rs
+			}
+		}
 		for _, r := range selRows {
 			rs := runRow(e, r, br)
 			results = append(results, rs...)
@@ -136,12 +204,18 @@ func main() {
 		logf("%s: column done in %v", b, time.Since(start).Round(100*time.Millisecond))
 	}
 
-	table := markdown(selRows, selBrokers, results, time.Since(begin))
+	versions, unexplained := versionTable(selBrokers, ranges)
+	table := markdown(selRows, selBrokers, results, versions)
 	fmt.Print(table)
+	// The run time is for the log, not for the tracked file.
+	logf("run took %v", time.Since(begin).Round(time.Second))
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
 			fatalf("%v", err)
 		}
+	}
+	if len(unexplained) > 0 {
+		fmt.Printf("\nAPI ranges that differ from a reference with no note in interop/runner/versions.go:\n  %s\n", strings.Join(unexplained, "\n  "))
 	}
 	if *update {
 		if err := writeExpected(*expectedPath, results); err != nil {
@@ -154,7 +228,7 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	if !compareExpected(expected, results) {
+	if !compareExpected(expected, results) || len(unexplained) > 0 {
 		os.Exit(1)
 	}
 }

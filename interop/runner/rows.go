@@ -11,19 +11,27 @@ import (
 	"time"
 )
 
-// runJava runs every Java scenario in one JVM (JVM start-up is the cost).
-func runJava(e *env, _, bootstrap string) []result {
-	if e.javaCP == "" {
-		return failAll(javaScenarios, e.javaErr)
+// runJava runs every Java scenario in one JVM (JVM start-up is the cost),
+// with interop/java built against kafka-clients version.
+func runJava(version string) func(e *env, _, bootstrap string) []result {
+	return func(e *env, _, bootstrap string) []result {
+		jb := e.java[version]
+		if jb == nil || jb.cp == "" {
+			why := "interop/java was not built"
+			if jb != nil {
+				why = jb.err
+			}
+			return failAll(javaScenarios, why)
+		}
+		o := e.run(4*time.Minute, "", "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+			"-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-cp", jb.cp,
+			"Scenario", "--bootstrap", bootstrap, "--scenario", "all")
+		rs := parseResults(o.stdout)
+		if o.err != nil {
+			rs = fillMissing(rs, javaScenarios, "Scenario "+o.why())
+		}
+		return rs
 	}
-	o := e.run(4*time.Minute, "", "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-cp", e.javaCP,
-		"Scenario", "--bootstrap", bootstrap, "--scenario", "all")
-	rs := parseResults(o.stdout)
-	if o.err != nil {
-		rs = fillMissing(rs, javaScenarios, "Scenario "+o.why())
-	}
-	return rs
 }
 
 // runGoClient runs one Go client's scenarios with interop/goclients.
@@ -96,13 +104,17 @@ const cliRecords = 10
 
 // runCLI drives Kafka's own command-line tools (the classes behind
 // kafka-topics.sh, kafka-console-producer.sh, kafka-console-consumer.sh,
-// kafka-consumer-groups.sh, kafka-producer-perf-test.sh) through
-// scripts/kafka-reference tool.
-func runCLI(e *env, _, bootstrap string) []result {
+// kafka-consumer-groups.sh, kafka-producer-perf-test.sh) of the given
+// version through scripts/kafka-reference tool.
+func runCLI(version string) func(e *env, _, bootstrap string) []result {
+	return func(e *env, _, bootstrap string) []result { return runCLIOf(e, version, bootstrap) }
+}
+
+func runCLIOf(e *env, version, bootstrap string) []result {
 	topic := "interop-cli-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	group := topic + "-group"
 	tool := func(timeout time.Duration, stdin, class string, args ...string) output {
-		return e.run(timeout, stdin, "scripts/kafka-reference", append([]string{"tool", class}, args...)...)
+		return e.run(timeout, stdin, "scripts/kafka-reference", append([]string{"--version", version, "tool", class}, args...)...)
 	}
 	const topics = "org.apache.kafka.tools.TopicCommand"
 	const consumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
@@ -120,8 +132,10 @@ func runCLI(e *env, _, bootstrap string) []result {
 			from = []string{"--from-beginning"}
 		}
 		args := append(append(append([]string{}, bs...), "--topic", topic), from...)
+		// --formatter-property and --reader-property (KIP-1147) replace
+		// --property, which 4.4's console consumer warns about on stdout.
 		args = append(args, "--max-messages", strconv.Itoa(cliRecords), "--timeout-ms", "20000",
-			"--property", "print.key=true", "--property", "print.headers=true")
+			"--formatter-property", "print.key=true", "--formatter-property", "print.headers=true")
 		o := tool(time.Minute, "", consumer, append(args, extra...)...)
 		got := strings.Split(strings.TrimRight(o.stdout, "\n"), "\n")
 		if o.err != nil || !slices.Equal(got, lines) {
@@ -152,7 +166,7 @@ func runCLI(e *env, _, bootstrap string) []result {
 	})
 	q.step("produce", func() error {
 		o := tool(time.Minute, strings.Join(lines, "\n")+"\n", "org.apache.kafka.tools.ConsoleProducer",
-			append(bs, "--topic", topic, "--property", "parse.key=true", "--property", "parse.headers=true",
+			append(bs, "--topic", topic, "--reader-property", "parse.key=true", "--reader-property", "parse.headers=true",
 				"--producer-property", "acks=all")...)
 		if o.err != nil || strings.Contains(o.stderr, "ERROR") {
 			return fmt.Errorf("console producer: %s", o.why())
