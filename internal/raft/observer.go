@@ -235,8 +235,10 @@ func (o *Observer) run() {
 		o.epoch = resp.epoch
 		o.leaderID = resp.leaderID
 		o.mu.Unlock()
-		if _, ok := o.cfg.Voters[resp.leaderID]; ok && resp.leaderID != conn.id {
-			closeConn() // prefer the leader
+		if _, ok := o.cfg.Voters[resp.leaderID]; !ok || resp.leaderID != conn.id {
+			// Prefer the leader; a voter that knows none may be cut off
+			// from the quorum, so try the next.
+			closeConn()
 		}
 	}
 }
