@@ -252,9 +252,8 @@ func (c *cluster) stop(id int32) {
 	if cn.n == nil {
 		return
 	}
-	c.net.mu.Lock()
-	delete(c.net.addrs, id)
-	c.net.mu.Unlock()
+	// The address stays: dials to it are refused, as for a killed
+	// process.
 	if err := cn.n.Close(); err != nil {
 		c.t.Errorf("close node %d: %v", id, err)
 	}

@@ -262,3 +262,41 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("follower status %+v", st)
 	}
 }
+
+// A leader cut off from the others (no refused connection to hint at its
+// death) is replaced through raft's timers: it steps down (CheckQuorum),
+// the others elect a leader, and on its return it follows.
+func TestLeaderCutOff(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("a")
+	lead, epoch := c.waitLeader(10 * time.Second)
+	var others []int32
+	for _, id := range []int32{0, 1, 2} {
+		if id != lead {
+			others = append(others, id)
+			c.net.setCut(lead, id, true)
+		}
+	}
+	start := time.Now()
+	newLead, newEpoch := c.waitLeader(10*time.Second, others...)
+	t.Logf("leader %d cut off, %d elected after %v", lead, newLead, time.Since(start))
+	if newEpoch <= epoch {
+		t.Fatalf("new leader %d at epoch %d, old epoch %d", newLead, newEpoch, epoch)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	idx, err := c.nodes[newLead].n.Propose(ctx, []byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range others {
+		c.net.setCut(lead, id, false)
+	}
+	c.waitApplied(idx, 10*time.Second)
+	if l, _ := c.waitLeader(5 * time.Second); l != newLead {
+		t.Fatalf("leader %d after the old one returned, want %d", l, newLead)
+	}
+	if got := payloads(c.checkSame()); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("applied %v", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -109,6 +110,9 @@ func (p *peer) run() {
 			// What was queued is stale by the time the peer returns:
 			// drop it and let raft resend.
 			p.unreachable(p.drain())
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				p.refused()
+			}
 			select {
 			case <-time.After(backoff):
 			case <-p.n.stopc:
@@ -128,6 +132,25 @@ func (p *peer) run() {
 		default:
 		}
 	}
+}
+
+// refused: nothing listens on the peer's address, so its process is gone.
+// If it was our leader, forget it and campaign now instead of after an
+// election timeout: with PreVote and CheckQuorum a follower refuses votes
+// while it has heard from a leader within the timeout, but a leaderless
+// one grants them, and the other followers see the same refusal at the
+// same moment. A node that is merely unreachable (a timeout, a cut
+// network) is left to raft's timers. Safety does not depend on this;
+// raft's terms and votes still decide.
+func (p *peer) refused() {
+	p.report(func() {
+		n := p.n
+		if n.role == raft.StateFollower && n.lead == p.id {
+			n.log.Info("raft leader's address refuses connections: electing now", "leader", nodeID(p.id))
+			n.rn.ForgetLeader()
+			n.rn.Campaign()
+		}
+	})
 }
 
 func (p *peer) drain() (snaps int) {
