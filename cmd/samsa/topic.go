@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/client"
+	"github.com/samsa-io/samsa/internal/uuid"
 )
 
 // samsa topic and samsa cluster: topic administration and cluster status
@@ -323,4 +323,4 @@ func deref(s *string) string {
 	return *s
 }
 
-func topicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+func topicID(id [16]byte) string { return uuid.UUID(id).String() }

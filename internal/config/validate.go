@@ -1,11 +1,12 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/samsa-io/samsa/internal/uuid"
 )
 
 // Validate applies AK's KRaft rules (KafkaConfig.validateValues)
@@ -198,19 +199,14 @@ func ValidateClusterID(id string) error {
 	if len(id) != 22 {
 		return fmt.Errorf("cluster id %q must be 22 characters of URL-safe base64 (a 16-byte UUID), got %d characters", id, len(id))
 	}
-	b, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(b) != 16 {
+	u, err := uuid.Parse(id)
+	if err != nil {
 		return fmt.Errorf("cluster id %q is not URL-safe base64 of 16 bytes", id)
 	}
 	if strings.HasPrefix(id, "-") {
 		return fmt.Errorf("cluster id %q must not start with '-'", id)
 	}
-	var hi, lo uint64
-	for i := 0; i < 8; i++ {
-		hi = hi<<8 | uint64(b[i])
-		lo = lo<<8 | uint64(b[8+i])
-	}
-	if hi == 0 && lo <= 1 {
+	if u.IsReserved() {
 		return fmt.Errorf("cluster id %q is a reserved UUID", id)
 	}
 	return nil

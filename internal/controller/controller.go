@@ -9,7 +9,6 @@
 package controller
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/uuid"
 )
 
 // Log is where records become durable before they are applied.
@@ -137,20 +137,9 @@ func MessageOf(err error) *string {
 	return &s
 }
 
-// NewUuid returns a random Kafka UUID (never the reserved zero or one ids,
-// and, like Kafka's Uuid.randomUuid, never one whose base64 starts with '-').
-func NewUuid() metadata.Uuid {
-	for {
-		var u metadata.Uuid
-		if _, err := rand.Read(u[:]); err != nil {
-			panic(err) // crypto/rand never fails on Linux
-		}
-		if u == (metadata.Uuid{}) || u == (metadata.Uuid{15: 1}) || u[0]>>2 == 62 {
-			continue
-		}
-		return u
-	}
-}
+// NewUuid returns a random Kafka UUID (uuid.Random: never the reserved zero
+// or one ids, never one whose base64 starts with '-').
+func NewUuid() metadata.Uuid { return uuid.Random() }
 
 // RegisterBroker records this process's broker registration.
 func (c *Controller) RegisterBroker(id int32, endpoints []metadata.Endpoint, rack *string) (int64, error) {

@@ -10,6 +10,8 @@ package metadata
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/samsa-io/samsa/internal/uuid"
 )
 
 // RecordType names a metadata record kind. The names follow Kafka's
@@ -40,7 +42,7 @@ type Record struct {
 }
 
 // Uuid is a Kafka UUID (topic ids, directory ids, incarnation ids).
-type Uuid [16]byte
+type Uuid = uuid.UUID
 
 // TopicRecord creates a topic.
 type TopicRecord struct {

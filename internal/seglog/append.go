@@ -195,7 +195,7 @@ func (l *Log) shouldRoll(n int, hs []batch.Header, now int64, opts Options) bool
 // l.unsynced, so the next Sync flushes it and writes its index files.
 func (l *Log) roll() error {
 	old := l.active()
-	s, err := createSegment(l.dir, old.next)
+	s, err := createSegment(l.fs, l.dir, old.next)
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (l *Log) maybeAssignEpoch(epoch int32, start int64) error {
 	l.epochs.assign(epoch, start)
 	lines := l.epochs.lines()
 	l.mu.Unlock()
-	if err := writeCheckpoint(l.dir, epochFile, lines); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, epochFile, lines); err != nil {
 		l.mu.Lock()
 		l.epochs.entries = l.epochs.entries[:len(l.epochs.entries)-1]
 		l.mu.Unlock()

@@ -2,11 +2,14 @@ package seglog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // File names of the partition's checkpoints.
@@ -17,29 +20,22 @@ const (
 	checkpointVersion = "0"
 )
 
-// writeCheckpoint replaces dir/name atomically and durably: temp file, fsync,
-// rename, fsync of the directory (without which the rename may not survive).
-func writeCheckpoint(dir, name string, lines []string) error {
+// writeCheckpoint replaces dir/name atomically and durably
+// (vfs.WriteFileAtomic: temp file, sync, rename, sync of the directory).
+func writeCheckpoint(fsys vfs.FS, dir, name string, lines []string) error {
 	var buf bytes.Buffer
 	buf.WriteString(checkpointVersion + "\n")
 	for _, l := range lines {
 		buf.WriteString(l + "\n")
 	}
-	tmp := filepath.Join(dir, name+".tmp")
-	if err := writeFileSync(tmp, buf.Bytes()); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, name), buf.Bytes(), 0o644)
 }
 
 // readCheckpoint returns the lines after the version line; nil, nil if the
 // file does not exist.
-func readCheckpoint(dir, name string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if os.IsNotExist(err) {
+func readCheckpoint(fsys vfs.FS, dir, name string) ([]string, error) {
+	b, err := fsys.ReadFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -54,8 +50,8 @@ func readCheckpoint(dir, name string) ([]string, error) {
 
 // readOffsetCheckpoint reads a checkpoint whose first line is an offset;
 // def if the file is missing.
-func readOffsetCheckpoint(dir, name string, def int64) (off int64, rest []string, err error) {
-	lines, err := readCheckpoint(dir, name)
+func readOffsetCheckpoint(fsys vfs.FS, dir, name string, def int64) (off int64, rest []string, err error) {
+	lines, err := readCheckpoint(fsys, dir, name)
 	if err != nil || lines == nil {
 		return def, nil, err
 	}
@@ -67,16 +63,4 @@ func readOffsetCheckpoint(dir, name string, def int64) (off int64, rest []string
 		return 0, nil, fmt.Errorf("seglog: %s: %w", name, err)
 	}
 	return off, lines[1:], nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

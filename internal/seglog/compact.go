@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // cleanerFile persists the first dirty offset: every offset below it has
@@ -60,6 +62,7 @@ type cleanerState struct {
 
 // compactPlan is one run's input: the cleanable segments, pinned.
 type compactPlan struct {
+	fs         vfs.FS
 	dir        string
 	opts       Options
 	copts      CompactOptions
@@ -124,7 +127,7 @@ func (l *Log) planCompaction(copts CompactOptions) (*compactPlan, error) {
 	err := l.checkUsableLocked()
 	opts, logStart := l.opts, l.logStart
 	l.mu.RUnlock()
-	p := &compactPlan{dir: l.dir, opts: opts, copts: copts, now: opts.nowMs(),
+	p := &compactPlan{fs: l.fs, dir: l.dir, opts: opts, copts: copts, now: opts.nowMs(),
 		limit: max(batch.DefaultMaxDecompressed, 16*opts.MaxMessageBytes)}
 	if err != nil {
 		return p, err
@@ -191,7 +194,7 @@ func (l *Log) loadCleanerState(logStart int64) error {
 	if l.cleaner.loaded {
 		return nil
 	}
-	off, _, err := readOffsetCheckpoint(l.dir, cleanerFile, logStart)
+	off, _, err := readOffsetCheckpoint(l.fs, l.dir, cleanerFile, logStart)
 	if err != nil {
 		return err
 	}
@@ -298,12 +301,12 @@ func swapPath(dir string, base int64) string {
 func (l *Log) cleanGroup(p *compactPlan, srcs []segView) (seg *segment, changed bool, err error) {
 	base := srcs[0].s.base
 	path := cleanedPath(p.dir, base)
-	os.Remove(path) // a leftover of a failed run
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	p.fs.Remove(path) // a leftover of a failed run
+	f, err := p.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, false, err
 	}
-	seg = newSegment(p.dir, base, f)
+	seg = newSegment(p.fs, p.dir, base, f)
 	w := bufio.NewWriterSize(f, 256<<10)
 	var scratch []byte
 	for i := range srcs {
@@ -333,7 +336,7 @@ func (l *Log) cleanGroup(p *compactPlan, srcs []segView) (seg *segment, changed 
 	}
 	seg.appendTimeEntry() // as at a roll: the time index ends with the segment's largest timestamp
 	p.stats.BytesWritten += seg.size
-	return seg, changed, fdatasync(f)
+	return seg, changed, f.Sync()
 }
 
 // appendCleaned writes one batch to the cleaned segment and indexes it.
@@ -495,7 +498,7 @@ func discardCleaned(groups []cleanedGroup) {
 	for _, g := range groups {
 		if g.seg != nil {
 			g.seg.f.Close()
-			os.Remove(cleanedPath(filepath.Dir(g.seg.path), g.seg.base))
+			g.seg.fs.Remove(cleanedPath(filepath.Dir(g.seg.path), g.seg.base))
 		}
 	}
 }
@@ -560,10 +563,10 @@ func (l *Log) checkSources(p *compactPlan) error {
 func (l *Log) renameSwap(p *compactPlan, groups []cleanedGroup) error {
 	steps := []func(g cleanedGroup) error{
 		func(g cleanedGroup) error {
-			return os.Rename(cleanedPath(p.dir, g.seg.base), swapPath(p.dir, g.seg.base))
+			return p.fs.Rename(cleanedPath(p.dir, g.seg.base), swapPath(p.dir, g.seg.base))
 		},
-		func(g cleanedGroup) error { return removeSources(p.srcs[g.from:g.to]) },
-		func(g cleanedGroup) error { return os.Rename(swapPath(p.dir, g.seg.base), g.seg.path) },
+		func(g cleanedGroup) error { return removeSources(p.fs, p.srcs[g.from:g.to]) },
+		func(g cleanedGroup) error { return p.fs.Rename(swapPath(p.dir, g.seg.base), g.seg.path) },
 	}
 	l.runSwapHook(0)
 	for i, step := range steps {
@@ -575,7 +578,7 @@ func (l *Log) renameSwap(p *compactPlan, groups []cleanedGroup) error {
 				return err
 			}
 		}
-		if err := syncDir(p.dir); err != nil {
+		if err := p.fs.SyncDir(p.dir); err != nil {
 			return err
 		}
 		l.runSwapHook(i + 1)
@@ -595,16 +598,16 @@ func (l *Log) runSwapHook(step int) {
 // removeSources removes what the cleaned segment replaces; the first
 // source's ".log" stays until the ".swap" is renamed over it, so the
 // directory always holds a complete log or a ".swap" to complete it.
-func removeSources(srcs []segView) error {
+func removeSources(fsys vfs.FS, srcs []segView) error {
 	for i := range srcs {
 		s := srcs[i].s
 		for _, path := range []string{s.indexPath(), s.timeIndexPath()} {
-			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
 		if i > 0 {
-			if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+			if err := fsys.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
@@ -645,7 +648,7 @@ func (l *Log) finishRun(p *compactPlan, groups []cleanedGroup) error {
 		}
 	}
 	p.stats.Cleaned = true
-	if err := writeCheckpoint(l.dir, cleanerFile, []string{strconv.FormatInt(p.end, 10)}); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, cleanerFile, []string{strconv.FormatInt(p.end, 10)}); err != nil {
 		return err
 	}
 	l.cleaner.firstDirty, l.cleaner.horizon = p.end, p.horizon
@@ -655,8 +658,8 @@ func (l *Log) finishRun(p *compactPlan, groups []cleanedGroup) error {
 // recoverSwaps settles an interrupted compaction before the segments are
 // listed: ".cleaned" files were never committed and are removed (roll
 // back); a ".swap" file was committed and is completed (roll forward).
-func recoverSwaps(dir string) error {
-	ents, err := os.ReadDir(dir)
+func recoverSwaps(fsys vfs.FS, dir string) error {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
@@ -664,7 +667,7 @@ func recoverSwaps(dir string) error {
 	for _, e := range ents {
 		name := e.Name()
 		if filepath.Ext(name) == ".cleaned" {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return err
 			}
 			changed = true
@@ -679,13 +682,13 @@ func recoverSwaps(dir string) error {
 		if err != nil || base < 0 {
 			return fmt.Errorf("seglog: unexpected file %s", e.Name())
 		}
-		if err := completeSwap(dir, base); err != nil {
+		if err := completeSwap(fsys, dir, base); err != nil {
 			return err
 		}
 		changed = true
 	}
 	if changed {
-		return syncDir(dir)
+		return fsys.SyncDir(dir)
 	}
 	return nil
 }
@@ -693,17 +696,18 @@ func recoverSwaps(dir string) error {
 // completeSwap finishes the swap of base's ".swap" file: the segments it
 // replaces are those whose base offset lies in [base, end of the swap's
 // data); they are removed with every index file of the range (rebuilt by
-// recovery), and the ".swap" is renamed to base's ".log". A source emptied
+// recovery), the directory is synced, and the ".swap" is renamed to base's
+// ".log" (made durable by recoverSwaps). A source emptied
 // entirely by the cleaning lies past that range and may survive: it holds
 // only records that later ones supersede, so the log stays consistent and
 // the next run cleans it again.
-func completeSwap(dir string, base int64) error {
+func completeSwap(fsys vfs.FS, dir string, base int64) error {
 	swap := swapPath(dir, base)
-	end, err := swapEnd(swap, base)
+	end, err := swapEnd(fsys, swap, base)
 	if err != nil {
 		return err
 	}
-	bases, err := logBases(dir)
+	bases, err := logBases(fsys, dir)
 	if err != nil {
 		return err
 	}
@@ -711,24 +715,29 @@ func completeSwap(dir string, base int64) error {
 		if b < base || b >= end && b != base {
 			continue
 		}
-		s := newSegment(dir, b, nil)
+		s := newSegment(fsys, dir, b, nil)
 		for _, path := range []string{s.indexPath(), s.timeIndexPath()} {
-			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
 		if b != base {
-			if err := os.Remove(s.path); err != nil {
+			if err := fsys.Remove(s.path); err != nil {
 				return err
 			}
 		}
 	}
-	return os.Rename(swap, filepath.Join(dir, segmentName(base, ".log")))
+	// The removals must be durable before the rename can be: a replaced
+	// source that came back next to the renamed segment would overlap it.
+	if err := fsys.SyncDir(dir); err != nil {
+		return err
+	}
+	return fsys.Rename(swap, filepath.Join(dir, segmentName(base, ".log")))
 }
 
 // swapEnd is the offset after the last sound batch of a swap file.
-func swapEnd(path string, base int64) (int64, error) {
-	f, err := os.Open(path)
+func swapEnd(fsys vfs.FS, path string, base int64) (int64, error) {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return 0, err
 	}
@@ -743,8 +752,8 @@ func swapEnd(path string, base int64) (int64, error) {
 }
 
 // logBases lists the base offsets of the ".log" files in dir.
-func logBases(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func logBases(fsys vfs.FS, dir string) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}

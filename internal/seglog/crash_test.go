@@ -79,7 +79,7 @@ func crashSpec(i int) spec {
 
 // checkProducerRecovered retries batches around the cut: the last surviving
 // idempotent batch is a duplicate, the first lost one is appended at the end.
-func checkProducerRecovered(t *testing.T, l *Log, n int) {
+func checkProducerRecovered(t testing.TB, l *Log, n int) {
 	t.Helper()
 	last := n - 1
 	for last >= 0 && last%3 == 0 {

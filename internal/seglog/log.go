@@ -2,16 +2,17 @@ package seglog
 
 import (
 	"errors"
-	"os"
 	"sync"
 
 	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // Log is one partition's log. See the package documentation for the files,
 // the durability rules and the lock order.
 type Log struct {
 	dir string
+	fs  vfs.FS
 
 	// cleanMu serializes Compact runs and keeps Delete from removing the
 	// directory under one; taken before appendMu. It guards the following.
@@ -48,10 +49,12 @@ type Log struct {
 // Open opens or creates the log in dir and recovers it (see the package
 // documentation).
 func Open(dir string, opts Options) (*Log, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := vfs.Or(opts.FS)
+	// The directory's own name must be durable before anything in it is.
+	if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts.withDefaults(), producers: newProducerState()}
+	l := &Log{dir: dir, fs: fsys, opts: opts.withDefaults(), producers: newProducerState()}
 	if err := l.load(); err != nil {
 		for _, s := range l.segs {
 			s.retire(false)
@@ -62,8 +65,9 @@ func Open(dir string, opts Options) (*Log, error) {
 }
 
 // SetOptions applies a changed topic configuration to later appends and
-// retention runs.
+// retention runs. The filesystem stays the one Open was given.
 func (l *Log) SetOptions(opts Options) {
+	opts.FS = nil
 	l.mu.Lock()
 	l.opts = opts.withDefaults()
 	l.mu.Unlock()
@@ -171,7 +175,7 @@ func (l *Log) closeCleanly() error {
 	if err := writeIndexes(act, index, timeIndex); err != nil {
 		return err
 	}
-	return writeRecoveryPoint(l.dir, leo, true)
+	return l.writeRecoveryPoint(leo, true)
 }
 
 // Delete closes the log and removes its directory.
@@ -182,5 +186,5 @@ func (l *Log) Delete() error {
 	// creates no file in a directory being removed.
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
-	return os.RemoveAll(l.dir)
+	return l.fs.RemoveAll(l.dir)
 }

@@ -3,6 +3,8 @@ package seglog
 import (
 	"math"
 	"time"
+
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // Defaults applied by Open and SetOptions to zero-valued Options fields.
@@ -25,6 +27,9 @@ type Options struct {
 	RetentionBytes     int64            // retention.bytes; -1 = infinite (0 = default = -1)
 	MaxMessageBytes    int              // max.message.bytes, per batch
 	Now                func() time.Time // clock for retention; nil = time.Now
+	// FS is the filesystem the log lives on (nil: vfs.Default). Only Open
+	// reads it; SetOptions keeps the log's filesystem.
+	FS vfs.FS
 }
 
 // withDefaults fills zero fields; see the Default constants.

@@ -9,28 +9,29 @@ import (
 	"strings"
 
 	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // writeRecoveryPoint persists the recovery point; clean says the log was
 // closed cleanly at exactly that offset.
-func writeRecoveryPoint(dir string, off int64, clean bool) error {
+func (l *Log) writeRecoveryPoint(off int64, clean bool) error {
 	c := "0"
 	if clean {
 		c = "1"
 	}
-	return writeCheckpoint(dir, recoveryPointFile, []string{strconv.FormatInt(off, 10), c})
+	return writeCheckpoint(l.fs, l.dir, recoveryPointFile, []string{strconv.FormatInt(off, 10), c})
 }
 
-func readRecoveryPoint(dir string) (off int64, clean bool, err error) {
-	off, rest, err := readOffsetCheckpoint(dir, recoveryPointFile, 0)
+func readRecoveryPoint(fsys vfs.FS, dir string) (off int64, clean bool, err error) {
+	off, rest, err := readOffsetCheckpoint(fsys, dir, recoveryPointFile, 0)
 	return off, len(rest) > 0 && rest[0] == "1", err
 }
 
 // listSegments returns the base offsets of the .log files in dir, ascending,
 // and removes leftovers: temporary checkpoint files and index files without
 // a segment.
-func listSegments(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func listSegments(fsys vfs.FS, dir string) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func listSegments(dir string) ([]int64, error) {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(filepath.Join(dir, name))
+			fsys.Remove(filepath.Join(dir, name))
 			continue
 		}
 		stem, ok := strings.CutSuffix(name, ".log")
@@ -57,7 +58,7 @@ func listSegments(dir string) ([]int64, error) {
 		stem, _ := strings.CutSuffix(e.Name(), ".timeindex")
 		stem, _ = strings.CutSuffix(stem, ".index")
 		if stem != e.Name() && !logs[stem] {
-			os.Remove(filepath.Join(dir, e.Name()))
+			fsys.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 	slices.Sort(bases)
@@ -67,10 +68,10 @@ func listSegments(dir string) ([]int64, error) {
 // load opens the files of the log and recovers it. It runs before the Log is
 // shared, so it takes no locks.
 func (l *Log) load() error {
-	if err := recoverSwaps(l.dir); err != nil {
+	if err := recoverSwaps(l.fs, l.dir); err != nil {
 		return err
 	}
-	bases, err := listSegments(l.dir)
+	bases, err := listSegments(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
@@ -78,14 +79,14 @@ func (l *Log) load() error {
 	if len(bases) > 0 {
 		defaultStart = bases[0]
 	}
-	if l.logStart, _, err = readOffsetCheckpoint(l.dir, logStartFile, defaultStart); err != nil {
+	if l.logStart, _, err = readOffsetCheckpoint(l.fs, l.dir, logStartFile, defaultStart); err != nil {
 		return err
 	}
-	rp, clean, err := readRecoveryPoint(l.dir)
+	rp, clean, err := readRecoveryPoint(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
-	lines, err := readCheckpoint(l.dir, epochFile)
+	lines, err := readCheckpoint(l.fs, l.dir, epochFile)
 	if err == nil {
 		l.epochs, err = parseEpochs(lines)
 	}
@@ -109,29 +110,23 @@ func (l *Log) openSegments(bases []int64) error {
 	for i, base := range bases {
 		path := filepath.Join(l.dir, segmentName(base, ".log"))
 		if i+1 < len(bases) && bases[i+1] <= l.logStart {
-			removeSegmentFiles(newSegment(l.dir, base, nil))
+			newSegment(l.fs, l.dir, base, nil).removeFiles()
 			continue
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
-		l.segs = append(l.segs, newSegment(l.dir, base, f))
+		l.segs = append(l.segs, newSegment(l.fs, l.dir, base, f))
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(l.dir, l.logStart)
+		s, err := createSegment(l.fs, l.dir, l.logStart)
 		if err != nil {
 			return err
 		}
 		l.segs = append(l.segs, s)
 	}
 	return nil
-}
-
-func removeSegmentFiles(s *segment) {
-	os.Remove(s.path)
-	os.Remove(s.indexPath())
-	os.Remove(s.timeIndexPath())
 }
 
 // recoverSegments trusts the segments before the one containing the recovery
@@ -229,14 +224,14 @@ func (l *Log) loadTrusted(s *segment, next int64) error {
 }
 
 func loadIndexes(s *segment, size, next int64) error {
-	b, err := os.ReadFile(s.indexPath())
+	b, err := s.fs.ReadFile(s.indexPath())
 	if err != nil {
 		return err
 	}
 	if s.index, err = decodeIndex(b, size, next-s.base); err != nil {
 		return err
 	}
-	if b, err = os.ReadFile(s.timeIndexPath()); err != nil {
+	if b, err = s.fs.ReadFile(s.timeIndexPath()); err != nil {
 		return err
 	}
 	s.timeIndex, err = decodeTimeIndex(b, next-s.base)
@@ -278,7 +273,7 @@ func (l *Log) finishLoad(recovered []*segment) error {
 		// The log start was persisted but the data up to it was lost: start
 		// over there, as Kafka's truncateFullyAndStartAt does.
 		l.dropFrom(0)
-		s, err := createSegment(l.dir, l.logStart)
+		s, err := createSegment(l.fs, l.dir, l.logStart)
 		if err != nil {
 			return err
 		}
@@ -290,7 +285,7 @@ func (l *Log) finishLoad(recovered []*segment) error {
 	l.epochs.truncateFromStart(l.logStart)
 	// Always rewritten: recovery may also have learned epochs from the
 	// batches it scanned, and those segments are trusted from now on.
-	if err := writeCheckpoint(l.dir, epochFile, l.epochs.lines()); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, epochFile, l.epochs.lines()); err != nil {
 		return err
 	}
 	for _, s := range recovered {
@@ -301,10 +296,10 @@ func (l *Log) finishLoad(recovered []*segment) error {
 			return err
 		}
 	}
-	if err := writeCheckpoint(l.dir, logStartFile, []string{strconv.FormatInt(l.logStart, 10)}); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, logStartFile, []string{strconv.FormatInt(l.logStart, 10)}); err != nil {
 		return err
 	}
-	if err := writeRecoveryPoint(l.dir, leo, false); err != nil {
+	if err := l.writeRecoveryPoint(leo, false); err != nil {
 		return err
 	}
 	l.syncedTo, l.recoveryBase = leo, l.active().base

@@ -1,7 +1,6 @@
 package seglog
 
 import (
-	"os"
 	"strconv"
 )
 
@@ -68,7 +67,7 @@ func segmentTimestamp(s *segment) int64 {
 	if s.maxTs >= 0 {
 		return s.maxTs
 	}
-	st, err := os.Stat(s.path)
+	st, err := s.fs.Stat(s.path)
 	if err != nil {
 		return 0
 	}
@@ -107,7 +106,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (newLogStart int64, err error) {
 // batches are all below the new start. A segment's files disappear when its
 // last reader lets go of it. Caller holds appendMu.
 func (l *Log) removeOldest(n int, newStart int64) error {
-	if err := writeCheckpoint(l.dir, logStartFile, []string{strconv.FormatInt(newStart, 10)}); err != nil {
+	if err := writeCheckpoint(l.fs, l.dir, logStartFile, []string{strconv.FormatInt(newStart, 10)}); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -135,7 +134,7 @@ func (l *Log) removeOldest(n int, newStart int64) error {
 	}
 	l.producers.evictBefore(newStart)
 	if epochsChanged {
-		return writeCheckpoint(l.dir, epochFile, lines)
+		return writeCheckpoint(l.fs, l.dir, epochFile, lines)
 	}
 	return nil
 }

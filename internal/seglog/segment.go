@@ -7,13 +7,15 @@ import (
 	"sync/atomic"
 
 	"github.com/samsa-io/samsa/internal/batch"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // segment is one %020d.log file and its in-memory indexes.
 type segment struct {
 	base int64
+	fs   vfs.FS
 	path string   // the .log file
-	f    *os.File // read-write; written only by the appender at the end
+	f    vfs.File // read-write; written only by the appender at the end
 	// refs counts the Log's own reference (dropped when the segment leaves the
 	// log) plus one per reader or syncer using f. The last release closes f,
 	// and removes the files if the segment was deleted.
@@ -34,20 +36,21 @@ type segment struct {
 
 func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
 
-func newSegment(dir string, base int64, f *os.File) *segment {
-	s := &segment{base: base, path: filepath.Join(dir, segmentName(base, ".log")), f: f,
+func newSegment(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
+	s := &segment{base: base, fs: fsys, path: filepath.Join(dir, segmentName(base, ".log")), f: f,
 		next: base, maxTs: -1, maxTsOffset: -1, rollBaseMs: -1}
 	s.refs.Store(1)
 	return s
 }
 
-// createSegment makes a new empty segment file; it must not exist yet.
-func createSegment(dir string, base int64) (*segment, error) {
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(base, ".log")), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+// createSegment makes a new empty segment file; it must not exist yet. Its
+// name is durable once the directory is synced (Log.dirDirty).
+func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+	f, err := fsys.OpenFile(filepath.Join(dir, segmentName(base, ".log")), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return newSegment(dir, base, f), nil
+	return newSegment(fsys, dir, base, f), nil
 }
 
 func (s *segment) indexPath() string     { return s.path[:len(s.path)-4] + ".index" }
@@ -65,10 +68,18 @@ func (s *segment) release() {
 	}
 	s.f.Close()
 	if s.deleted.Load() {
-		os.Remove(s.path)
-		os.Remove(s.indexPath())
-		os.Remove(s.timeIndexPath())
+		s.removeFiles()
 	}
+}
+
+// removeFiles removes the segment's files. The removals are durable once
+// the directory is synced; until then a crash may bring them back, which
+// recovery handles (segments below the log start are skipped, segments
+// that do not chain are dropped, index files without a segment removed).
+func (s *segment) removeFiles() {
+	s.fs.Remove(s.path)
+	s.fs.Remove(s.indexPath())
+	s.fs.Remove(s.timeIndexPath())
 }
 
 // retire drops the Log's reference to a segment that left the log.
@@ -119,26 +130,13 @@ func (s *segment) resetIndexes() {
 
 // writeIndexes replaces the segment's index files with the in-memory indexes
 // and fsyncs them. The caller passes snapshots taken under Log.mu.
+//
+// Index files are written in place (vfs.WriteFileSync), not atomically:
+// they are only trusted once the recovery point, written atomically after
+// them, has passed their segment, and every other index is rebuilt.
 func writeIndexes(s *segment, index []indexEntry, timeIndex []timeEntry) error {
-	if err := writeFileSync(s.indexPath(), encodeIndex(index)); err != nil {
+	if err := vfs.WriteFileSync(s.fs, s.indexPath(), encodeIndex(index), 0o644); err != nil {
 		return err
 	}
-	return writeFileSync(s.timeIndexPath(), encodeTimeIndex(timeIndex))
-}
-
-// writeFileSync writes a whole file in place and fsyncs it. Used for index
-// files, which are only trusted once the recovery point has passed them, so
-// they need no atomic rename.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return vfs.WriteFileSync(s.fs, s.timeIndexPath(), encodeTimeIndex(timeIndex), 0o644)
 }

@@ -68,7 +68,7 @@ func (l *Log) takeSyncWork() (*syncWork, error) {
 
 func (l *Log) syncSegments(w *syncWork) error {
 	for _, r := range w.rolled {
-		if err := fdatasync(r.s.f); err != nil {
+		if err := r.s.f.Sync(); err != nil {
 			return err
 		}
 		if r.s.deleted.Load() {
@@ -78,11 +78,11 @@ func (l *Log) syncSegments(w *syncWork) error {
 			return err
 		}
 	}
-	if err := fdatasync(w.active.f); err != nil {
+	if err := w.active.f.Sync(); err != nil {
 		return err
 	}
 	if w.dirDirty {
-		if err := syncDir(l.dir); err != nil {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
@@ -90,7 +90,7 @@ func (l *Log) syncSegments(w *syncWork) error {
 		return nil
 	}
 	// Every segment before the active one is now durable with its indexes.
-	if err := writeRecoveryPoint(l.dir, w.target, false); err != nil {
+	if err := l.writeRecoveryPoint(w.target, false); err != nil {
 		return err
 	}
 	l.recoveryBase = w.active.base

@@ -8,17 +8,17 @@
 package storage
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/uuid"
+	"github.com/samsa-io/samsa/internal/vfs"
 )
 
 // MetaPropertiesFile is the file name AK and samsa use in every log dir.
@@ -36,24 +36,9 @@ var ErrUnformatted = errors.New("log directory is not formatted")
 // to ignore formatted directories.
 var ErrAlreadyFormatted = errors.New("log directory is already formatted")
 
-// RandomUUID returns a random KRaft UUID as AK's Uuid.randomUuid does: 16
-// random bytes with the version-4 and IETF-variant bits set, rendered as 22
-// characters of URL-safe base64 without padding, re-drawn when the text
-// would start with '-' (it would look like a CLI flag) or hit a reserved id.
-func RandomUUID() string {
-	for {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			panic("storage: crypto/rand failed: " + err.Error())
-		}
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		s := base64.RawURLEncoding.EncodeToString(b[:])
-		if config.ValidateClusterID(s) == nil {
-			return s
-		}
-	}
-}
+// RandomUUID returns a random KRaft UUID as AK's Uuid.randomUuid does, in
+// its text form (uuid.Random).
+func RandomUUID() string { return uuid.Random().String() }
 
 // MetaProperties is the content of one meta.properties.
 type MetaProperties struct {
@@ -72,6 +57,7 @@ type FormatOptions struct {
 	IgnoreFormatted bool
 	Out             io.Writer // progress lines as kafka-storage prints them; nil = none
 	Now             func() time.Time
+	FS              vfs.FS // nil: vfs.Default
 }
 
 // Format writes meta.properties into every directory, creating missing
@@ -102,15 +88,16 @@ func FormatWith(o FormatOptions) error {
 	if out == nil {
 		out = io.Discard
 	}
+	fsys := vfs.Or(o.FS)
 	var todo []string
 	for _, d := range dirs {
-		_, err := os.Stat(filepath.Join(d, MetaPropertiesFile))
+		_, err := fsys.Stat(filepath.Join(d, MetaPropertiesFile))
 		switch {
 		case err == nil && o.IgnoreFormatted:
 			continue
 		case err == nil:
 			return fmt.Errorf("Log directory %s is already formatted. Use --ignore-formatted to ignore this directory and format the others: %w", d, ErrAlreadyFormatted)
-		case !errors.Is(err, os.ErrNotExist):
+		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("format: %w", err)
 		}
 		todo = append(todo, d)
@@ -125,11 +112,11 @@ func FormatWith(o FormatOptions) error {
 			kind = "metadata"
 		}
 		fmt.Fprintf(out, "Formatting %s directory %s with metadata.version %s.\n", kind, d, MetadataVersion)
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := vfs.MkdirAllSync(fsys, d, 0o755); err != nil {
 			return fmt.Errorf("format: %w", err)
 		}
 		mp := MetaProperties{Version: 1, ClusterID: o.ClusterID, NodeID: o.NodeID, DirectoryID: RandomUUID()}
-		if err := WriteMetaProperties(d, mp, o.Now); err != nil {
+		if err := WriteMetaPropertiesFS(fsys, d, mp, o.Now); err != nil {
 			return err
 		}
 	}
@@ -149,11 +136,17 @@ func dedupe(dirs []string) []string {
 	return out
 }
 
-// WriteMetaProperties writes dir/meta.properties atomically: temp file,
-// fsync, rename, fsync of the directory, so a crash leaves either no file
-// or a whole one. The layout matches what AK writes (java.util.Properties
-// .store: a blank comment, a date comment, then the keys).
+// WriteMetaProperties writes dir/meta.properties atomically
+// (vfs.WriteFileAtomic: temp file, fsync, rename, fsync of the directory),
+// so a crash leaves the old file (or none) or the new one, whole. The
+// layout matches what AK writes (java.util.Properties.store: a blank
+// comment, a date comment, then the keys).
 func WriteMetaProperties(dir string, mp MetaProperties, now func() time.Time) error {
+	return WriteMetaPropertiesFS(nil, dir, mp, now)
+}
+
+// WriteMetaPropertiesFS is WriteMetaProperties on fsys (nil: vfs.Default).
+func WriteMetaPropertiesFS(fsys vfs.FS, dir string, mp MetaProperties, now func() time.Time) error {
 	if now == nil {
 		now = time.Now
 	}
@@ -161,48 +154,21 @@ func WriteMetaProperties(dir string, mp MetaProperties, now func() time.Time) er
 		now().Format("Mon Jan 02 15:04:05 MST 2006"), mp.NodeID,
 		config.EscapeProperty(mp.DirectoryID, false), mp.Version, config.EscapeProperty(mp.ClusterID, false))
 	path := filepath.Join(dir, MetaPropertiesFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = f.WriteString(body); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := vfs.WriteFileAtomic(vfs.Or(fsys), path, []byte(body), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // ReadMetaProperties reads dir/meta.properties. A missing file is
 // ErrUnformatted (wrapped with the directory).
-func ReadMetaProperties(dir string) (MetaProperties, error) {
+func ReadMetaProperties(dir string) (MetaProperties, error) { return ReadMetaPropertiesFS(nil, dir) }
+
+// ReadMetaPropertiesFS is ReadMetaProperties on fsys (nil: vfs.Default).
+func ReadMetaPropertiesFS(fsys vfs.FS, dir string) (MetaProperties, error) {
 	path := filepath.Join(dir, MetaPropertiesFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := vfs.Or(fsys).ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return MetaProperties{}, fmt.Errorf("no %s found in %s (run `samsa storage format` first): %w", MetaPropertiesFile, dir, ErrUnformatted)
 	}
 	if err != nil {
@@ -243,6 +209,11 @@ func ReadMetaProperties(dir string) (MetaProperties, error) {
 // reported only after the formatted ones passed, together with the cluster
 // id those hold, so a caller can format the rest with the same id.
 func Check(dirs []string, clusterID string, nodeID int32) (string, error) {
+	return CheckFS(nil, dirs, clusterID, nodeID)
+}
+
+// CheckFS is Check on fsys (nil: vfs.Default).
+func CheckFS(fsys vfs.FS, dirs []string, clusterID string, nodeID int32) (string, error) {
 	dirs = dedupe(dirs)
 	if len(dirs) == 0 {
 		return "", errors.New("check: no log directories given")
@@ -252,7 +223,7 @@ func Check(dirs []string, clusterID string, nodeID int32) (string, error) {
 	dirIDs := map[string]string{}
 	var unformatted error
 	for _, d := range dirs {
-		mp, err := ReadMetaProperties(d)
+		mp, err := ReadMetaPropertiesFS(fsys, d)
 		if errors.Is(err, ErrUnformatted) {
 			if unformatted == nil {
 				unformatted = err

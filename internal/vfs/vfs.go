@@ -4,9 +4,10 @@
 // interface:
 //
 //   - OS, the real filesystem;
-//   - a crashable in-memory twin for tests, which keeps only what was
-//     synced and, on Crash, drops every unsynced write and every create,
-//     rename or remove whose directory was not synced.
+//   - Mem (NewCrashableMem), a crashable in-memory twin for tests, which
+//     keeps only what was synced and, on Crash, drops every unsynced write
+//     and every create, rename or remove whose directory was not synced.
+//     Package vfstest crashes a workload on it at every sync point.
 //
 // Durability rules the interface keeps explicit, because the twin enforces
 // them and the OS does not forgive them:
@@ -95,12 +96,25 @@ func Or(fsys FS) FS {
 // path holds either its old contents or data.
 func WriteFileAtomic(fsys FS, path string, data []byte, perm fs.FileMode) (err error) {
 	tmp := path + ".tmp"
-	defer func() {
-		if err != nil {
-			fsys.Remove(tmp)
-		}
-	}()
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err = WriteFileSync(fsys, tmp, data, perm); err != nil {
+		fsys.Remove(tmp)
+		return err
+	}
+	if err = fsys.Rename(tmp, path); err != nil {
+		fsys.Remove(tmp)
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(path))
+}
+
+// WriteFileSync writes a whole file in place (creating or truncating it)
+// and syncs its contents. Its name is not synced, and a crash during the
+// call may leave the file empty or torn: use it only for files that
+// something durable written later vouches for (seglog's index files, which
+// are trusted only below the recovery point), and WriteFileAtomic for
+// everything else.
+func WriteFileSync(fsys FS, path string, data []byte, perm fs.FileMode) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -110,13 +124,7 @@ func WriteFileAtomic(fsys FS, path string, data []byte, perm fs.FileMode) (err e
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	if err = fsys.Rename(tmp, path); err != nil {
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(path))
+	return err
 }
 
 // MkdirAllSync makes dir (and missing parents) and makes each new name
