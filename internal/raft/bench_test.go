@@ -100,6 +100,7 @@ func BenchmarkPropose3Parallel(b *testing.B) {
 	n := c.nodes[lead].n
 	data := make([]byte, 200)
 	b.SetParallelism(8) // 16 proposers on two cores
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := n.Propose(context.Background(), data); err != nil {
