@@ -66,6 +66,12 @@
 // slow or dead peer never blocks it. Snapshots travel to voters in one
 // MsgSnap.
 //
+// Malformed bodies close the connection; messages of types no peer sends
+// are refused. Beyond that the controller listener is trusted, as Kafka's
+// is: a well-formed message that breaks one of raft's invariants (raft
+// panics on some, such as a commit index beyond the log) stops that node
+// with an error (Node.Done, Node.Err), not the process.
+//
 // # Observers
 //
 // Observer (a broker-only node) fetches committed entries with

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestSingleVoter(t *testing.T) {
@@ -299,4 +302,66 @@ func TestLeaderCutOff(t *testing.T) {
 	if got := payloads(c.checkSame()); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("applied %v", got)
 	}
+}
+
+// Bootstrap entries (an imported single-node log) are the first entries
+// every voter applies, at indexes 2, 3, …, before any proposal.
+func TestBootstrapEntries(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.Bootstrap = [][]byte{[]byte("old-1"), []byte("old-2")} })
+	idx := c.propose("new")
+	c.waitApplied(idx, 10*time.Second)
+	got := c.checkSame()
+	if len(got) != 3 || got[0] != (smEntry{2, "old-1"}) || got[1] != (smEntry{3, "old-2"}) || got[2].data != "new" {
+		t.Fatalf("applied %v", got)
+	}
+	// A restart does not bootstrap again.
+	c.restart(0)
+	c.waitApplied(idx, 10*time.Second)
+	if got := c.checkSame(); len(got) != 3 {
+		t.Fatalf("after restart %v", got)
+	}
+}
+
+// A node refuses a log whose voter set differs from its configuration.
+func TestVotersMismatch(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.waitLeader(10 * time.Second)
+	c.stop(2)
+	cfg := c.config(2)
+	cfg.Voters = map[int32]string{0: nodeName(0), 1: nodeName(1), 2: nodeName(2), 3: nodeName(3)}
+	if n, err := Start(cfg); err == nil {
+		n.Close()
+		t.Fatal("Start accepted a different voter set")
+	}
+}
+
+// A message raft cannot take (a heartbeat claiming a commit index beyond
+// the log: raft panics on it) stops that node with an error; the process
+// goes on.
+func TestRaftPanicStopsNode(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead, epoch := c.waitLeader(10 * time.Second)
+	f := (lead + 1) % 3
+	m := &pb.Message{Type: pb.MsgHeartbeat.Enum(), To: new(raftID(f)), From: new(raftID(lead)), Term: new(epoch), Commit: new(uint64(1000))}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[f].n.HandleRPC(KeyRaftMessage, 0, appendMessages(nil, [][]byte{b})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.nodes[f].n.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("node did not stop")
+	}
+	if err := c.nodes[f].n.Err(); err == nil || errors.Is(err, ErrClosed) {
+		t.Fatalf("node stopped with %v", err)
+	}
+	if err := c.nodes[f].n.Close(); err == nil {
+		t.Fatal("Close reported no error")
+	}
+	c.nodes[f].n = nil
+	idx := c.propose("the others go on")
+	c.waitApplied(idx, 10*time.Second)
 }
