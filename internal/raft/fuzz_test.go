@@ -2,6 +2,8 @@ package raft
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -16,11 +18,31 @@ func FuzzReplay(f *testing.F) {
 	seg = appendEntry(seg, ent(6, 2, "b"))
 	seg = appendHardState(seg, hardState{3, 1, 6})
 	seg = appendEntry(seg, ent(6, 3, "c"))
-	f.Add(seg)
-	f.Add(seg[:len(seg)-4])
-	f.Add(appendMarker(nil, 1, 1))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(seg, false)
+	f.Add(seg[:len(seg)-4], false)
+	f.Add(appendMarker(nil, 1, 1), false)
+	f.Add([]byte{}, false)
+	// Framed: a marker (5, 2), entries 5 and 6 of term 2, a hard state.
+	framed := []byte{recMarker, 16, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 2}
+	for _, i := range []byte{5, 6} {
+		framed = append(framed, recEntry, 18, 0, 0, 0, 0, 0, 0, 0, i, 0, 0, 0, 0, 0, 0, 0, 2, 0, 'x')
+	}
+	framed = append(framed, recHardState, 24)
+	framed = append(framed, make([]byte, 24)...)
+	f.Add(framed, true)
+	f.Fuzz(func(t *testing.T, b []byte, frame bool) {
+		if frame {
+			// b is a list of (kind u8, length u8, payload): give each
+			// a valid checksum, so that the fuzzer explores past it.
+			var seg []byte
+			for len(b) >= 2 {
+				kind, n := b[0], min(int(b[1]), len(b)-2)
+				p := b[2 : 2+n]
+				seg = appendRecord(seg, kind, func(d []byte) []byte { return append(d, p...) })
+				b = b[2+n:]
+			}
+			b = seg
+		}
 		st, err := replay(b)
 		if err != nil {
 			return
@@ -42,9 +64,13 @@ func FuzzReplay(f *testing.F) {
 // FuzzSnapFile: a snapshot file decodes to an error, or to a snapshot that
 // encodes back to the same bytes.
 func FuzzSnapFile(f *testing.F) {
-	f.Add(encodeSnapFile(&snapFile{index: 3, term: 2, cs: testCS, data: []byte("x")}))
-	f.Add(encodeSnapFile(&snapFile{index: 1, term: 1, cs: &pb.ConfState{}}))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(encodeSnapFile(&snapFile{index: 3, term: 2, cs: testCS, data: []byte("x")}), false)
+	f.Add(encodeSnapFile(&snapFile{index: 1, term: 1, cs: &pb.ConfState{}}), true)
+	f.Fuzz(func(t *testing.T, b []byte, fixCRC bool) {
+		if fixCRC && len(b) >= 12 {
+			// Past the checksum, so that the fuzzer explores the fields.
+			binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[12:], crcTable))
+		}
 		s, err := decodeSnapFile(b)
 		if err != nil {
 			return
