@@ -64,6 +64,12 @@ func TestAsyncProducerUndrained(t *testing.T) {
 	if a.DroppedSuccesses() != 290 {
 		t.Fatalf("dropped %d successes, want 290", a.DroppedSuccesses())
 	}
+	if a.DroppedErrors() != 0 {
+		t.Fatalf("dropped %d errors; the one error fits the buffer", a.DroppedErrors())
+	}
+	if a.Producer() == nil {
+		t.Fatal("Producer() is nil")
+	}
 	n := 0
 	for range a.Successes() {
 		n++

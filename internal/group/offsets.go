@@ -49,13 +49,6 @@ func (o *Offsets) Delete(group string, tp TopicPartition) {
 	}
 }
 
-// DeleteGroup drops every offset of group and returns the partitions.
-func (o *Offsets) DeleteGroup(group string) []TopicPartition {
-	out := o.Partitions(group)
-	delete(o.groups, group)
-	return out
-}
-
 // Get returns a committed offset.
 func (o *Offsets) Get(group string, tp TopicPartition) (Offset, bool) {
 	off, ok := o.groups[group][tp]

@@ -136,16 +136,11 @@ func dedupe(dirs []string) []string {
 	return out
 }
 
-// WriteMetaProperties writes dir/meta.properties atomically
+// WriteMetaPropertiesFS writes dir/meta.properties on fsys (nil: vfs.Default) atomically
 // (vfs.WriteFileAtomic: temp file, fsync, rename, fsync of the directory),
 // so a crash leaves the old file (or none) or the new one, whole. The
 // layout matches what AK writes (java.util.Properties.store: a blank
 // comment, a date comment, then the keys).
-func WriteMetaProperties(dir string, mp MetaProperties, now func() time.Time) error {
-	return WriteMetaPropertiesFS(nil, dir, mp, now)
-}
-
-// WriteMetaPropertiesFS is WriteMetaProperties on fsys (nil: vfs.Default).
 func WriteMetaPropertiesFS(fsys vfs.FS, dir string, mp MetaProperties, now func() time.Time) error {
 	if now == nil {
 		now = time.Now
