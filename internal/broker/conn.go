@@ -47,7 +47,7 @@ type response struct {
 	bufs [][]byte
 	// raw is a response body that is not a kmsg type (the quorum's
 	// private keys), written after a v0 response header.
-	raw []byte
+	raw  []byte
 	once sync.Once
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { registerOn(onBoth, kmsg.DescribeCluster, 0, 2, keepsFrame, (*Broker).handleDescribeCluster) }
+func init() {
+	registerOn(onBoth, kmsg.DescribeCluster, 0, 2, keepsFrame, (*Broker).handleDescribeCluster)
+}
 
 func (b *Broker) handleDescribeCluster(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeClusterRequest)

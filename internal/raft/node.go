@@ -169,12 +169,12 @@ type Node struct {
 	// entry of its own term (so every entry before it too): the term it
 	// may decide in as the active controller. Zero otherwise.
 	activeTerm uint64
-	seq       uint64               // the last proposal number
-	pending   map[uint64]*proposal // by proposal number (each records its term)
-	transfers []*transfer
-	contact   map[uint64]time.Time // last message from each voter
-	caughtUp  map[uint64]time.Time // last time a voter's match reached our last index
-	after     []func()             // raft calls deferred to after Advance
+	seq        uint64               // the last proposal number
+	pending    map[uint64]*proposal // by proposal number (each records its term)
+	transfers  []*transfer
+	contact    map[uint64]time.Time // last message from each voter
+	caughtUp   map[uint64]time.Time // last time a voter's match reached our last index
+	after      []func()             // raft calls deferred to after Advance
 
 	recvc   chan *pb.Message
 	propc   chan *proposal
