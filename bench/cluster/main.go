@@ -40,6 +40,7 @@ func main() {
 		root      = flag.String("root", ".", "repository root (for scripts/kafka-reference)")
 		systems   = flag.String("systems", "kafka,samsa", "systems to run, in the first repetition's order: kafka, samsa")
 		samsaBin  = flag.String("samsa", "bin/samsa", "samsa binary")
+		samsaRev  = flag.String("samsa-rev", "", "the samsa revision to report (default: git describe of -root, where the wrapper builds the binary)")
 		reps      = flag.Int("reps", 5, "fresh clusters (cold starts) per system")
 		creates   = flag.Int("creates", 200, "sequential CreateTopics per system, spread over the repetitions")
 		kills     = flag.Int("kills", 20, "kill -9s of the active controller per system, spread over the repetitions")
@@ -107,6 +108,9 @@ func main() {
 		DataDir: dataRoot, Reps: *reps,
 		Plan: plan{Nodes: 3, RF: *rf, Idle: *idle, Creates: *creates, Kills: *kills, Timeout: *timeout,
 			Attempt: *attempt, Interval: *interval}}
+	if *samsaRev != "" {
+		res.Machine.SamsaRev = *samsaRev
+	}
 	var syss []*system
 	for _, name := range strings.Split(*systems, ",") {
 		switch strings.TrimSpace(name) {
