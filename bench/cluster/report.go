@@ -304,6 +304,24 @@ func renderMarkdown(res *Results) string {
 			f.ColdStart.N, f.Create.N, f.Kills, f.KillErrors, f.RepErrors)
 	}
 	w(".\n\n")
+	w("Load average (1 min) at the start of each repetition: ")
+	for i, name := range res.Systems {
+		if i > 0 {
+			w("; ")
+		}
+		var ls []string
+		for _, r := range res.Runs {
+			if r.System == name {
+				one, _, _ := strings.Cut(r.LoadBefore, " ")
+				if one == "" {
+					one = "?"
+				}
+				ls = append(ls, one)
+			}
+		}
+		w("%s %s", name, strings.Join(ls, ", "))
+	}
+	w(".\n\n")
 	w("Idle memory per node (median over the repetitions):\n\n| node |")
 	for _, name := range res.Systems {
 		w(" %s VmRSS | %s VmHWM |", name, name)

@@ -162,13 +162,13 @@ func TestComputeFiguresAndMarkdown(t *testing.T) {
 		Command: "scripts/bench-cluster", KafkaVersion: "4.4.0", Systems: []string{"kafka", "samsa"}, Reps: 2,
 		Plan: plan{Nodes: 3, RF: 3, Idle: 30 * time.Second, Creates: 4, Kills: 4, Interval: 5 * time.Millisecond},
 		Runs: []repResult{
-			{System: "kafka", Rep: 0, ColdStart: 10 * time.Second, Mem: mem(400, 410, 390), Creates: ms(60, 100),
+			{System: "kafka", Rep: 0, LoadBefore: "1.50 2.00 2.10", ColdStart: 10 * time.Second, Mem: mem(400, 410, 390), Creates: ms(60, 100),
 				Kills: []killResult{kill(2000, 2100, 9000), kill(3000, 3100, 10000)}},
-			{System: "samsa", Rep: 0, ColdStart: 200 * time.Millisecond, Mem: mem(20, 22, 21), Creates: ms(2, 4),
+			{System: "samsa", Rep: 0, LoadBefore: "0.90 1 1", ColdStart: 200 * time.Millisecond, Mem: mem(20, 22, 21), Creates: ms(2, 4),
 				Kills: []killResult{kill(10, 12, 50), {Killed: 3, Error: "no new leader: boom"}}},
 			{System: "samsa", Rep: 1, ColdStart: 300 * time.Millisecond, Mem: mem(20, 24, 21), Creates: ms(3, 50),
 				Kills: []killResult{kill(20, 25, 60)}},
-			{System: "kafka", Rep: 1, ColdStart: 12 * time.Second, Mem: mem(402, 408, 394), Creates: ms(70, 80),
+			{System: "kafka", Rep: 1, LoadBefore: "2.25 2.00 2.10", ColdStart: 12 * time.Second, Mem: mem(402, 408, 394), Creates: ms(70, 80),
 				Kills: []killResult{kill(2500, 2600, 9500), kill(2200, 2300, 9100)}},
 		},
 	}
@@ -204,6 +204,7 @@ func TestComputeFiguresAndMarkdown(t *testing.T) {
 		"- samsa repetition 1 kill 2: no new leader: boom",
 		"Reproduce: `scripts/bench-cluster`.",
 		"| 2 | 408 MB | 409 MB | 22.0 MB | 23.0 MB |",
+		"Load average (1 min) at the start of each repetition: kafka 1.50, 2.25; samsa 0.90, ?.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
