@@ -207,14 +207,15 @@ func runRep(s *system, dir string, pl plan, rep int) (r repResult) {
 	}
 	defer c.stop()
 	ctx := context.Background()
-	d, err := c.coldStart(ctx)
+	ph, err := c.coldStart(ctx)
 	if err != nil {
 		r.Error = "cold start: " + err.Error()
 		logf("error: %s", r.Error)
 		return r
 	}
-	r.ColdStart = d
-	logf("%s: ready after %v; idle %v", s.Name, d.Round(time.Millisecond), pl.Idle)
+	r.ColdStart, r.Phases = ph.Ready, ph
+	logf("%s: first Metadata answer after %v, all brokers listed after %v, ready (CreateTopics) after %v; idle %v", s.Name,
+		ph.FirstMetadata.Round(time.Millisecond), ph.AllBrokers.Round(time.Millisecond), ph.Ready.Round(time.Millisecond), pl.Idle)
 	if r.Mem, err = c.idleMem(); err != nil {
 		r.Error = "idle: " + err.Error()
 		logf("error: %s", r.Error)

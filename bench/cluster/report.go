@@ -120,6 +120,7 @@ func fsType(dir string) string {
 // figures are one system's figures over all its repetitions.
 type figures struct {
 	ColdStart, Create, Elect, Write, Rejoin summary   // seconds
+	FirstMetadata, AllBrokers               summary   // seconds: phases of the cold start
 	RSS, HWM                                summary   // bytes, one sample per node and repetition
 	NodeRSS, NodeHWM                        []float64 // median per node id (index 0 is node 1)
 	Kills, KillErrors, RepErrors            int
@@ -127,7 +128,7 @@ type figures struct {
 
 func computeFigures(runs []repResult, system string) figures {
 	var f figures
-	var cold, create, elect, write, rejoin, rss, hwm []float64
+	var cold, first, all, create, elect, write, rejoin, rss, hwm []float64
 	perRSS, perHWM := map[int][]float64{}, map[int][]float64{}
 	for _, r := range runs {
 		if r.System != system {
@@ -138,6 +139,10 @@ func computeFigures(runs []repResult, system string) figures {
 		}
 		if r.ColdStart > 0 {
 			cold = append(cold, r.ColdStart.Seconds())
+		}
+		if r.Phases.Ready > 0 {
+			first = append(first, r.Phases.FirstMetadata.Seconds())
+			all = append(all, r.Phases.AllBrokers.Seconds())
 		}
 		create = append(create, seconds(r.Creates)...)
 		for i, m := range r.Mem {
@@ -158,6 +163,7 @@ func computeFigures(runs []repResult, system string) figures {
 		}
 	}
 	f.ColdStart, f.Create, f.Elect, f.Write, f.Rejoin = summarize(cold), summarize(create), summarize(elect), summarize(write), summarize(rejoin)
+	f.FirstMetadata, f.AllBrokers = summarize(first), summarize(all)
 	f.RSS, f.HWM = summarize(rss), summarize(hwm)
 	for i := 0; i < len(perRSS); i++ {
 		a, _ := percentile(perRSS[i], 50)
@@ -270,6 +276,8 @@ func renderMarkdown(res *Results) string {
 		{"metadata write after kill -9, p99", func(f figures) (float64, int) { return f.Write.P99, f.Write.N }, fmtSeconds, true},
 		{"idle RSS per node (VmRSS, median)", func(f figures) (float64, int) { return f.RSS.P50, f.RSS.N }, fmtBytes, true},
 		{"idle peak RSS per node (VmHWM, median)", func(f figures) (float64, int) { return f.HWM.P50, f.HWM.N }, fmtBytes, true},
+		{"cold start: first Metadata answer, p50", func(f figures) (float64, int) { return f.FirstMetadata.P50, f.FirstMetadata.N }, fmtSeconds, false},
+		{"cold start: every broker in Metadata, p50", func(f figures) (float64, int) { return f.AllBrokers.P50, f.AllBrokers.N }, fmtSeconds, false},
 		{"killed node back in the quorum, p50", func(f figures) (float64, int) { return f.Rejoin.P50, f.Rejoin.N }, fmtSeconds, false},
 		{"killed node back in the quorum, p99", func(f figures) (float64, int) { return f.Rejoin.P99, f.Rejoin.N }, fmtSeconds, false},
 	}

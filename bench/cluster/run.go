@@ -35,7 +35,8 @@ type repResult struct {
 	LoadBefore string          `json:"load_before"`
 	LoadAfter  string          `json:"load_after"`
 	ColdStart  time.Duration   `json:"cold_start_ns"` // 0: not ready
-	Mem        []memStatus     `json:"idle_mem"`      // per node, after the idle wait
+	Phases     coldPhases      `json:"cold_start_phases"`
+	Mem        []memStatus     `json:"idle_mem"` // per node, after the idle wait
 	Creates    []time.Duration `json:"creates_ns"`
 	Kills      []killResult    `json:"kills"`
 	Error      string          `json:"error,omitempty"`
@@ -184,44 +185,68 @@ func (c *cluster) watch(ctx context.Context, timeout time.Duration) (context.Con
 	return ctx, why, cancel
 }
 
+// coldPhases are the moments of a cold start, from the exec of the nodes.
+type coldPhases struct {
+	FirstMetadata time.Duration `json:"first_metadata_ns"` // a node first answers Metadata
+	AllBrokers    time.Duration `json:"all_brokers_ns"`    // a Metadata response lists every node
+	Ready         time.Duration `json:"ready_ns"`          // then a CreateTopics succeeded
+}
+
 // coldStart starts every node at once and times it to ready: a Metadata
 // response lists every node as a broker (KRaft lists only unfenced ones),
 // then a CreateTopics (rf replicas) succeeds.
-func (c *cluster) coldStart(ctx context.Context) (time.Duration, error) {
+func (c *cluster) coldStart(ctx context.Context) (coldPhases, error) {
 	t0 := time.Now()
 	for _, n := range c.nodes {
 		if err := n.start(); err != nil {
-			return 0, err
+			return coldPhases{}, err
 		}
 	}
 	ctx, died, cancel := c.watch(ctx, c.plan.Timeout)
 	defer cancel()
-	if err := c.waitReady(ctx, fmt.Sprintf("ready-%d", c.rep)); err != nil {
+	ph, err := c.waitReady(ctx, t0, fmt.Sprintf("ready-%d", c.rep))
+	if err != nil {
 		if d := died(); d != nil {
-			return 0, d
+			return coldPhases{}, d
 		}
-		return 0, fmt.Errorf("not ready after %v: %w", c.plan.Timeout, err)
+		return coldPhases{}, fmt.Errorf("not ready after %v: %w", c.plan.Timeout, err)
 	}
-	return time.Since(t0), nil
+	return ph, nil
 }
 
 // waitReady waits until some node's Metadata lists every node, then until a
-// CreateTopics of topic succeeds.
-func (c *cluster) waitReady(ctx context.Context, topic string) error {
+// CreateTopics of topic succeeds; the phases are measured from t0.
+func (c *cluster) waitReady(ctx context.Context, t0 time.Time, topic string) (coldPhases, error) {
+	var ph coldPhases
+	var mu sync.Mutex
 	want := c.ids()
-	_, _, err := race(ctx, c.p, c.addrs(), func(ctx context.Context, addr string, _ int) (struct{}, error) {
-		return struct{}{}, c.listsAll(ctx, addr)
+	_, at, err := race(ctx, c.p, c.addrs(), func(ctx context.Context, addr string, _ int) (struct{}, error) {
+		ids, err := c.p.brokers(ctx, addr)
+		if err != nil {
+			return struct{}{}, err
+		}
+		mu.Lock()
+		if ph.FirstMetadata == 0 {
+			ph.FirstMetadata = time.Since(t0)
+		}
+		mu.Unlock()
+		if !hasAll(ids, want) {
+			return struct{}{}, fmt.Errorf("Metadata lists brokers %v", ids)
+		}
+		return struct{}{}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for %d unfenced brokers: %w", len(want), err)
+		return ph, fmt.Errorf("waiting for %d unfenced brokers: %w", len(want), err)
 	}
-	_, _, err = race(ctx, c.p, c.addrs(), func(ctx context.Context, addr string, _ int) (struct{}, error) {
+	ph.AllBrokers = at.Sub(t0)
+	_, at, err = race(ctx, c.p, c.addrs(), func(ctx context.Context, addr string, _ int) (struct{}, error) {
 		return struct{}{}, c.p.createTopic(ctx, addr, topic, int16(c.plan.RF))
 	})
 	if err != nil {
-		return fmt.Errorf("CreateTopics %s: %w", topic, err)
+		return ph, fmt.Errorf("CreateTopics %s: %w", topic, err)
 	}
-	return nil
+	ph.Ready = at.Sub(t0)
+	return ph, nil
 }
 
 // listsAll is nil once Metadata from addr lists every node as a broker.

@@ -162,13 +162,15 @@ func TestComputeFiguresAndMarkdown(t *testing.T) {
 		Command: "scripts/bench-cluster", KafkaVersion: "4.4.0", Systems: []string{"kafka", "samsa"}, Reps: 2,
 		Plan: plan{Nodes: 3, RF: 3, Idle: 30 * time.Second, Creates: 4, Kills: 4, Interval: 5 * time.Millisecond},
 		Runs: []repResult{
-			{System: "kafka", Rep: 0, LoadBefore: "1.50 2.00 2.10", ColdStart: 10 * time.Second, Mem: mem(400, 410, 390), Creates: ms(60, 100),
+			{System: "kafka", Rep: 0, LoadBefore: "1.50 2.00 2.10", ColdStart: 10 * time.Second,
+				Phases: coldPhases{FirstMetadata: 7 * time.Second, AllBrokers: 9 * time.Second, Ready: 10 * time.Second}, Mem: mem(400, 410, 390), Creates: ms(60, 100),
 				Kills: []killResult{kill(2000, 2100, 9000), kill(3000, 3100, 10000)}},
 			{System: "samsa", Rep: 0, LoadBefore: "0.90 1 1", ColdStart: 200 * time.Millisecond, Mem: mem(20, 22, 21), Creates: ms(2, 4),
 				Kills: []killResult{kill(10, 12, 50), {Killed: 3, Error: "no new leader: boom"}}},
 			{System: "samsa", Rep: 1, ColdStart: 300 * time.Millisecond, Mem: mem(20, 24, 21), Creates: ms(3, 50),
 				Kills: []killResult{kill(20, 25, 60)}},
-			{System: "kafka", Rep: 1, LoadBefore: "2.25 2.00 2.10", ColdStart: 12 * time.Second, Mem: mem(402, 408, 394), Creates: ms(70, 80),
+			{System: "kafka", Rep: 1, LoadBefore: "2.25 2.00 2.10", ColdStart: 12 * time.Second,
+				Phases: coldPhases{FirstMetadata: 8 * time.Second, AllBrokers: 11 * time.Second, Ready: 12 * time.Second}, Mem: mem(402, 408, 394), Creates: ms(70, 80),
 				Kills: []killResult{kill(2500, 2600, 9500), kill(2200, 2300, 9100)}},
 		},
 	}
@@ -198,6 +200,8 @@ func TestComputeFiguresAndMarkdown(t *testing.T) {
 		"| CreateTopics latency, p99 | 100 ms | 50.0 ms | 0.50× | ≤ 0.5 | pass |",
 		"| new controller after kill -9, p99 | 3.00 s | 20.0 ms | 0.01× | ≤ 0.5 | pass |",
 		"| idle RSS per node (VmRSS, median) | 400 MB | 21.0 MB | 0.05× | ≤ 0.5 | pass |",
+		"| cold start: first Metadata answer, p50 | 7.00 s | — | — | (none) |  |", // samsa's runs carry no phases
+		"| cold start: every broker in Metadata, p50 | 9.00 s |",
 		"| killed node back in the quorum, p50 | 9.10 s | 50.0 ms | 0.01× | (none) |  |",
 		"Furthest from the goal: **CreateTopics latency, p99**, samsa/Kafka 0.50×",
 		"samsa 2 cold starts, 4 CreateTopics, 3 kills (1 failed)",
