@@ -315,6 +315,7 @@ func (c *Cluster) dialer(from int32) func(ctx context.Context, network, addr str
 		if err != nil {
 			return nil, err
 		}
+		tc := &trackedConn{Conn: nc}
 		c.mu.Lock()
 		live := c.conns[from][:0]
 		for _, x := range c.conns[from] {
@@ -322,9 +323,9 @@ func (c *Cluster) dialer(from int32) func(ctx context.Context, network, addr str
 				live = append(live, x)
 			}
 		}
-		c.conns[from] = append(live, &trackedConn{Conn: nc})
+		c.conns[from] = append(live, tc)
 		c.mu.Unlock()
-		return c.conns[from][len(c.conns[from])-1], nil
+		return tc, nil
 	}
 }
 

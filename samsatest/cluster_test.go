@@ -12,7 +12,9 @@ import (
 	"github.com/samsa-io/samsa/samsatest"
 )
 
-func admin(t *testing.T, seeds ...string) *kadm.Client {
+func admin(t *testing.T, seeds ...string) *kadm.Client { return adminB(t, seeds...) }
+
+func adminB(t testing.TB, seeds ...string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -22,7 +24,9 @@ func admin(t *testing.T, seeds ...string) *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t *testing.T) context.Context { return ctxB(t) }
+
+func ctxB(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -210,5 +214,135 @@ func TestClusterSeparateRoles(t *testing.T) {
 	active := c.ActiveController()
 	if active < 1 || active > 3 {
 		t.Fatalf("active controller %d is not a controller node", active)
+	}
+}
+
+// A partition whose only replica is fenced goes offline (leader -1,
+// LEADER_NOT_AVAILABLE in Metadata) and comes back with its broker.
+func TestClusterOfflinePartition(t *testing.T) {
+	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("broker.session.timeout.ms", "1500"),
+		samsatest.ClusterConfig("broker.heartbeat.interval.ms", "300"))
+	adm := admin(t, c.Bootstrap()...)
+	if _, err := adm.CreateTopic(ctx(t), 3, 1, nil, "rf1"); err != nil {
+		t.Fatal(err)
+	}
+	td, err := adm.ListTopics(ctx(t), "rf1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := td["rf1"].Partitions[0].Leader
+	c.Node(victim).Kill()
+	other := c.Node(victim%3 + 1).Addr()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		td, err := admin(t, other).ListTopics(ctx(t), "rf1")
+		if err == nil {
+			p := td["rf1"].Partitions[0]
+			if p.Leader == -1 && p.Err != nil {
+				t.Logf("offline: %v", p.Err)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partition 0 not offline after its only replica %d was fenced: %v", victim, td["rf1"].Partitions[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.Node(victim).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		td, err := admin(t, other).ListTopics(ctx(t), "rf1")
+		if err == nil && td["rf1"].Partitions[0].Leader == victim {
+			break
+		}
+		if time.Now().After(deadline.Add(15 * time.Second)) {
+			t.Fatalf("partition 0 not back on %d: %v", victim, td["rf1"].Partitions[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// With auto.leader.rebalance.enable, leadership returns to the preferred
+// replica once its broker is back.
+func TestClusterPreferredLeaderReturns(t *testing.T) {
+	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("broker.session.timeout.ms", "1500"),
+		samsatest.ClusterConfig("broker.heartbeat.interval.ms", "300"),
+		samsatest.ClusterConfig("auto.leader.rebalance.enable", "true"),
+		samsatest.ClusterConfig("leader.imbalance.check.interval.seconds", "1"))
+	adm := admin(t, c.Bootstrap()...)
+	if _, err := adm.CreateTopic(ctx(t), 6, 3, nil, "pref"); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.ActiveController()%3 + 1
+	c.Node(victim).Kill()
+	other := c.Node(victim%3 + 1).Addr()
+	ledBy := func(id int32) (led, preferred int) {
+		td, err := admin(t, other).ListTopics(ctx(t), "pref")
+		if err != nil {
+			return -1, -1
+		}
+		for _, p := range td["pref"].Partitions {
+			if p.Replicas[0] == id {
+				preferred++
+				if p.Leader == id {
+					led++
+				}
+			}
+		}
+		return led, preferred
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for led, _ := ledBy(victim); led != 0; led, _ = ledBy(victim) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fenced broker %d still leads %d partitions", victim, led)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.Node(victim).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		led, preferred := ledBy(victim)
+		if preferred > 0 && led == preferred {
+			break
+		}
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("broker %d leads %d of its %d preferred partitions after its return", victim, led, preferred)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// An isolated active controller is replaced by the majority; when the
+// network heals it rejoins as a follower without disturbing the new
+// leader (raft's PreVote and CheckQuorum).
+func TestClusterIsolatedController(t *testing.T) {
+	c := samsatest.StartCluster(t, 3)
+	first, err := c.WaitActiveController(-1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Isolate(first)
+	next, err := c.WaitActiveController(first, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var survivor string
+	for _, nd := range c.Nodes() {
+		if nd.ID != first {
+			survivor = nd.Addr()
+		}
+	}
+	if _, err := admin(t, survivor).CreateTopic(ctx(t), 1, 1, nil, "during-partition"); err != nil {
+		t.Fatalf("metadata write in the majority: %v", err)
+	}
+	c.Heal()
+	time.Sleep(3 * time.Second) // several election timeouts
+	if got, err := c.WaitActiveController(-1, 10*time.Second); err != nil || got != next {
+		t.Fatalf("after healing the active controller is %d (%v), want %d undisturbed", got, err, next)
+	}
+	if c.Node(first).ActiveController() {
+		t.Fatalf("the formerly isolated node %d still thinks it is active", first)
 	}
 }
