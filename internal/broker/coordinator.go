@@ -20,8 +20,10 @@ package broker
 //   - Commits update the in-memory offsets only once durable; the log
 //     offset of the record decides which of two racing commits wins, so
 //     memory always matches what a reload would rebuild.
-//   - load (at broker start, after the partitions opened) replays every
-//     hosted offsets partition: latest value per key, tombstones delete.
+//   - The coordinator follows leadership (onImage, coordinator_load.go):
+//     an offsets partition this node comes to lead is replayed (latest
+//     value per key, tombstones delete) before its groups go live; one it
+//     stops leading has its groups and offsets dropped.
 //
 // Lock order: coordinator.mu is taken before partition.appendMu (appends
 // happen under it) and never while calling the controller; ensureMu
