@@ -118,11 +118,11 @@ func (st *clusterState) failure() error {
 
 // controller is the active controller: the quorum's leader, else what
 // DescribeCluster names (from Kafka in KRaft mode, a random live broker).
-func (st *clusterState) controller() (id int32, fromQuorum bool) {
+func (st *clusterState) controller() int32 {
 	if st.quorum != nil {
-		return st.quorum.LeaderID, true
+		return st.quorum.LeaderID
 	}
-	return st.cluster.ControllerID, false
+	return st.cluster.ControllerID
 }
 
 func (st *clusterState) writeText(w io.Writer) {
@@ -133,7 +133,7 @@ func (st *clusterState) writeText(w io.Writer) {
 			fenced++
 		}
 	}
-	ctl, fromQuorum := st.controller()
+	ctl := st.controller()
 	fmt.Fprintf(w, "cluster %s  controller %d  brokers %d", ci.ClusterID, ctl, len(ci.Brokers))
 	if fenced > 0 {
 		fmt.Fprintf(w, " (%d fenced)", fenced)
@@ -158,13 +158,9 @@ func (st *clusterState) writeText(w io.Writer) {
 		}
 		tw.Flush()
 	case st.quorumUnsupp:
-		fmt.Fprintf(w, "quorum: not described: the broker does not support DescribeQuorum (%v)", brief(st.quorumErr))
-		if !fromQuorum {
-			fmt.Fprint(w, "; the controller above is DescribeCluster's")
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "quorum: not described: the broker does not support DescribeQuorum (%v); the controller above is DescribeCluster's\n", brief(st.quorumErr))
 	default:
-		fmt.Fprintf(w, "quorum: not described: DescribeQuorum failed: %v\n", brief(st.quorumErr))
+		fmt.Fprintf(w, "quorum: not described: DescribeQuorum failed: %v; the controller above is DescribeCluster's\n", brief(st.quorumErr))
 	}
 
 	fmt.Fprintln(w, "brokers (endpoints on the listener this request came in on):")
@@ -324,7 +320,7 @@ type jsonOfflinePartition struct {
 
 func (st *clusterState) writeJSON(w io.Writer) error {
 	ci := st.cluster
-	ctl, _ := st.controller()
+	ctl := st.controller()
 	out := jsonCluster{ClusterID: ci.ClusterID, ControllerID: ctl, FencedIncluded: ci.FencedIncluded,
 		Brokers: []jsonBroker{}, OfflinePartitions: []jsonOfflinePartition{}}
 	if q := st.quorum; q != nil {
