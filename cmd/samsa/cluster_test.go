@@ -325,8 +325,7 @@ func TestClusterCommandKafka(t *testing.T) {
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: the reference cluster is tested by scripts/test's reference pass")
 		return
 	}
-	jc := clusterJSON(t, boot)
-	checkHealthyKafka(t, jc)
+	jc := awaitHealthyKafka(t, boot)
 	code, out, errs := runClusterCmd(t, boot)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
@@ -339,15 +338,27 @@ func TestClusterCommandKafka(t *testing.T) {
 	}
 }
 
-// checkHealthyKafka: three voters, one of them the leader, every voter
-// caught up and fetching, three unfenced brokers.
-func checkHealthyKafka(t *testing.T, jc jsonCluster) {
+// awaitHealthyKafka returns samsa cluster -json's answer once it shows the
+// reference cluster healthy (healthyKafka), which an earlier test that
+// killed and restarted a node may have left recovering for a moment.
+func awaitHealthyKafka(t *testing.T, boot string) jsonCluster {
 	t.Helper()
-	if err := healthyKafka(jc); err != nil {
-		t.Fatalf("%v: %+v", err, jc)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		jc := clusterJSON(t, boot)
+		err := healthyKafka(jc)
+		if err == nil {
+			return jc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reference cluster is not healthy after a minute: %v: %+v", err, jc)
+		}
+		time.Sleep(time.Second)
 	}
 }
 
+// healthyKafka: three voters, one of them the leader, every voter caught
+// up and fetching, three unfenced brokers.
 func healthyKafka(jc jsonCluster) error {
 	q := jc.Quorum
 	if q == nil {
@@ -393,8 +404,7 @@ func TestClusterCommandKafkaNodeKill(t *testing.T) {
 			t.Fatalf("kafka-reference %s %d: %v\n%s", cmd, node, err, out)
 		}
 	}
-	jc := clusterJSON(t, boot)
-	checkHealthyKafka(t, jc)
+	jc := awaitHealthyKafka(t, boot)
 	var victim int32 = -1
 	for _, v := range jc.Quorum.Voters {
 		if v.ID != jc.Quorum.LeaderID {
