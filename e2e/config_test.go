@@ -140,28 +140,20 @@ func composeNodeEnv(id int, dir string) []string {
 	}
 }
 
-// TestMultiNodeQuorumRefused: each node of a three-voter configuration
-// exits at start with the reason, instead of serving a one-node cluster of
-// its own, and creates no data directory.
-func TestMultiNodeQuorumRefused(t *testing.T) {
-	for id := 1; id <= 3; id++ {
-		dir := filepath.Join(t.TempDir(), "data")
-		out, err := runSamsa(t, composeNodeEnv(id, dir), "serve")
-		if err == nil || !strings.Contains(out, "controller.quorum.voters: 3 voters (1@127.0.0.1:30011,2@127.0.0.1:30021,3@127.0.0.1:30031)") ||
-			!strings.Contains(out, "single-node clusters only") {
-			t.Fatalf("node %d: err %v, output:\n%s", id, err, out)
-		}
-		if _, err := os.Stat(dir); !os.IsNotExist(err) {
-			t.Errorf("node %d: a refused start created %s (%v)", id, dir, err)
-		}
-	}
-	// A broker-only node is refused with the same reason.
-	env := composeNodeEnv(1, t.TempDir())
-	env = append(env, "KAFKA_PROCESS_ROLES=broker", "KAFKA_NODE_ID=4", "KAFKA_CONTROLLER_QUORUM_VOTERS=1@127.0.0.1:30011",
-		"KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:30040")
+// TestDynamicQuorumRefused: a dynamic quorum (KIP-853, bootstrap servers
+// without voters) exits at start with the reason and creates no data
+// directory, instead of forming a quorum samsa cannot change.
+func TestDynamicQuorumRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := append(composeNodeEnv(1, dir), "KAFKA_CONTROLLER_QUORUM_VOTERS=",
+		"KAFKA_CONTROLLER_QUORUM_BOOTSTRAP_SERVERS=127.0.0.1:30011,127.0.0.1:30021,127.0.0.1:30031")
 	out, err := runSamsa(t, env, "serve")
-	if err == nil || !strings.Contains(out, "process.roles: broker alone") {
-		t.Fatalf("broker-only: err %v, output:\n%s", err, out)
+	if err == nil || !strings.Contains(out, "controller.quorum.bootstrap.servers: 3 servers") ||
+		!strings.Contains(out, "static controller quorums only") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a refused start created %s (%v)", dir, err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
@@ -114,6 +115,15 @@ func start(s settings) (*Node, error) {
 	b, err := server.Start(cfg, server.Options{Logger: s.logger})
 	if err != nil {
 		return nil, err
+	}
+	select {
+	case <-b.Ready():
+	case <-b.Failed():
+		b.Close()
+		return nil, b.Err()
+	case <-time.After(30 * time.Second):
+		b.Close()
+		return nil, fmt.Errorf("samsatest: node not ready (registered and unfenced) after 30s")
 	}
 	return &Node{b: b, set: s, addr: b.Addrs()["PLAINTEXT"]}, nil
 }

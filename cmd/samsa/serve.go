@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/server"
@@ -31,9 +33,12 @@ data in ./samsa-data. So "KAFKA_NUM_PARTITIONS=3 samsa serve" is that node with
 three partitions per new topic. A file, or process.roles, makes them a complete
 Kafka configuration: Kafka's own defaults fill in the rest.
 
-samsa runs single-node clusters with PLAINTEXT listeners for now: more than one
-controller voter, a broker-only or controller-only node, an SSL or SASL listener
-and ssl.*/sasl.* keys that expect security are refused at start.
+Several nodes form one cluster as Kafka's KRaft nodes do: the same
+controller.quorum.voters on every node, process.roles broker, controller or
+both. SIGTERM is a controlled shutdown: leaderships move to other replicas
+first. samsa runs static quorums and PLAINTEXT listeners for now: a dynamic
+quorum (controller.quorum.bootstrap.servers with several servers), an SSL or
+SASL listener and ssl.*/sasl.* keys that expect security are refused at start.
 
 `
 
@@ -82,8 +87,28 @@ func runServe(args []string) int {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	logger.Info("shutting down", "signal", s.String())
+	go func() {
+		select {
+		case <-b.Ready():
+			logger.Info("samsa node ready", "node.id", cfg.NodeID, "roles", strings.Join(cfg.ProcessRoles, ","))
+		case <-b.Failed():
+		}
+	}()
+	select {
+	case s := <-sig:
+		// Kafka's controlled shutdown: leaderships move away first,
+		// within Docker's default 10 s grace.
+		logger.Info("shutting down", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		if err := b.Shutdown(ctx); err != nil {
+			logger.Warn("controlled shutdown incomplete", "err", err)
+		}
+		cancel()
+	case <-b.Failed():
+		logger.Error("stopping", "err", b.Err())
+		b.Close()
+		return 1
+	}
 	if err := b.Close(); err != nil {
 		logger.Error("shutdown", "err", err)
 		return 1

@@ -17,15 +17,20 @@ import (
 )
 
 func init() {
-	register(kmsg.CreateTopics, 2, 7, keepsFrame, (*Broker).handleCreateTopics)
-	register(kmsg.DeleteTopics, 1, 6, keepsFrame, (*Broker).handleDeleteTopics)
-	register(kmsg.CreatePartitions, 0, 3, keepsFrame, (*Broker).handleCreatePartitions)
+	registerOn(onBoth, kmsg.CreateTopics, 2, 7, keepsFrame, (*Broker).handleCreateTopics)
+	registerOn(onBoth, kmsg.DeleteTopics, 1, 6, keepsFrame, (*Broker).handleDeleteTopics)
+	registerOn(onBoth, kmsg.CreatePartitions, 0, 3, keepsFrame, (*Broker).handleCreatePartitions)
 }
 
 func (b *Broker) handleCreateTopics(r *request, kreq kmsg.Request) {
+	b.toController(r, kreq, b.decideCreateTopics)
+}
+
+func (b *Broker) decideCreateTopics(kreq kmsg.Request) kmsg.Response {
+	version := kreq.GetVersion()
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := kmsg.NewPtrCreateTopicsResponse()
-	resp.SetVersion(r.hdr.Version)
+	resp.SetVersion(version)
 	seen := map[string]int{}
 	for _, t := range req.Topics {
 		seen[t.Topic]++
@@ -57,13 +62,13 @@ func (b *Broker) handleCreateTopics(r *request, kreq kmsg.Request) {
 		} else {
 			st.TopicID = res.ID
 			st.NumPartitions, st.ReplicationFactor = res.NumPartitions, res.ReplicationFactor
-			if r.hdr.Version >= 5 {
+			if version >= 5 {
 				st.Configs = b.createdTopicConfigs(rt.Topic, spec.Configs)
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	return resp
 }
 
 func (b *Broker) createdTopicConfigs(topic string, set map[string]*string) []kmsg.CreateTopicsResponseTopicConfig {
@@ -85,15 +90,20 @@ func setErr(code *int16, msg **string, e *kerr.Error, text string) {
 }
 
 func (b *Broker) handleDeleteTopics(r *request, kreq kmsg.Request) {
+	b.toController(r, kreq, b.decideDeleteTopics)
+}
+
+func (b *Broker) decideDeleteTopics(kreq kmsg.Request) kmsg.Response {
+	version := kreq.GetVersion()
 	req := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := kmsg.NewPtrDeleteTopicsResponse()
-	resp.SetVersion(r.hdr.Version)
+	resp.SetVersion(version)
 	type target struct {
 		name *string
 		id   [16]byte
 	}
 	var targets []target
-	if r.hdr.Version >= 6 {
+	if version >= 6 {
 		for _, t := range req.Topics {
 			targets = append(targets, target{t.Topic, t.TopicID})
 		}
@@ -119,13 +129,18 @@ func (b *Broker) handleDeleteTopics(r *request, kreq kmsg.Request) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	return resp
 }
 
 func (b *Broker) handleCreatePartitions(r *request, kreq kmsg.Request) {
+	b.toController(r, kreq, b.decideCreatePartitions)
+}
+
+func (b *Broker) decideCreatePartitions(kreq kmsg.Request) kmsg.Response {
+	version := kreq.GetVersion()
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := kmsg.NewPtrCreatePartitionsResponse()
-	resp.SetVersion(r.hdr.Version)
+	resp.SetVersion(version)
 	seen := map[string]int{}
 	for _, t := range req.Topics {
 		seen[t.Topic]++
@@ -150,5 +165,5 @@ func (b *Broker) handleCreatePartitions(r *request, kreq kmsg.Request) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	return resp
 }

@@ -14,6 +14,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,16 +28,39 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/purgatory"
+	"github.com/samsa-io/samsa/internal/raft"
 	"github.com/samsa-io/samsa/internal/vfs"
 )
 
-// Broker is one samsa node (broker and controller roles).
+// Broker is one samsa node: a broker, a controller, or both
+// (process.roles).
 type Broker struct {
-	opts   Options
-	locks  []io.Closer // one .lock per log dir, held until closeStores
-	log    *slog.Logger
-	ctl    *controller.Controller
-	mlog   *metadata.FileLog
+	opts  Options
+	locks []io.Closer // one .lock per log dir, held until closeStores
+	log   *slog.Logger
+	// pub is the node's metadata image, fed by the metadata log: raft (a
+	// voter, on a controller) or observer (a broker-only node).
+	pub      *metadata.Publisher
+	raft     *raft.Node
+	observer *raft.Observer
+	// ctl and prop: the controller of a controller node (decides only
+	// while active); nil on a broker-only node.
+	ctl  *controller.Controller
+	prop *proposer
+	// fwd carries forwarded admin requests (and the broker's own metadata
+	// changes) to the active controller; life is the broker's
+	// registration and heartbeats (its channel is life.ch).
+	fwd          *ctlChannel
+	life         lifecycle
+	ready        chan struct{}
+	readyOnce    sync.Once
+	shutdownOnce sync.Once
+	failed       chan struct{}
+	failErr      error // mu guards failErr
+	// ctx ends when Close starts (waits of forwarded requests).
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	parts  *partitionManager
 	timers *purgatory.Timers
 	pids   producerIDs
@@ -70,43 +94,33 @@ func New(opts Options) (*Broker, error) {
 	if len(opts.LogDirs) == 0 {
 		return nil, errors.New("broker: no log.dirs")
 	}
-	b := &Broker{opts: opts, log: opts.Logger, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	b := &Broker{opts: opts, log: opts.Logger, conns: map[*conn]struct{}{}, stop: make(chan struct{}),
+		pub: metadata.NewPublisher(nil), ready: make(chan struct{}), failed: make(chan struct{})}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.life.shutdown, b.life.shutdownDone = make(chan struct{}), make(chan struct{})
 	b.loadTopicDefaults()
 	if err := b.lockDirs(); err != nil {
 		return nil, err
 	}
-	mlog, recs, err := metadata.OpenFileLogFS(opts.FS, filepath.Join(opts.MetadataDir, "__cluster_metadata-0"))
-	if err != nil {
-		b.unlockDirs()
-		return nil, fmt.Errorf("broker: metadata log: %w", err)
-	}
-	b.mlog = mlog
-	b.ctl = controller.New(controller.Config{
-		NodeID:                   opts.NodeID,
-		DefaultPartitions:        opts.NumPartitions,
-		DefaultReplicationFactor: opts.DefaultReplicationFactor,
-		ValidateTopicConfig:      opts.TopicConfigs.Validate,
-		DeleteTopicEnable:        opts.DeleteTopicEnable,
-	}, mlog, recs)
 	b.timers = purgatory.NewTimers()
 	b.parts = newPartitionManager(b)
-	if err := b.parts.scanDirs(); err != nil {
-		b.closeStores()
-		return nil, err
-	}
-	b.ctl.Subscribe(b.parts.onImage)
-	if err := b.parts.err(); err != nil {
-		b.closeStores()
-		return nil, err
-	}
 	b.coord = newCoordinator(b)
-	if err := b.coord.load(); err != nil {
-		b.timers.Close()
-		b.closeStores()
-		return nil, err
+	if opts.BrokerRole {
+		if err := b.parts.scanDirs(); err != nil {
+			b.closeStores()
+			return nil, err
+		}
+		// The partitions follow the image from the first entry the log
+		// applies (Start joins the log); the coordinator follows the
+		// leadership of __consumer_offsets partitions they host.
+		b.pub.Subscribe(b.parts.onImage)
+		b.pub.Subscribe(b.coord.onImage)
 	}
 	return b, nil
 }
+
+// image is the node's current metadata image.
+func (b *Broker) image() *metadata.Image { return b.pub.Image() }
 
 // lockFile is the lock Kafka's LogManager takes in every log dir.
 const lockFile = ".lock"
@@ -165,20 +179,71 @@ func (b *Broker) Start() error {
 		b.mu.Unlock()
 	}
 	b.fixAdvertisedPorts()
-	if _, err := b.ctl.RegisterBroker(b.opts.NodeID, endpoints(b.opts.Advertised), nil); err != nil {
+	if err := b.startQuorum(); err != nil {
 		b.Close()
 		return err
 	}
-	b.mu.Lock()
-	for _, bl := range b.listeners {
-		b.wg.Add(1)
-		go b.acceptLoop(bl)
+	if err := b.parts.err(); err != nil {
+		b.Close()
+		return err
 	}
-	b.wg.Add(1)
-	go b.retentionLoop()
-	b.wg.Add(1)
-	go b.cleanerLoop()
-	b.coord.scheduleExpiry()
+	if b.ctl != nil {
+		b.prop = b.ctl.Proposer().(*proposer)
+	}
+	b.mu.Lock()
+	// Controller listeners serve at once (the quorum forms through them);
+	// broker listeners once the broker has caught up with the metadata log
+	// and been unfenced, as Kafka enables request processing only then: a
+	// client never sees the image of a node that has not caught up.
+	// Connections wait in the listen backlog meanwhile.
+	var brokerLs []*boundListener
+	for _, bl := range b.listeners {
+		if bl.controller {
+			b.wg.Add(1)
+			go b.acceptLoop(bl)
+		} else {
+			brokerLs = append(brokerLs, bl)
+		}
+	}
+	if len(brokerLs) > 0 {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			select {
+			case <-b.ready:
+			case <-b.stop:
+				return
+			}
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.closed {
+				return
+			}
+			for _, bl := range brokerLs {
+				b.wg.Add(1)
+				go b.acceptLoop(bl)
+			}
+		}()
+	}
+	if b.raft != nil {
+		b.wg.Add(1)
+		go b.controllerLoop()
+		b.wg.Add(1)
+		go b.watchQuorum()
+	}
+	if b.opts.BrokerRole {
+		b.fwd = newCtlChannel(b, "samsa-forwarding")
+		b.life.ch = newCtlChannel(b, "samsa-lifecycle")
+		b.wg.Add(1)
+		go b.lifecycleLoop()
+		b.wg.Add(1)
+		go b.retentionLoop()
+		b.wg.Add(1)
+		go b.cleanerLoop()
+		b.coord.scheduleExpiry()
+	} else {
+		close(b.ready)
+	}
 	var bound []string
 	for _, bl := range b.listeners {
 		bound = append(bound, bl.Name+"://"+bl.ln.Addr().String())
@@ -267,6 +332,7 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	close(b.stop)
+	b.cancel()
 	for _, bl := range b.listeners {
 		bl.ln.Close()
 	}
@@ -276,19 +342,48 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.coord.close()  // group timers firing during shutdown do nothing
 	b.timers.Close() // completes parked requests so connections can finish
+	// The metadata log stops before the waits: a connection may be
+	// handing the raft node a request, which ends when the node does.
+	var err error
+	if b.raft != nil {
+		err = b.raft.Close()
+	}
+	if b.observer != nil {
+		if e := b.observer.Close(); err == nil {
+			err = e
+		}
+	}
 	b.wg.Wait()
 	b.async.Stop()
 	b.coord.stopAsync() // durability completions of group writes
-	return b.closeStores()
+	if b.fwd != nil {
+		b.fwd.close()
+		b.life.ch.close()
+	}
+	if e := b.closeStores(); err == nil {
+		err = e
+	}
+	return err
 }
 
 func (b *Broker) closeStores() error {
 	err := b.parts.close()
-	if e := b.mlog.Close(); err == nil {
-		err = e
-	}
 	b.unlockDirs()
 	return err
+}
+
+// watchQuorum stops the node when its raft node stops on its own (an
+// invariant broke, or its storage failed): a controller that cannot apply
+// the log must not go on serving.
+func (b *Broker) watchQuorum() {
+	defer b.wg.Done()
+	select {
+	case <-b.raft.Done():
+		if err := b.raft.Err(); err != nil && !errors.Is(err, raft.ErrClosed) {
+			b.fail(fmt.Errorf("broker: the controller quorum's node stopped: %w", err))
+		}
+	case <-b.stop:
+	}
 }
 
 func (b *Broker) retentionLoop() {

@@ -30,15 +30,15 @@ const (
 
 func init() {
 	register(kmsg.DescribeConfigs, 1, 4, keepsFrame, (*Broker).handleDescribeConfigs)
-	register(kmsg.AlterConfigs, 0, 2, keepsFrame, (*Broker).handleAlterConfigs)
-	register(kmsg.IncrementalAlterConfigs, 0, 1, keepsFrame, (*Broker).handleIncrementalAlterConfigs)
+	registerOn(onBoth, kmsg.AlterConfigs, 0, 2, keepsFrame, (*Broker).handleAlterConfigs)
+	registerOn(onBoth, kmsg.IncrementalAlterConfigs, 0, 1, keepsFrame, (*Broker).handleIncrementalAlterConfigs)
 }
 
 func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
 	resp := kmsg.NewPtrDescribeConfigsResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -144,9 +144,13 @@ func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsRespo
 }
 
 func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
+	b.toController(r, kreq, b.decideAlterConfigs)
+}
+
+func (b *Broker) decideAlterConfigs(kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := kmsg.NewPtrAlterConfigsResponse()
-	resp.SetVersion(r.hdr.Version)
+	resp.SetVersion(kreq.GetVersion())
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -157,13 +161,17 @@ func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
 		b.alterConfigs(int8(rr.ResourceType), rr.ResourceName, ops, true, req.ValidateOnly, &sr.ErrorCode, &sr.ErrorMessage)
 		resp.Resources = append(resp.Resources, sr)
 	}
-	r.respond(resp)
+	return resp
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
+	b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+}
+
+func (b *Broker) decideIncrementalAlterConfigs(kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
-	resp.SetVersion(r.hdr.Version)
+	resp.SetVersion(kreq.GetVersion())
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -174,7 +182,7 @@ func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
 		b.alterConfigs(int8(rr.ResourceType), rr.ResourceName, ops, false, req.ValidateOnly, &sr.ErrorCode, &sr.ErrorMessage)
 		resp.Resources = append(resp.Resources, sr)
 	}
-	r.respond(resp)
+	return resp
 }
 
 func (b *Broker) alterConfigs(typ int8, name string, ops []controller.ConfigOp, replace, validateOnly bool, code *int16, msg **string) {

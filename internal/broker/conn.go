@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/raft"
 	"github.com/samsa-io/samsa/internal/wire"
 )
 
@@ -44,6 +45,9 @@ type response struct {
 	noResponse bool
 	// bufs hold resp's record bytes (respondBufs); released after encoding.
 	bufs [][]byte
+	// raw is a response body that is not a kmsg type (the quorum's
+	// private keys), written after a v0 response header.
+	raw  []byte
 	once sync.Once
 }
 
@@ -141,6 +145,9 @@ func (c *conn) handle(frame []byte) (r *response, release bool, err error) {
 		return nil, false, err
 	}
 	r = &response{hdr: hdr, done: make(chan struct{})}
+	if raft.IsPrivateKey(hdr.Key) {
+		return c.handlePrivate(r, body)
+	}
 	h := c.b.handlerFor(c.listener, kmsg.Key(hdr.Key))
 	if hdr.Key == kmsg.ApiVersions.Int16() {
 		// ApiVersions must answer even versions it does not know (KIP-511).
@@ -158,6 +165,26 @@ func (c *conn) handle(frame []byte) (r *response, release bool, err error) {
 	rc := &request{conn: c, hdr: hdr, resp: r}
 	h.fn(c.b, rc, req)
 	return r, bool(h.frame), nil
+}
+
+// handlePrivate hands a request of the quorum's private keys to the raft
+// node. Only controller listeners of a voter take them; anywhere else the
+// connection closes, as for any unknown key.
+func (c *conn) handlePrivate(r *response, body []byte) (*response, bool, error) {
+	n := c.b.raft
+	if !c.listener.controller || n == nil {
+		return nil, false, errUnsupported(r.hdr)
+	}
+	out, err := n.HandleRPC(r.hdr.Key, r.hdr.Version, body)
+	if err != nil {
+		return nil, false, errMalformed(r.hdr, err)
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	r.raw = out
+	r.once.Do(func() { close(r.done) })
+	return r, false, nil
 }
 
 func (c *conn) writeLoop() {
@@ -187,6 +214,18 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if r.noResponse {
+			if len(c.queue) == 0 && bw.Flush() != nil {
+				c.close()
+			}
+			continue
+		}
+		if r.raw != nil {
+			buf = appendRawResponse(buf[:0], r.hdr.CorrelationID, r.raw)
+			r.raw = nil
+			if _, err := bw.Write(buf); err != nil {
+				c.close()
+				continue
+			}
 			if len(c.queue) == 0 && bw.Flush() != nil {
 				c.close()
 			}
@@ -263,4 +302,12 @@ func writeFetch(nc net.Conn, buf []byte, cuts []int, recs [][]byte, iov *net.Buf
 	_, err := w.WriteTo(nc)
 	clear(v)
 	return err
+}
+
+// appendRawResponse frames a raw body with a v0 response header.
+func appendRawResponse(dst []byte, corr int32, body []byte) []byte {
+	n := 4 + len(body)
+	dst = append(dst, byte(n>>24), byte(n>>16), byte(n>>8), byte(n),
+		byte(corr>>24), byte(corr>>16), byte(corr>>8), byte(corr))
+	return append(dst, body...)
 }

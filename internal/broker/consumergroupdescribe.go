@@ -23,7 +23,7 @@ func (b *Broker) handleConsumerGroupDescribe(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := kmsg.NewPtrConsumerGroupDescribeResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	for _, id := range req.Groups {
 		resp.Groups = append(resp.Groups, b.coord.describeConsumer(id, im))
 	}

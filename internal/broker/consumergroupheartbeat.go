@@ -52,7 +52,7 @@ func (b *Broker) handleConsumerGroupHeartbeat(r *request, kreq kmsg.Request) {
 			hb.Owned[t.TopicID] = append(hb.Owned[t.TopicID], t.Partitions...)
 		}
 	}
-	res := b.coord.consumerHeartbeat(req.Group, hb, topicMetas(b.ctl.Image()))
+	res := b.coord.consumerHeartbeat(req.Group, hb, topicMetas(b.image()))
 	resp.ErrorCode, resp.MemberEpoch = res.Err, res.Epoch
 	if res.Msg != "" {
 		resp.ErrorMessage = &res.Msg

@@ -68,6 +68,13 @@ type coordinator struct {
 	// committed offset.
 	offsetPos map[string]map[group.TopicPartition]int64
 	closed    bool
+	// loaded: the offsets partitions this node leads, with the load
+	// generation started for each; done: those whose state is live.
+	// numParts is the topic's partition count (PartitionFor).
+	loaded   map[int32]uint64
+	done     map[int32]bool
+	loadGen  uint64
+	numParts int32
 
 	// async runs durability completions of group writes: they fire on
 	// flusher goroutines that outlive Broker.Close's other waits.
@@ -113,7 +120,7 @@ func (e *groupEntry) emptySince() time.Time {
 
 func newCoordinator(b *Broker) *coordinator {
 	c := &coordinator{b: b, groups: map[string]*groupEntry{}, offsets: group.NewOffsets(),
-		offsetPos: map[string]map[group.TopicPartition]int64{}}
+		offsetPos: map[string]map[group.TopicPartition]int64{}, loaded: map[int32]uint64{}, done: map[int32]bool{}}
 	c.ccfg = group.ConsumerConfig{
 		SessionTimeout:    b.opts.GroupConsumerSessionTimeout,
 		HeartbeatInterval: b.opts.GroupConsumerHeartbeatInterval,
@@ -151,48 +158,74 @@ func (c *coordinator) stopAsync() { c.async.Stop() }
 
 // ensureTopic returns __consumer_offsets, creating it on first use.
 func (c *coordinator) ensureTopic() (*metadata.Topic, error) {
-	if t := c.b.ctl.Image().Topic(offsetsTopic); t != nil {
+	if t := c.b.image().Topic(offsetsTopic); t != nil {
 		return t, nil
 	}
 	c.ensureMu.Lock()
 	defer c.ensureMu.Unlock()
-	if t := c.b.ctl.Image().Topic(offsetsTopic); t != nil {
+	if t := c.b.image().Topic(offsetsTopic); t != nil {
 		return t, nil
 	}
 	segBytes := fmt.Sprint(offsetsSegmentBytes)
 	compact, producer := "compact", "producer"
-	_, err := c.b.ctl.CreateTopic(controller.TopicSpec{Name: offsetsTopic,
+	t, err := c.b.createTopic(controller.TopicSpec{Name: offsetsTopic,
 		NumPartitions: c.b.opts.OffsetsTopicNumPartitions, ReplicationFactor: c.b.opts.OffsetsTopicReplicationFactor,
-		Configs: map[string]*string{"cleanup.policy": &compact, "segment.bytes": &segBytes, "compression.type": &producer}}, false)
-	if err != nil && controller.CodeOf(err) != kerr.TopicAlreadyExists.Code {
+		Configs: map[string]*string{"cleanup.policy": &compact, "segment.bytes": &segBytes, "compression.type": &producer}})
+	if err != nil {
 		c.b.log.Warn("cannot create "+offsetsTopic, "err", err)
 		return nil, err
 	}
-	return c.b.ctl.Image().Topic(offsetsTopic), nil
+	return t, nil
 }
 
 // coordinatorFor returns the offsets partition of groupID if this node
 // coordinates it, else the error code to answer (NOT_COORDINATOR or
 // COORDINATOR_NOT_AVAILABLE). create: make the topic if missing.
 func (c *coordinator) coordinatorFor(groupID string, create bool) (*partition, int16) {
+	p, idx, code := c.leads(groupID, create)
+	if code != 0 {
+		return nil, code
+	}
+	c.mu.Lock()
+	loaded := c.loadedLocked(idx)
+	c.mu.Unlock()
+	if !loaded {
+		return nil, kerr.CoordinatorLoadInProgress.Code
+	}
+	return p, 0
+}
+
+// coordinatesLocked is coordinatorFor's answer for a known group, with mu
+// held.
+func (c *coordinator) coordinatesLocked(groupID string) int16 {
+	_, idx, code := c.leads(groupID, false)
+	if code == 0 && !c.loadedLocked(idx) {
+		code = kerr.CoordinatorLoadInProgress.Code
+	}
+	return code
+}
+
+// leads finds groupID's offsets partition and checks that this node leads
+// and hosts it.
+func (c *coordinator) leads(groupID string, create bool) (*partition, int32, int16) {
 	var t *metadata.Topic
 	if create {
 		t, _ = c.ensureTopic()
 	} else {
-		t = c.b.ctl.Image().Topic(offsetsTopic)
+		t = c.b.image().Topic(offsetsTopic)
 	}
 	if t == nil || len(t.Partitions) == 0 {
-		return nil, kerr.CoordinatorNotAvailable.Code
+		return nil, 0, kerr.CoordinatorNotAvailable.Code
 	}
 	idx := group.PartitionFor(groupID, int32(len(t.Partitions)))
 	if t.Partitions[idx].Leader != c.b.opts.NodeID {
-		return nil, kerr.NotCoordinator.Code
+		return nil, 0, kerr.NotCoordinator.Code
 	}
 	p := c.b.parts.get(offsetsTopic, idx)
 	if p == nil {
-		return nil, kerr.CoordinatorNotAvailable.Code
+		return nil, 0, kerr.CoordinatorNotAvailable.Code
 	}
-	return p, 0
+	return p, idx, 0
 }
 
 // after is work to run once mu is released.

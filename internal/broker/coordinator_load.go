@@ -7,31 +7,77 @@ import (
 
 	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/purgatory"
 )
 
-// load rebuilds groups and committed offsets from every hosted
-// __consumer_offsets partition. It runs in Broker.New after the partition
-// manager opened the logs and before any listener serves, so no request
-// sees a half-loaded coordinator.
-func (c *coordinator) load() error {
-	t := c.b.ctl.Image().Topic(offsetsTopic)
-	if t == nil {
-		return nil
+// onImage follows the leadership of __consumer_offsets partitions: a
+// group's coordinator is the leader of the partition it hashes to
+// (group.PartitionFor). When this node becomes a partition's leader, the
+// partition is replayed (on its own goroutine: it reads the log) and its
+// groups and offsets go live; until then the groups answer
+// COORDINATOR_LOAD_IN_PROGRESS. When it stops leading, the partition's
+// groups and offsets are dropped from memory (the new leader loads them).
+// It is a metadata listener: it must not wait for the log.
+func (c *coordinator) onImage(_, next *metadata.Image, _ []metadata.Record) {
+	t := next.Topic(offsetsTopic)
+	led := map[int32]bool{}
+	if t != nil {
+		for i, pm := range t.Partitions {
+			if pm.Leader == c.b.opts.NodeID && c.b.parts.get(offsetsTopic, int32(i)) != nil {
+				led[int32(i)] = true
+			}
+		}
 	}
-	snaps := map[string]*group.Snapshot{}
-	for i := range t.Partitions {
-		p := c.b.parts.get(offsetsTopic, int32(i))
-		if p == nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if t != nil && c.numParts != int32(len(t.Partitions)) {
+		c.numParts = int32(len(t.Partitions))
+	}
+	for idx := range c.loaded {
+		if !led[idx] {
+			c.unloadLocked(idx)
+		}
+	}
+	for idx := range led {
+		if _, ok := c.loaded[idx]; ok {
 			continue
 		}
-		if err := c.loadPartition(p, snaps); err != nil {
-			return fmt.Errorf("loading %s-%d: %w", offsetsTopic, i, err)
+		c.loadGen++
+		gen := c.loadGen
+		c.loaded[idx] = gen // loading until done[idx]
+		p := c.b.parts.get(offsetsTopic, idx)
+		c.goAsync(func() { c.loadOne(idx, gen, p) })
+	}
+}
+
+// loadOne replays one offsets partition and makes its groups live, unless
+// leadership moved on meanwhile (gen no longer current).
+func (c *coordinator) loadOne(idx int32, gen uint64, p *partition) {
+	snaps := map[string]*group.Snapshot{}
+	offs := &loadedOffsets{}
+	err := c.loadPartition(p, snaps, offs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.loaded[idx] != gen {
+		return
+	}
+	if err != nil {
+		c.b.log.Error("cannot load group coordinator state", "partition", fmt.Sprintf("%s-%d", offsetsTopic, idx), "err", err)
+		delete(c.loaded, idx) // the next image retries
+		return
+	}
+	for _, o := range offs.recs {
+		if o.off == nil {
+			c.deleteOffsetLocked(o.group, o.tp)
+		} else {
+			c.applyOffsetLocked(o.group, o.tp, *o.off, o.pos)
 		}
 	}
 	now := c.b.opts.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for id, s := range snaps {
 		if s == nil {
 			continue
@@ -43,15 +89,52 @@ func (c *coordinator) load() error {
 	// Groups with offsets but no metadata (standalone commits) exist as
 	// Empty classic groups, as Kafka's loader makes them.
 	for _, id := range c.offsets.Groups() {
-		if c.groups[id] == nil {
+		if c.groups[id] == nil && c.partitionOfLocked(id) == idx {
 			c.groups[id] = &groupEntry{g: group.New(id, &c.cfg, now)}
 		}
 	}
-	return nil
+	c.done[idx] = true
+}
+
+// unloadLocked forgets the groups and offsets of partition idx.
+func (c *coordinator) unloadLocked(idx int32) {
+	delete(c.loaded, idx)
+	delete(c.done, idx)
+	for id := range c.groups {
+		if c.partitionOfLocked(id) == idx {
+			delete(c.groups, id) // its timer op finds no group and does nothing
+		}
+	}
+	for _, id := range c.offsets.Groups() {
+		if c.partitionOfLocked(id) == idx {
+			c.offsets.DeleteGroup(id)
+			delete(c.offsetPos, id)
+		}
+	}
+}
+
+func (c *coordinator) partitionOfLocked(id string) int32 {
+	return group.PartitionFor(id, max(c.numParts, 1))
+}
+
+// loadedLocked reports whether partition idx's state is live here.
+func (c *coordinator) loadedLocked(idx int32) bool { return c.done[idx] }
+
+// loadedOffsets collects a partition's offset records in log order, so
+// they are applied under mu in one step.
+type loadedOffsets struct {
+	recs []loadedOffset
+}
+
+type loadedOffset struct {
+	group string
+	tp    group.TopicPartition
+	off   *group.Offset
+	pos   int64
 }
 
 // loadPartition replays one partition below its high watermark.
-func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapshot) error {
+func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapshot, offs *loadedOffsets) error {
 	offset, hw := p.log.LogStartOffset(), p.hw.Load()
 	for offset < hw {
 		rr, err := p.log.Read(offset, 1<<20, hw)
@@ -66,7 +149,7 @@ func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapsh
 				return nil
 			}
 			return batch.ReadRecords(&h, b[batch.HeaderSize:h.Size()], 64<<20, func(r batch.Record) error {
-				return c.replay(r, h.BaseOffset+int64(r.OffsetDelta), snaps)
+				return replay(r, h.BaseOffset+int64(r.OffsetDelta), snaps, offs)
 			})
 		})
 		if err != nil {
@@ -79,7 +162,7 @@ func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapsh
 
 // replay applies one record: the latest value per key wins, a null value
 // deletes.
-func (c *coordinator) replay(r batch.Record, pos int64, snaps map[string]*group.Snapshot) error {
+func replay(r batch.Record, pos int64, snaps map[string]*group.Snapshot, offs *loadedOffsets) error {
 	rec, err := group.Decode(r.Key, r.Value)
 	if errors.Is(err, group.ErrUnknownRecord) {
 		return nil
@@ -87,18 +170,12 @@ func (c *coordinator) replay(r batch.Record, pos int64, snaps map[string]*group.
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !rec.IsOffset {
 		snaps[rec.Group] = rec.Snapshot
 		return nil
 	}
 	tp := group.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-	if rec.Offset == nil {
-		c.deleteOffsetLocked(rec.Group, tp)
-		return nil
-	}
-	c.applyOffsetLocked(rec.Group, tp, *rec.Offset, pos)
+	offs.recs = append(offs.recs, loadedOffset{group: rec.Group, tp: tp, off: rec.Offset, pos: pos})
 	return nil
 }
 

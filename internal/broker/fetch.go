@@ -75,7 +75,7 @@ func sessionError(req *kmsg.FetchRequest) *kerr.Error {
 func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener string) (*kmsg.FetchResponse, int, []*partition, bool, [][]byte) {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(version)
-	im := b.ctl.Image()
+	im := b.image()
 	limit := int(req.MaxBytes)
 	if version < 3 || limit <= 0 {
 		limit = 1<<31 - 1

@@ -56,7 +56,7 @@ func (b *Broker) findCoordinator(keyType int8, key, listener string) kmsg.FindCo
 		return fail(kerr.CoordinatorNotAvailable, "the offsets topic cannot be created")
 	}
 	pm := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
-	br := b.ctl.Image().Broker(pm.Leader)
+	br := b.image().Broker(pm.Leader)
 	if br == nil || br.Fenced {
 		return fail(kerr.CoordinatorNotAvailable, "")
 	}

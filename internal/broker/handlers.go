@@ -49,8 +49,20 @@ type handler struct {
 	key      kmsg.Key
 	min, max int16
 	frame    frameUse
+	scope    scope
 	fn       func(*Broker, *request, kmsg.Request)
 }
+
+// scope says which listeners serve an API: broker listeners (the client
+// APIs), controller listeners (the KRaft RPCs), or both (controller-bound
+// admin APIs: a broker forwards them, a controller decides them).
+type scope uint8
+
+const (
+	onBroker scope = 1 << iota
+	onController
+	onBoth = onBroker | onController
+)
 
 // frameUse says what a handler does with its request frame, the bytes the
 // connection reader read the request into (see framePool in conn.go).
@@ -70,15 +82,21 @@ const (
 // handlers is the API table. ApiVersions is derived from it, never hand-kept.
 var handlers = map[kmsg.Key]*handler{}
 
-// register adds an API; each API file calls it from init.
+// register adds a client API (broker listeners); each API file calls it
+// (or registerOn) from init.
 func register(key kmsg.Key, min, max int16, frame frameUse, fn func(*Broker, *request, kmsg.Request)) {
+	registerOn(onBroker, key, min, max, frame, fn)
+}
+
+// registerOn adds an API served on the listeners of scope sc.
+func registerOn(sc scope, key kmsg.Key, min, max int16, frame frameUse, fn func(*Broker, *request, kmsg.Request)) {
 	if _, dup := handlers[key]; dup {
 		panic(fmt.Sprintf("broker: API key %d (%s) registered twice", key, key.Name()))
 	}
 	if req := key.Request(); req == nil || req.MaxVersion() < max {
 		panic(fmt.Sprintf("broker: kmsg cannot encode API key %d (%s) v%d", key, key.Name(), max))
 	}
-	handlers[key] = &handler{key: key, min: min, max: max, frame: frame, fn: fn}
+	handlers[key] = &handler{key: key, min: min, max: max, frame: frame, scope: sc, fn: fn}
 }
 
 // handlerFor returns the handler for key on a listener (nil if none).
@@ -87,9 +105,14 @@ func (b *Broker) handlerFor(l *boundListener, key kmsg.Key) *handler {
 	if h == nil {
 		return nil
 	}
-	if l.controller && key != kmsg.ApiVersions {
-		// Controller listeners serve the KRaft RPCs only; those arrive
-		// with cluster mode.
+	if key == kmsg.ApiVersions {
+		return h
+	}
+	want := onBroker
+	if l.controller {
+		want = onController
+	}
+	if h.scope&want == 0 {
 		return nil
 	}
 	return h

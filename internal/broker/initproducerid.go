@@ -30,7 +30,7 @@ func (b *Broker) nextProducerID() (int64, error) {
 	b.pids.mu.Lock()
 	defer b.pids.mu.Unlock()
 	if b.pids.next >= b.pids.stop {
-		first, n, err := b.ctl.AllocateProducerIDs(b.opts.NodeID)
+		first, n, err := b.allocateProducerIDs()
 		if err != nil {
 			return -1, err
 		}

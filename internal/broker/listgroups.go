@@ -43,7 +43,7 @@ func (c *coordinator) list(states, types []string) []kmsg.ListGroupsResponseGrou
 		if state == group.Dead.String() || !match(states, state) || !match(types, typ) {
 			return
 		}
-		if _, code := c.coordinatorFor(id, false); code != 0 {
+		if c.coordinatesLocked(id) != 0 {
 			return
 		}
 		lg := kmsg.NewListGroupsResponseGroup()

@@ -23,7 +23,7 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := kmsg.NewPtrListOffsetsResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic

@@ -92,7 +92,8 @@ func parsePartitionDir(name string) (partKey, bool) {
 }
 
 // onImage is the controller listener: it makes the hosted partitions match
-// next. It runs under the controller's write lock.
+// next. It is a metadata listener (metadata.Publisher): it runs on the
+// metadata log's goroutine, before the entry's proposal returns.
 func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.Record) {
 	changedConfigs := map[string]bool{}
 	for _, r := range recs {
@@ -126,20 +127,33 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 					continue
 				}
 				m.parts[k] = p
-			} else if changedConfigs[t.Name] {
+			} else if changedConfigs[t.Name] || recs == nil {
+				// recs is nil for a snapshot: anything may have changed.
 				m.configureLocked(next, p)
 			}
 			p.leaderEpoch.Store(pm.LeaderEpoch)
 		}
 	}
-	if prev == nil {
-		// First image: directories no topic claims are left over from a
-		// deletion interrupted by a crash.
-		for name, path := range m.onDisk {
-			m.b.log.Warn("deleting partition directory of a deleted topic", "dir", path)
-			m.fs.RemoveAll(path)
-			delete(m.onDisk, name)
+}
+
+// removeStray deletes the partition directories no topic of the image
+// claims: left over from a topic deleted while this node was down, or
+// from a deletion a crash interrupted. It runs once the broker has caught
+// up with the metadata log (it was unfenced), never on an image that may
+// still lack topics created while it was down.
+func (m *partitionManager) removeStray() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	im := m.b.image()
+	for name, path := range m.onDisk {
+		if k, ok := parsePartitionDir(name); ok {
+			if t := im.Topic(k.topic); t != nil && int(k.index) < len(t.Partitions) && hosts(t.Partitions[k.index].Replicas, m.b.opts.NodeID) {
+				continue // claimed by a partition being opened
+			}
 		}
+		m.b.log.Warn("deleting partition directory of a deleted topic", "dir", path)
+		m.fs.RemoveAll(path)
+		delete(m.onDisk, name)
 	}
 }
 

@@ -28,7 +28,7 @@ func (b *Broker) handleMetadata(r *request, kreq kmsg.Request) {
 	resp := kmsg.NewPtrMetadataResponse()
 	resp.SetVersion(r.hdr.Version)
 	listener := r.listenerName()
-	im := b.ctl.Image()
+	im := b.image()
 
 	all := req.Topics == nil || (r.hdr.Version == 0 && len(req.Topics) == 0)
 	autoCreate := b.opts.AutoCreateTopics && (r.hdr.Version < 4 || req.AllowAutoTopicCreation)
@@ -100,13 +100,13 @@ func (b *Broker) autoCreate(im **metadata.Image, name string) *metadata.Topic {
 	if controller.ValidateTopicName(name) != nil {
 		return nil
 	}
-	_, err := b.ctl.CreateTopic(controller.TopicSpec{Name: name, NumPartitions: -1, ReplicationFactor: -1}, false)
-	if err != nil && controller.CodeOf(err) != kerr.TopicAlreadyExists.Code {
+	t, err := b.createTopic(controller.TopicSpec{Name: name, NumPartitions: -1, ReplicationFactor: -1})
+	if err != nil {
 		b.log.Warn("auto-create failed", "topic", name, "err", err)
 		return nil
 	}
-	*im = b.ctl.Image()
-	return (*im).Topic(name)
+	*im = b.image()
+	return t
 }
 
 func (b *Broker) autoCreateError(name string) kmsg.MetadataResponseTopic {

@@ -44,7 +44,7 @@ func (b *Broker) handleOffsetCommit(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetCommitRequest)
 	resp := kmsg.NewPtrOffsetCommitResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	now := b.opts.Now()
 	var parts []commitPart
 	byID := r.hdr.Version >= 10
@@ -157,7 +157,7 @@ func topicByID(im *metadata.Image, id [16]byte) *metadata.Topic {
 // appendWithBaseLocked is appendLocked that also reports the base offset
 // of the appended batch (set before done can run).
 func (c *coordinator) appendWithBaseLocked(id string, recs []batch.Record, now time.Time, base *int64, done func(error)) after {
-	p, code := c.coordinatorFor(id, false)
+	p, _, code := c.leads(id, false)
 	if code != 0 {
 		return after{func() { done(kerr.ErrorForCode(code)) }}
 	}

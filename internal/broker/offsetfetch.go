@@ -39,7 +39,7 @@ func (b *Broker) handleOffsetFetch(r *request, kreq kmsg.Request) {
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.SetVersion(r.hdr.Version)
 	if r.hdr.Version >= 10 {
-		im := b.ctl.Image()
+		im := b.image()
 		for _, rg := range req.Groups {
 			resp.Groups = append(resp.Groups, b.fetchGroupByID(im, &rg))
 		}

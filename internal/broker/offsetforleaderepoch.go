@@ -19,7 +19,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"time"
@@ -104,14 +105,53 @@ type Options struct {
 	// BrokerConfigs returns the broker configs for DescribeConfigs(BROKER).
 	BrokerConfigs func() []ConfigEntry
 
+	// Roles (process.roles). Neither set means both (the embedded default).
+	BrokerRole, ControllerRole bool
+	// Voters is the controller quorum (controller.quorum.voters): node id →
+	// host:port of its controller listener. Empty: this node alone, at its
+	// first controller listener.
+	Voters map[int32]string
+	// Rack is broker.rack (nil: none).
+	Rack *string
+	// HeartbeatInterval and SessionTimeout are broker.heartbeat.interval.ms
+	// (2 s) and broker.session.timeout.ms (9 s).
+	HeartbeatInterval, SessionTimeout time.Duration
+	// AutoLeaderRebalance is auto.leader.rebalance.enable;
+	// LeaderImbalanceCheckInterval and LeaderImbalancePerBrokerPercentage
+	// its leader.imbalance.* settings.
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
+	// ElectionTimeout is controller.quorum.election.timeout.ms (1 s).
+	ElectionTimeout time.Duration
+
 	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
 	Listen func(network, address string) (net.Listener, error)
+	// Dial opens connections to other nodes (controllers; nil: net.Dialer).
+	// Tests inject it to cut a node off.
+	Dial   func(ctx context.Context, network, address string) (net.Conn, error)
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
+	if !o.BrokerRole && !o.ControllerRole {
+		o.BrokerRole, o.ControllerRole = true, true
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 2 * time.Second
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 9 * time.Second
+	}
+	if o.ElectionTimeout <= 0 {
+		o.ElectionTimeout = time.Second
+	}
+	if o.Dial == nil {
+		var d net.Dialer
+		o.Dial = d.DialContext
+	}
 	if o.NumPartitions == 0 {
 		o.NumPartitions = 1
 	}

@@ -44,7 +44,7 @@ func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(r.hdr.Version)
-	im := b.ctl.Image()
+	im := b.image()
 	now := b.opts.Now()
 	var waits []producePart
 	hints := leaderHints{im: im, listener: r.listenerName()}

@@ -221,6 +221,7 @@ type Config struct {
 	TransactionPartitionVerification    bool     // transaction.partition.verification.enable (true)
 	AutoLeaderRebalanceEnable           bool     // auto.leader.rebalance.enable (true)
 	LeaderImbalanceCheckIntervalSeconds int64    // leader.imbalance.check.interval.seconds (300)
+	LeaderImbalancePerBrokerPercentage  int      // leader.imbalance.per.broker.percentage (10)
 
 	// Embedded reports that the embedded default is the base: no config
 	// file was given and no source set process.roles.
@@ -733,6 +734,7 @@ func (c *Config) resolveTopicsAndGroups(r *resolver) {
 	c.ReplicaFetchMaxBytes = r.intAtLeast("replica.fetch.max.bytes", 0)
 	c.AutoLeaderRebalanceEnable = r.boolean("auto.leader.rebalance.enable")
 	c.LeaderImbalanceCheckIntervalSeconds = r.longAtLeast("leader.imbalance.check.interval.seconds", 1)
+	c.LeaderImbalancePerBrokerPercentage = r.intAtLeast("leader.imbalance.per.broker.percentage", 0)
 	c.OffsetsTopicReplicationFactor = int16(r.int64In("offsets.topic.replication.factor", 16, 1, 1<<15-1))
 	c.OffsetsTopicNumPartitions = int32(r.intAtLeast("offsets.topic.num.partitions", 1))
 	c.OffsetsTopicSegmentBytes = int64(r.intAtLeast("offsets.topic.segment.bytes", 1))

@@ -1,45 +1,35 @@
 package config
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 )
 
 // The refusals in this file are not Kafka's rules. They stop configurations
 // that Kafka accepts but samsa cannot honour yet from starting as something
-// else: a node of a multi-node cluster that would run as a one-node cluster
-// of its own, and a TLS or SASL listener that would serve plaintext. Each
+// else: a dynamic quorum that would not form, and a TLS or SASL listener
+// that would serve plaintext. Each
 // rule is one function, to be deleted when the feature lands.
 
-// singleNodeOnly refuses a configuration that describes more than one node.
-// samsa has no controller quorum yet: every node is the only voter and the
-// only broker of its own cluster. Three processes started from the stock
-// three-node KRaft compose file (controller.quorum.voters=1@a,2@b,3@c) would
-// each elect themselves and serve three unrelated clusters while the user
-// believes they have one. Delete this rule when cluster mode lands.
-func (v *validator) singleNodeOnly() {
+// staticQuorumOnly refuses a dynamic controller quorum (KIP-853:
+// controller.quorum.bootstrap.servers without controller.quorum.voters),
+// which samsa does not run yet, except the one case that needs no voter
+// changes: a lone controller whose bootstrap server is itself (Kafka's
+// `kafka-storage format --standalone`). Delete this rule when dynamic
+// quorums land.
+func (v *validator) staticQuorumOnly() {
 	c := v.c
-	const why = "samsa runs single-node clusters only for now (no multi-node controller quorum yet)"
-	if n := len(c.ControllerQuorumVoters); n > 1 {
-		ids := make([]string, 0, n)
-		for _, vo := range c.ControllerQuorumVoters {
-			ids = append(ids, fmt.Sprintf("%d@%s", vo.ID, vo.Addr()))
-		}
-		v.errorf("controller.quorum.voters", "%d voters (%s): %s, so each of these nodes would start as a separate one-node cluster, "+
-			"each its own controller; list this node alone (node.id@its controller listener)", n, strings.Join(ids, ","), why)
+	if len(c.ControllerQuorumVoters) > 0 || len(c.ControllerQuorumBootstrapServers) == 0 {
+		return
 	}
-	if n := len(c.ControllerQuorumBootstrapServers); n > 1 {
-		v.errorf("controller.quorum.bootstrap.servers", "%d servers (%s): %s, so each of these nodes would start as a separate one-node cluster; "+
-			"give this node's controller listener alone", n, strings.Join(c.ControllerQuorumBootstrapServers, ","), why)
-	}
+	const why = "samsa runs static controller quorums only for now (no KIP-853 dynamic quorum); list every controller in " +
+		"controller.quorum.voters (id@host:port) instead"
 	switch {
-	case c.IsBroker() && !c.IsController():
-		v.errorf("process.roles", "broker alone: %s, so a broker-only node would not join the controllers it names but serve a cluster of its own; "+
-			"use process.roles=broker,controller", why)
-	case c.IsController() && !c.IsBroker():
-		v.errorf("process.roles", "controller alone: %s, so a controller-only node would serve clients as the one broker of a cluster of its own; "+
-			"use process.roles=broker,controller", why)
+	case len(c.ControllerQuorumBootstrapServers) > 1:
+		v.errorf("controller.quorum.bootstrap.servers", "%d servers (%s): %s",
+			len(c.ControllerQuorumBootstrapServers), strings.Join(c.ControllerQuorumBootstrapServers, ","), why)
+	case !c.IsController():
+		v.errorf("controller.quorum.bootstrap.servers", "on a broker-only node: %s", why)
 	}
 }
 

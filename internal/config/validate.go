@@ -23,7 +23,7 @@ func (c *Config) Validate() error {
 		v.brokerListeners()
 	}
 	v.misc()
-	v.singleNodeOnly()
+	v.staticQuorumOnly()
 	v.plaintextOnly()
 	return errors.Join(v.errs...)
 }

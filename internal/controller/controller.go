@@ -123,7 +123,41 @@ type Controller struct {
 	sessions      *Sessions
 	nextRebalance time.Time
 
-	image atomic.Pointer[metadata.Image]
+	image atomic.Pointer[metadata.Image] // without pub
+
+	// prop and pub, in cluster mode (NewCommitted): the metadata log
+	// applies committed batches to pub, and commitLocked proposes.
+	prop Proposer
+	pub  *metadata.Publisher
+}
+
+// Proposer is the Raft quorum seen from the active controller: Propose
+// returns once the batch is committed and applied to the Publisher the
+// controller reads, so the next decision sees it. It fails with a
+// NOT_CONTROLLER *Error when this node does not lead (or stops leading
+// before the batch commits: then it may still commit).
+type Proposer interface {
+	Propose(recs []metadata.Record) (index int64, err error)
+}
+
+// NewCommitted returns the controller of a node in a quorum: it decides
+// on pub's image, which the metadata log keeps current on every node, and
+// commits through prop. Only the active controller (the leader) decides;
+// elsewhere prop refuses.
+func NewCommitted(cfg Config, prop Proposer, pub *metadata.Publisher) *Controller {
+	cfg.setDefaults()
+	return &Controller{cfg: cfg, prop: prop, pub: pub, sessions: NewSessions(cfg.SessionTimeout)}
+}
+
+// Proposer returns the controller's proposer (nil without one).
+func (c *Controller) Proposer() Proposer { return c.prop }
+
+// current is the image decisions are made on.
+func (c *Controller) current() *metadata.Image {
+	if c.pub != nil {
+		return c.pub.Image()
+	}
+	return c.image.Load()
 }
 
 // New returns a controller whose image is the replay of recs (read from
@@ -143,15 +177,19 @@ func NewFromImage(cfg Config, log Log, im *metadata.Image) *Controller {
 }
 
 // Image returns the current image.
-func (c *Controller) Image() *metadata.Image { return c.image.Load() }
+func (c *Controller) Image() *metadata.Image { return c.current() }
 
 // Subscribe adds a listener and calls it once with the current image
 // (prev nil), so it starts from a known state.
 func (c *Controller) Subscribe(l Listener) {
+	if c.pub != nil {
+		c.pub.Subscribe(metadata.Listener(l))
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.listeners = append(c.listeners, l)
-	l(nil, c.image.Load(), nil)
+	l(nil, c.current(), nil)
 }
 
 // commitLocked makes recs durable, applies and publishes them.
@@ -159,7 +197,11 @@ func (c *Controller) commitLocked(recs []metadata.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	prev := c.image.Load()
+	if c.prop != nil {
+		_, err := c.prop.Propose(recs)
+		return err
+	}
+	prev := c.current()
 	var next *metadata.Image
 	if bl, ok := c.log.(BatchLog); ok {
 		index, err := bl.AppendBatch(recs)

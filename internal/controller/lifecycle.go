@@ -9,10 +9,18 @@ import (
 // Activate starts broker sessions for this node's term as the active
 // controller: every unfenced broker gets a session from now, so none is
 // fenced before it has had a session timeout to reach this controller.
-func (c *Controller) Activate(now time.Time) {
+func (c *Controller) Activate(now time.Time) { c.ActivateTerm(now, nil) }
+
+// ActivateTerm is Activate for a new term of the quorum: hook runs under
+// the controller's lock, after every decision that started before it has
+// finished, so the caller can mark which term later decisions belong to.
+func (c *Controller) ActivateTerm(now time.Time, hook func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sessions.Adopt(c.image.Load(), now)
+	if hook != nil {
+		hook()
+	}
+	c.sessions.Adopt(c.current(), now)
 	c.nextRebalance = now.Add(c.cfg.LeaderImbalanceCheckInterval)
 }
 
@@ -20,7 +28,7 @@ func (c *Controller) Activate(now time.Time) {
 func (c *Controller) BrokerRegistration(req Registration, now time.Time) (RegistrationResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, res, err := DecideRegistration(&c.cfg, c.image.Load(), c.sessions, req, now)
+	recs, res, err := DecideRegistration(&c.cfg, c.current(), c.sessions, req, now)
 	if err != nil {
 		return res, err
 	}
@@ -31,7 +39,7 @@ func (c *Controller) BrokerRegistration(req Registration, now time.Time) (Regist
 func (c *Controller) BrokerHeartbeat(req Heartbeat, now time.Time) (HeartbeatResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, res, err := DecideHeartbeat(c.image.Load(), c.sessions, req, now)
+	recs, res, err := DecideHeartbeat(c.current(), c.sessions, req, now)
 	if err != nil {
 		return res, err
 	}
@@ -42,7 +50,7 @@ func (c *Controller) BrokerHeartbeat(req Heartbeat, now time.Time) (HeartbeatRes
 func (c *Controller) UnregisterBroker(id int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, err := DecideUnregister(c.image.Load(), id)
+	recs, err := DecideUnregister(c.current(), id)
 	if err != nil {
 		return err
 	}
@@ -61,9 +69,9 @@ func (c *Controller) UnregisterBroker(id int32) error {
 func (c *Controller) Tick(now time.Time) (time.Time, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sessions.Adopt(c.image.Load(), now)
+	c.sessions.Adopt(c.current(), now)
 	for {
-		recs, _ := DecideFenceStale(c.image.Load(), c.sessions, now)
+		recs, _ := DecideFenceStale(c.current(), c.sessions, now)
 		if len(recs) == 0 {
 			break
 		}
@@ -77,12 +85,12 @@ func (c *Controller) Tick(now time.Time) (time.Time, error) {
 		}
 		if !now.Before(c.nextRebalance) {
 			c.nextRebalance = now.Add(c.cfg.LeaderImbalanceCheckInterval)
-			if err := c.commitLocked(DecideRebalance(c.image.Load(), c.cfg.LeaderImbalancePerBrokerPercentage)); err != nil {
+			if err := c.commitLocked(DecideRebalance(c.current(), c.cfg.LeaderImbalancePerBrokerPercentage)); err != nil {
 				return now, err
 			}
 		}
 	}
-	next, ok := c.sessions.NextExpiry(c.image.Load())
+	next, ok := c.sessions.NextExpiry(c.current())
 	if ok {
 		// A session is stale once its timeout has fully passed.
 		next = next.Add(time.Millisecond)
@@ -98,7 +106,7 @@ func (c *Controller) Tick(now time.Time) (time.Time, error) {
 func (c *Controller) Rebalance() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.commitLocked(DecideRebalance(c.image.Load(), c.cfg.LeaderImbalancePerBrokerPercentage))
+	return c.commitLocked(DecideRebalance(c.current(), c.cfg.LeaderImbalancePerBrokerPercentage))
 }
 
 // Sessions describes the broker sessions this controller tracks.
@@ -116,7 +124,7 @@ func (c *Controller) RegisterBroker(id int32, endpoints []metadata.Endpoint, rac
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.cfg.Now()
-	im := c.image.Load()
+	im := c.current()
 	var features []metadata.FeatureRange
 	for name, level := range im.Features() {
 		features = append(features, metadata.FeatureRange{Name: name, Min: level, Max: level})
@@ -129,8 +137,8 @@ func (c *Controller) RegisterBroker(id int32, endpoints []metadata.Endpoint, rac
 	if err := c.commitLocked(recs); err != nil {
 		return -1, err
 	}
-	recs, _, err = DecideHeartbeat(c.image.Load(), c.sessions, Heartbeat{BrokerID: id, BrokerEpoch: res.BrokerEpoch,
-		CurrentMetadataOffset: c.image.Load().Offset}, now)
+	recs, _, err = DecideHeartbeat(c.current(), c.sessions, Heartbeat{BrokerID: id, BrokerEpoch: res.BrokerEpoch,
+		CurrentMetadataOffset: c.current().Offset}, now)
 	if err != nil {
 		return -1, err
 	}
@@ -152,7 +160,7 @@ func (c *Controller) AllocateProducerIDs(broker int32) (first, n int64, err erro
 func (c *Controller) AllocateProducerIDBlock(broker int32, epoch int64) (first, n int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, first, n, err := DecideAllocateProducerIDs(&c.cfg, c.image.Load(), broker, epoch)
+	recs, first, n, err := DecideAllocateProducerIDs(&c.cfg, c.current(), broker, epoch)
 	if err != nil {
 		return first, n, err
 	}

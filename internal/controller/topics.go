@@ -56,7 +56,7 @@ type Uuid = metadata.Uuid
 func (c *Controller) CreateTopic(spec TopicSpec, validateOnly bool) (CreateTopicResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, res, err := DecideCreateTopic(&c.cfg, c.image.Load(), spec)
+	recs, res, err := DecideCreateTopic(&c.cfg, c.current(), spec)
 	if err != nil || validateOnly {
 		return res, err
 	}
@@ -207,7 +207,7 @@ func validateAssignment(im *metadata.Image, a [][]int32, rf int) ([][]int32, err
 func (c *Controller) DeleteTopic(name string, id Uuid) (string, Uuid, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, gotName, gotID, err := DecideDeleteTopic(&c.cfg, c.image.Load(), name, id)
+	recs, gotName, gotID, err := DecideDeleteTopic(&c.cfg, c.current(), name, id)
 	if err != nil {
 		return gotName, gotID, err
 	}
@@ -240,7 +240,7 @@ func DecideDeleteTopic(cfg *Config, im *metadata.Image, name string, id Uuid) ([
 func (c *Controller) CreatePartitions(name string, total int32, assignment [][]int32, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, err := DecideCreatePartitions(c.image.Load(), name, total, assignment)
+	recs, err := DecideCreatePartitions(c.current(), name, total, assignment)
 	if err != nil || validateOnly {
 		return err
 	}
@@ -305,7 +305,7 @@ type ConfigOp struct {
 func (c *Controller) AlterTopicConfigs(topic string, ops []ConfigOp, replace, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, err := DecideAlterTopicConfigs(&c.cfg, c.image.Load(), topic, ops, replace)
+	recs, err := DecideAlterTopicConfigs(&c.cfg, c.current(), topic, ops, replace)
 	if err != nil || validateOnly {
 		return err
 	}

@@ -49,6 +49,9 @@ func (o *Offsets) Delete(group string, tp TopicPartition) {
 	}
 }
 
+// DeleteGroup drops every offset of group (its coordinator moved away).
+func (o *Offsets) DeleteGroup(group string) { delete(o.groups, group) }
+
 // Get returns a committed offset.
 func (o *Offsets) Get(group string, tp TopicPartition) (Offset, bool) {
 	off, ok := o.groups[group][tp]

@@ -36,6 +36,9 @@ const MaxFrameSize = 64 << 20
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// FileLogName is the single-node log's file in its directory.
+const FileLogName = "metadata.log"
+
 // OpenFileLog opens (creating) the log in dir on the real filesystem and
 // returns every stored record.
 func OpenFileLog(dir string) (*FileLog, []Record, error) { return OpenFileLogFS(nil, dir) }
@@ -48,7 +51,7 @@ func OpenFileLogFS(fsys vfs.FS, dir string) (*FileLog, []Record, error) {
 	if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(dir, "metadata.log")
+	path := filepath.Join(dir, FileLogName)
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, nil, err

@@ -165,12 +165,16 @@ type Node struct {
 	applied   uint64 // the last entry applied (or the snapshot restored)
 	lead      uint64
 	role      raft.StateType
-	seq       uint64               // the last proposal number
-	pending   map[uint64]*proposal // by proposal number (each records its term)
-	transfers []*transfer
-	contact   map[uint64]time.Time // last message from each voter
-	caughtUp  map[uint64]time.Time // last time a voter's match reached our last index
-	after     []func()             // raft calls deferred to after Advance
+	// activeTerm is the term in which this node leads and has applied an
+	// entry of its own term (so every entry before it too): the term it
+	// may decide in as the active controller. Zero otherwise.
+	activeTerm uint64
+	seq        uint64               // the last proposal number
+	pending    map[uint64]*proposal // by proposal number (each records its term)
+	transfers  []*transfer
+	contact    map[uint64]time.Time // last message from each voter
+	caughtUp   map[uint64]time.Time // last time a voter's match reached our last index
+	after      []func()             // raft calls deferred to after Advance
 
 	recvc   chan *pb.Message
 	propc   chan *proposal
@@ -188,6 +192,7 @@ type Node struct {
 	mu        sync.Mutex
 	pub       published
 	applyc    chan struct{} // closed and replaced when pub.applied moves
+	changec   chan struct{} // closed and replaced when pub.lead or pub.active changes
 	snap      *snapFile     // the current snapshot (immutable once published)
 	observers map[int32]replicaPos
 	err       error // why the node stopped
@@ -199,6 +204,7 @@ type Node struct {
 type published struct {
 	applied, commit, term uint64
 	lead                  uint64
+	active                uint64 // activeTerm
 }
 
 type replicaPos struct {
@@ -279,6 +285,7 @@ func Start(cfg Config) (*Node, error) {
 		donec:     make(chan struct{}),
 		peers:     map[uint64]*peer{},
 		applyc:    make(chan struct{}),
+		changec:   make(chan struct{}),
 		snap:      st.snap,
 		observers: map[int32]replicaPos{},
 	}
@@ -474,6 +481,9 @@ func (n *Node) softState(ss *raft.SoftState) {
 		n.log.Info("raft leader", "leader", nodeID(ss.Lead), "epoch", n.rn.BasicStatus().GetTerm())
 	}
 	n.lead, n.role = ss.Lead, ss.RaftState
+	if n.role != raft.StateLeader {
+		n.activeTerm = 0
+	}
 	if n.role != raft.StateLeader && len(n.pending) > 0 {
 		nl := n.notLeader()
 		for seq, p := range n.pending {
@@ -515,6 +525,11 @@ func (n *Node) apply(e *pb.Entry) error {
 		n.confState = n.rn.ApplyConfChange(&cc)
 	}
 	n.applied = e.GetIndex()
+	if n.role == raft.StateLeader && n.activeTerm == 0 && e.GetTerm() == n.rn.BasicStatus().GetTerm() {
+		// The first entry of our own term (raft's empty entry on
+		// election) is applied: so is everything committed before it.
+		n.activeTerm = e.GetTerm()
+	}
 	return nil
 }
 
@@ -546,10 +561,14 @@ func (n *Node) publish() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.snap = n.st.snap
-	p := published{applied: n.applied, commit: bs.GetCommit(), term: bs.GetTerm(), lead: n.lead}
+	p := published{applied: n.applied, commit: bs.GetCommit(), term: bs.GetTerm(), lead: n.lead, active: n.activeTerm}
 	if p.applied != n.pub.applied {
 		close(n.applyc)
 		n.applyc = make(chan struct{})
+	}
+	if p.lead != n.pub.lead || p.active != n.pub.active || p.term != n.pub.term {
+		close(n.changec)
+		n.changec = make(chan struct{})
 	}
 	n.pub = p
 }
@@ -732,6 +751,25 @@ func (n *Node) Leader() (int32, uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return nodeID(n.pub.lead), n.pub.term
+}
+
+// Active reports whether this node is the leader and has applied every
+// entry committed before its term (the first entry of its own term is
+// applied): only then may the active controller decide on its image. It
+// returns the term.
+func (n *Node) Active() (uint64, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pub.active, n.pub.active != 0
+}
+
+// Changed returns a channel closed at the next change of the leader, the
+// epoch or this node's activity (Active). Take it before reading the state
+// it guards, so no change is missed between the read and the wait.
+func (n *Node) Changed() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changec
 }
 
 // Applied returns the index of the last entry applied on this node.

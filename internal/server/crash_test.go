@@ -34,8 +34,22 @@ func testConfig(t testing.TB, dir string) *config.Config {
 	return cfg
 }
 
+// startNode starts a node and waits until its broker is unfenced.
 func startNode(t testing.TB, dir string, fsys vfs.FS) (*broker.Broker, error) {
-	return Start(testConfig(t, dir), Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b, err := Start(testConfig(t, dir), Options{FS: fsys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-b.Ready():
+		return b, nil
+	case <-b.Failed():
+		b.Close()
+		return nil, b.Err()
+	case <-time.After(20 * time.Second):
+		b.Close()
+		return nil, errors.New("node not ready after 20s")
+	}
 }
 
 // nodeWorkload creates a topic on a node on m and produces n records one

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,9 @@ type Options struct {
 	// FS is the filesystem of the log dirs (nil: the real one); crash
 	// tests pass vfs's crashable twin.
 	FS vfs.FS
+	// Dial opens connections to the other nodes (nil: net.Dialer); tests
+	// inject it to cut a node off.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Start binds the listeners, formats or checks the log dirs, opens the node
@@ -63,7 +67,7 @@ func Start(cfg *config.Config, o Options) (_ *broker.Broker, err error) {
 		return nil, err
 	}
 	bo := brokerOptions(cfg, clusterID)
-	bo.Logger, bo.FS = o.Logger, o.FS
+	bo.Logger, bo.FS, bo.Dial = o.Logger, o.FS, o.Dial
 	bo.Listen = func(network, addr string) (net.Listener, error) {
 		if ln, ok := bound[addr]; ok {
 			delete(bound, addr)
@@ -205,7 +209,40 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		GroupMaxSize:                   cfg.GroupMaxSize,
 		GroupConsumerSessionTimeout:    time.Duration(cfg.GroupConsumerSessionTimeoutMs) * time.Millisecond,
 		GroupConsumerHeartbeatInterval: time.Duration(cfg.GroupConsumerHeartbeatIntervalMs) * time.Millisecond,
+
+		BrokerRole:                         cfg.IsBroker(),
+		ControllerRole:                     cfg.IsController(),
+		Voters:                             voters(cfg),
+		Rack:                               rack(cfg),
+		HeartbeatInterval:                  time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond,
+		SessionTimeout:                     time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+		ElectionTimeout:                    time.Duration(cfg.ControllerQuorumElectionTimeoutMs) * time.Millisecond,
+		AutoLeaderRebalance:                cfg.AutoLeaderRebalanceEnable,
+		LeaderImbalanceCheckInterval:       time.Duration(cfg.LeaderImbalanceCheckIntervalSeconds) * time.Second,
+		LeaderImbalancePerBrokerPercentage: cfg.LeaderImbalancePerBrokerPercentage,
 	}
+}
+
+// voters is controller.quorum.voters as node id → address. With only
+// controller.quorum.bootstrap.servers (a standalone controller, Kafka's
+// `format --standalone`), the one server is this node's own address.
+func voters(cfg *config.Config) map[int32]string {
+	out := map[int32]string{}
+	for _, v := range cfg.ControllerQuorumVoters {
+		out[v.ID] = v.Addr()
+	}
+	if len(out) == 0 && len(cfg.ControllerQuorumBootstrapServers) == 1 && cfg.IsController() {
+		out[cfg.NodeID] = cfg.ControllerQuorumBootstrapServers[0]
+	}
+	return out
+}
+
+func rack(cfg *config.Config) *string {
+	if cfg.BrokerRack == "" {
+		return nil
+	}
+	r := cfg.BrokerRack
+	return &r
 }
 
 // cleanerBackoff is log.cleaner.backoff.ms. Kafka accepts 0 (passes back

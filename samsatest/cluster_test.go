@@ -1,0 +1,214 @@
+package samsatest_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/samsatest"
+)
+
+func admin(t *testing.T, seeds ...string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// brokersSeen returns the unfenced brokers a node's Metadata lists.
+func brokersSeen(t *testing.T, addr string) []int32 {
+	t.Helper()
+	m, err := admin(t, addr).Metadata(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int32
+	for _, b := range m.Brokers {
+		ids = append(ids, b.NodeID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A topic created through node 3 is visible from node 1, with replicas
+// on all three brokers and leaders spread over them.
+func TestClusterOneMetadataLog(t *testing.T) {
+	c := samsatest.StartCluster(t, 3)
+	if got := brokersSeen(t, c.Node(1).Addr()); !slices.Equal(got, []int32{1, 2, 3}) {
+		t.Fatalf("node 1 lists brokers %v", got)
+	}
+	res, err := admin(t, c.Node(3).Addr()).CreateTopic(ctx(t), 6, 3, nil, "orders")
+	if err != nil || res.Err != nil {
+		t.Fatalf("create through node 3: %v %v", err, res.Err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		td, err := admin(t, c.Node(1).Addr()).ListTopics(ctx(t), "orders")
+		if err == nil && td["orders"].Err == nil && len(td["orders"].Partitions) == 6 {
+			leaders := map[int32]int{}
+			for _, p := range td["orders"].Partitions {
+				if len(p.Replicas) != 3 {
+					t.Fatalf("partition %d replicas %v", p.Partition, p.Replicas)
+				}
+				leaders[p.Leader]++
+			}
+			if len(leaders) != 3 {
+				t.Fatalf("leaders not spread: %v", leaders)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 does not see the topic: %v %v", err, td)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Killing the active controller elects another; metadata writes continue
+// through any broker.
+func TestClusterControllerFailover(t *testing.T) {
+	c := samsatest.StartCluster(t, 3)
+	first, err := c.WaitActiveController(-1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.Node(first).Kill()
+	next, err := c.WaitActiveController(first, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("controller %d killed; %d active after %v", first, next, time.Since(start))
+	var survivor string
+	for _, nd := range c.Nodes() {
+		if nd.ID != first {
+			survivor = nd.Addr()
+		}
+	}
+	res, err := admin(t, survivor).CreateTopic(ctx(t), 1, 2, nil, "after-failover")
+	if err != nil || res.Err != nil {
+		t.Fatalf("create after failover: %v %v", err, res.Err)
+	}
+	if err := c.Node(first).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if got := brokersSeen(t, c.Node(first).Addr()); !slices.Equal(got, []int32{1, 2, 3}) {
+		t.Fatalf("after restart node %d lists brokers %v", first, got)
+	}
+}
+
+// A killed broker is fenced after broker.session.timeout.ms and leaves
+// Metadata; its partitions get another leader; after a restart it is
+// unfenced again.
+func TestClusterFenceAndReturn(t *testing.T) {
+	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("broker.session.timeout.ms", "1500"),
+		samsatest.ClusterConfig("broker.heartbeat.interval.ms", "300"))
+	adm := admin(t, c.Bootstrap()...)
+	if _, err := adm.CreateTopic(ctx(t), 3, 2, nil, "fenced"); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.ActiveController()%3 + 1 // a node that is not the controller
+	c.Node(victim).Kill()
+	other := c.Node(victim%3 + 1).Addr()
+	deadline := time.Now().Add(15 * time.Second)
+	for slices.Contains(brokersSeen(t, other), victim) {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker %d still listed after its session timeout", victim)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	td, err := admin(t, other).ListTopics(ctx(t), "fenced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range td["fenced"].Partitions {
+		if p.Leader == victim {
+			t.Fatalf("partition %d still led by fenced broker %d", p.Partition, victim)
+		}
+	}
+	if err := c.Node(victim).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Unfenced in the log when Restart returns; the other node applies it
+	// a moment later.
+	for got := brokersSeen(t, other); !slices.Contains(got, victim); got = brokersSeen(t, other) {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("broker %d not back after restart: %v", victim, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A controlled shutdown of the active controller hands the quorum's
+// leadership to another voter and its partitions' leadership to other
+// replicas before it stops.
+func TestClusterControlledShutdown(t *testing.T) {
+	c := samsatest.StartCluster(t, 3)
+	adm := admin(t, c.Bootstrap()...)
+	if _, err := adm.CreateTopic(ctx(t), 6, 3, nil, "cs"); err != nil {
+		t.Fatal(err)
+	}
+	active, err := c.WaitActiveController(-1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(active).BrokerHandle().Shutdown(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Before the process goes: the others lead everything, and another
+	// node is the active controller.
+	other := c.Node(active%3 + 1)
+	td, err := admin(t, other.Addr()).ListTopics(ctx(t), "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range td["cs"].Partitions {
+		if p.Leader == active {
+			t.Fatalf("partition %d still led by %d after its controlled shutdown", p.Partition, active)
+		}
+	}
+	if next, err := c.WaitActiveController(active, 5*time.Second); err != nil {
+		t.Fatal(err)
+	} else if next == active {
+		t.Fatalf("controller role not handed over")
+	}
+	c.Node(active).Kill()
+}
+
+// Kafka's isolated layout: three controllers, three brokers.
+func TestClusterSeparateRoles(t *testing.T) {
+	c := samsatest.StartCluster(t, 6, samsatest.Separate(3))
+	if got := brokersSeen(t, c.Node(4).Addr()); !slices.Equal(got, []int32{4, 5, 6}) {
+		t.Fatalf("brokers %v", got)
+	}
+	if _, err := admin(t, c.Node(6).Addr()).CreateTopic(ctx(t), 3, 3, nil, "iso"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.DefaultProduceTopic("iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 30; i++ {
+		if err := cl.ProduceSync(ctx(t), &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := c.ActiveController()
+	if active < 1 || active > 3 {
+		t.Fatalf("active controller %d is not a controller node", active)
+	}
+}
