@@ -322,9 +322,10 @@ func (c *Cluster) dialer(from int32) func(ctx context.Context, network, addr str
 				live = append(live, x)
 			}
 		}
-		c.conns[from] = append(live, &trackedConn{Conn: nc})
+		tc := &trackedConn{Conn: nc}
+		c.conns[from] = append(live, tc)
 		c.mu.Unlock()
-		return c.conns[from][len(c.conns[from])-1], nil
+		return tc, nil
 	}
 }
 

@@ -325,33 +325,28 @@ func TestClusterCommandKafka(t *testing.T) {
 		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: the reference cluster is tested by scripts/test's reference pass")
 		return
 	}
-	jc := awaitHealthyKafka(t, boot)
+	jc := awaitHealthy(t, boot)
 	code, out, errs := runClusterCmd(t, boot)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	if !regexp.MustCompile(fmt.Sprintf(`(?m)^cluster %s  controller %d  brokers 3\n`, jc.ClusterID, jc.Quorum.LeaderID)).MatchString(out) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+leader\s+\d+\s+0\s.*CONTROLLER://`, jc.Quorum.LeaderID)).MatchString(out) ||
-		len(regexp.MustCompile(`(?m)^\d\s+follower\s`).FindAllString(out, -1)) != 2 ||
-		len(regexp.MustCompile(`(?m)^\d\s+unfenced\s`).FindAllString(out, -1)) != 3 {
-		t.Errorf("output:\n%s", out)
-	}
+	checkThreeText(t, jc, out)
 }
 
 // awaitHealthyKafka returns samsa cluster -json's answer once it shows the
 // reference cluster healthy (healthyKafka), which an earlier test that
 // killed and restarted a node may have left recovering for a moment.
-func awaitHealthyKafka(t *testing.T, boot string) jsonCluster {
+func awaitHealthy(t *testing.T, boot string) jsonCluster {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		jc := clusterJSON(t, boot)
-		err := healthyKafka(jc)
+		err := healthyThree(jc)
 		if err == nil {
 			return jc
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the reference cluster is not healthy after a minute: %v: %+v", err, jc)
+			t.Fatalf("the cluster is not healthy after a minute: %v: %+v", err, jc)
 		}
 		time.Sleep(time.Second)
 	}
@@ -359,7 +354,7 @@ func awaitHealthyKafka(t *testing.T, boot string) jsonCluster {
 
 // healthyKafka: three voters, one of them the leader, every voter caught
 // up and fetching, three unfenced brokers.
-func healthyKafka(jc jsonCluster) error {
+func healthyThree(jc jsonCluster) error {
 	q := jc.Quorum
 	if q == nil {
 		return fmt.Errorf("no quorum: %s", jc.QuorumError)
@@ -388,9 +383,7 @@ func healthyKafka(jc jsonCluster) error {
 
 // TestClusterCommandKafkaNodeKill: SIGKILL a voter of the reference cluster
 // (KAFKA_REFERENCE_DIR) that is not the leader, with a partition only it
-// holds; samsa cluster shows the voter falling behind and out of contact,
-// its broker fenced and the partition offline; after the node is started
-// again, all of it recovers.
+// holds (nodeKill).
 func TestClusterCommandKafkaNodeKill(t *testing.T) {
 	boot, dir := os.Getenv("KAFKA_REFERENCE_BOOTSTRAP"), os.Getenv("KAFKA_REFERENCE_DIR")
 	if boot == "" || dir == "" {
@@ -404,7 +397,93 @@ func TestClusterCommandKafkaNodeKill(t *testing.T) {
 			t.Fatalf("kafka-reference %s %d: %v\n%s", cmd, node, err, out)
 		}
 	}
-	jc := awaitHealthyKafka(t, boot)
+	nodeKill(t, boot, func(id int32) { ref("kill-node", id) }, func(id int32) { ref("start-node", id) })
+}
+
+// TestClusterCommandSamsaCluster: samsa cluster on a three-node samsa
+// cluster (samsatest.StartCluster, combined nodes), through a node kill
+// (nodeKill) with Kafka's session timeout shortened.
+func TestClusterCommandSamsaCluster(t *testing.T) {
+	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("broker.session.timeout.ms", "1500"),
+		samsatest.ClusterConfig("broker.heartbeat.interval.ms", "300"))
+	boot := strings.Join(c.Bootstrap(), ",")
+	jc := awaitHealthy(t, boot)
+	code, out, errs := runClusterCmd(t, boot)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	checkThreeText(t, jc, out)
+	nodeKill(t, boot, func(id int32) { c.Node(id).Kill() }, func(id int32) {
+		if err := c.Node(id).Restart(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestClusterCommandSamsaSeparate: Kafka's isolated layout (three
+// controllers, two brokers) shows the brokers as the quorum's observers.
+func TestClusterCommandSamsaSeparate(t *testing.T) {
+	c := samsatest.StartCluster(t, 5, samsatest.Separate(3))
+	boot := strings.Join(c.Bootstrap(), ",")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		jc := clusterJSON(t, boot)
+		err := func() error {
+			q := jc.Quorum
+			switch {
+			case q == nil:
+				return fmt.Errorf("no quorum: %s", jc.QuorumError)
+			case len(q.Voters) != 3 || q.Voters[0].ID != 1 || q.Voters[2].ID != 3 || q.LeaderID < 1 || q.LeaderID > 3:
+				return fmt.Errorf("voters %+v, leader %d", q.Voters, q.LeaderID)
+			case len(q.Observers) != 2 || q.Observers[0].ID != 4 || q.Observers[1].ID != 5:
+				return fmt.Errorf("observers %+v", q.Observers)
+			case len(jc.Brokers) != 2 || jc.Brokers[0].ID != 4 || jc.Brokers[0].Fenced || jc.Brokers[1].Fenced:
+				return fmt.Errorf("brokers %+v", jc.Brokers)
+			}
+			for _, o := range q.Observers {
+				if o.Lag < 0 || o.LastFetchAgoMs < 0 || o.LastFetchAgoMs > 2000 {
+					return fmt.Errorf("observer %+v", o)
+				}
+			}
+			return nil
+		}()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v: %+v", err, jc)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	code, out, errs := runClusterCmd(t, boot)
+	if code != 0 || !strings.Contains(out, "voters 3  observers 2") ||
+		len(regexp.MustCompile(`(?m)^[45]\s+observer\s+\d+\s+\d+\s`).FindAllString(out, -1)) != 2 ||
+		len(regexp.MustCompile(`(?m)^[45]\s+unfenced\s`).FindAllString(out, -1)) != 2 {
+		t.Errorf("exit %d:\n%s%s", code, out, errs)
+	}
+}
+
+// checkThreeText checks samsa cluster's text for a healthy three-node
+// cluster jc describes: the leader as the controller, one leader row and
+// two followers, three unfenced brokers.
+func checkThreeText(t *testing.T, jc jsonCluster, out string) {
+	t.Helper()
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^cluster %s  controller %d  brokers 3\n`, jc.ClusterID, jc.Quorum.LeaderID)).MatchString(out) ||
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+leader\s+\d+\s+0\s.*CONTROLLER://`, jc.Quorum.LeaderID)).MatchString(out) ||
+		len(regexp.MustCompile(`(?m)^\d\s+follower\s`).FindAllString(out, -1)) != 2 ||
+		len(regexp.MustCompile(`(?m)^\d\s+unfenced\s`).FindAllString(out, -1)) != 3 {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// nodeKill kills a voter of the three-node cluster at boot that is not
+// the leader, with a partition only it holds: samsa cluster shows the
+// voter falling behind and out of contact, its broker fenced and the
+// partition offline, and exits 0 (the quorum stands). After the node is
+// started again, all of it recovers.
+func nodeKill(t *testing.T, boot string, kill, start func(id int32)) {
+	t.Helper()
+	jc := awaitHealthy(t, boot)
 	var victim int32 = -1
 	for _, v := range jc.Quorum.Voters {
 		if v.ID != jc.Quorum.LeaderID {
@@ -448,11 +527,11 @@ func TestClusterCommandKafkaNodeKill(t *testing.T) {
 		}
 	})
 
-	ref("kill-node", victim)
+	kill(victim)
 	restarted := false
-	t.Cleanup(func() { // never leave the shared cluster a node short
+	t.Cleanup(func() { // never leave a shared cluster a node short
 		if !restarted {
-			ref("start-node", victim)
+			start(victim)
 		}
 	})
 	killed := time.Now()
@@ -490,7 +569,7 @@ func TestClusterCommandKafkaNodeKill(t *testing.T) {
 		}
 		return v, b, offline
 	}
-	// The broker session timeout (9 s) fences the broker; its partition
+	// The broker session timeout (Kafka's 9 s) fences the broker; its partition
 	// goes offline; the voter's lag and silence grow meanwhile.
 	poll("the killed node's voter behind, its broker fenced, its partition offline", func(jc jsonCluster) error {
 		v, b, offline := find(jc)
@@ -521,10 +600,10 @@ func TestClusterCommandKafkaNodeKill(t *testing.T) {
 		t.Errorf("output with node %d down:\n%s", victim, out)
 	}
 
-	ref("start-node", victim)
+	start(victim)
 	restarted = true
 	jc = poll("recovery after the restart", func(jc jsonCluster) error {
-		if err := healthyKafka(jc); err != nil {
+		if err := healthyThree(jc); err != nil {
 			return err
 		}
 		if _, _, offline := find(jc); offline {
