@@ -592,6 +592,7 @@ func nodeKill(t *testing.T, boot string, kill, start func(id int32)) {
 	if code != 0 {
 		t.Fatalf("exit %d with a node down\n%s%s", code, out, errs)
 	}
+	t.Logf("samsa cluster with node %d down:\n%s", victim, out)
 	voterRow := regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+follower\s+\d+\s+([1-9]\d*)\s+(\d+(\.\d+)?s|\d+m\d+s) ago\s`, victim))
 	if !voterRow.MatchString(out) ||
 		!regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+fenced\s`, victim)).MatchString(out) ||
