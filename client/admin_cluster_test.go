@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/samsatest"
 )
 
 // kfake does not serve DescribeQuorum: fakeQuorum makes it advertise the
@@ -327,10 +329,16 @@ func TestOfflinePartitionsFake(t *testing.T) {
 	}
 }
 
-// TestClusterAdminBackends runs the three calls against samsa and, when
-// KAFKA_REFERENCE_BOOTSTRAP is set, the three-node reference cluster.
+// TestClusterAdminBackends runs the three calls against a samsa node, a
+// three-node samsa cluster and, when KAFKA_REFERENCE_BOOTSTRAP is set, the
+// three-node reference cluster.
 func TestClusterAdminBackends(t *testing.T) {
-	for _, b := range backends(t) {
+	bs := backends(t)
+	if samsaBackend != nil {
+		c := samsatest.StartCluster(t, 3)
+		bs = append(bs, backend{name: "samsa-cluster", addrs: c.Bootstrap()})
+	}
+	for _, b := range bs {
 		if b.fake != nil {
 			continue // above
 		}
@@ -359,10 +367,6 @@ func TestClusterAdminBackends(t *testing.T) {
 				t.Errorf("offline partitions %+v, %v", offline, err)
 			}
 			q, err := cl.DescribeQuorum(ctx)
-			if b.name == "samsa" && errors.Is(err, ErrUnsupportedVersion) {
-				t.Logf("samsa does not serve DescribeQuorum yet: %v", err)
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
