@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,13 +18,12 @@ import (
 	"github.com/samsa-io/samsa/internal/uuid"
 )
 
-// samsa topic and samsa cluster: topic administration and cluster status
-// through samsa's client core (raw admin requests, versions negotiated with
-// ApiVersions), so they work against samsa and Apache Kafka alike.
+// samsa topic: topic administration through samsa's client core (raw admin
+// requests, versions negotiated with ApiVersions), so it works against samsa
+// and Apache Kafka alike.
 
 func init() {
 	register("topic", "create, list, describe, alter and delete topics", interruptible(topicMain))
-	register("cluster", "cluster status: id, controller, brokers and their endpoints", interruptible(clusterMain))
 }
 
 const topicUsage = `usage: samsa topic <subcommand> [flags]
@@ -88,18 +88,6 @@ func topicMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return withClient(ctx, "topic "+sub, fs, cf, *timeout, stderr, run.withAdmin)
 }
 
-func clusterMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("samsa cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cf := addClientFlags(fs)
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var run adminCall = func(ctx context.Context, a *admin) error { return a.cluster(ctx, stdout) }
-	return withClient(ctx, "cluster", fs, cf, *timeout, stderr, run.withAdmin)
-}
-
 // withAdmin runs the call with an admin over cl.
 func (f adminCall) withAdmin(ctx context.Context, cl *client.Client) error {
 	return f(ctx, &admin{cl: cl})
@@ -121,7 +109,16 @@ func (a *admin) request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 		return nil, fmt.Errorf("no brokers in metadata")
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return a.cl.Request(ctx, ids[0], req)
+	// A broker that died is listed until the controller fences it: try
+	// the next one when a connection fails.
+	var err2 error
+	for _, id := range ids {
+		var resp kmsg.Response
+		if resp, err2 = a.cl.Request(ctx, id, req); err2 == nil || !errors.Is(err2, client.ErrConnDead) || ctx.Err() != nil {
+			return resp, err2
+		}
+	}
+	return nil, err2
 }
 
 // codeErr turns a Kafka error code and optional message into an error.
@@ -296,24 +293,6 @@ func (a *admin) delete(ctx context.Context, topics []string, w io.Writer) error 
 		fmt.Fprintf(w, "deleted topic %s\n", deref(st.Topic))
 	}
 	return firstErr
-}
-
-func (a *admin) cluster(ctx context.Context, w io.Writer) error {
-	resp, err := a.request(ctx, kmsg.NewPtrDescribeClusterRequest())
-	if err != nil {
-		return err
-	}
-	dc := resp.(*kmsg.DescribeClusterResponse)
-	if err := codeErr(dc.ErrorCode, dc.ErrorMessage); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "cluster %s  controller %d  brokers %d\n", dc.ClusterID, dc.ControllerID, len(dc.Brokers))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BROKER\tENDPOINT\tRACK")
-	for _, b := range dc.Brokers {
-		fmt.Fprintf(tw, "%d\t%s:%d\t%s\n", b.NodeID, b.Host, b.Port, orDash(deref(b.Rack)))
-	}
-	return tw.Flush()
 }
 
 func deref(s *string) string {

@@ -36,18 +36,27 @@ var errNoController = errors.New("broker: no controller reachable")
 type ctlChannel struct {
 	b    *Broker
 	name string // client id on the wire
+	// target names the node to dial and its address ("" when unknown);
+	// nil: the active controller (connect's rule above).
+	target func() (int32, string)
 
 	mu     sync.Mutex // one request at a time; guards the following
 	nc     net.Conn
 	br     *bufio.Reader
-	target int32 // the voter nc is connected to
+	peer   int32 // the node nc is connected to
 	corr   int32
 	next   int // round-robin position among voters when no leader is known
 	buf    []byte
 }
 
 func newCtlChannel(b *Broker, name string) *ctlChannel {
-	return &ctlChannel{b: b, name: name, target: -1}
+	return &ctlChannel{b: b, name: name, peer: -1}
+}
+
+// newPeerChannel is a channel to whichever node target names (a partition
+// leader, for a follower's fetcher).
+func newPeerChannel(b *Broker, name string, target func() (int32, string)) *ctlChannel {
+	return &ctlChannel{b: b, name: name, peer: -1, target: target}
 }
 
 // call sends req to the active controller and returns its response. It
@@ -98,14 +107,22 @@ func (ch *ctlChannel) reset() {
 func (ch *ctlChannel) drop() {
 	if ch.nc != nil {
 		ch.nc.Close()
-		ch.nc, ch.br, ch.target = nil, nil, -1
+		ch.nc, ch.br, ch.peer = nil, nil, -1
 	}
 }
 
 func (ch *ctlChannel) close() { ch.reset() }
 
-// connect dials the leader the log names, or the next voter.
+// connect dials the target, or else the leader the log names, or the next
+// voter.
 func (ch *ctlChannel) connect(ctx context.Context) error {
+	if ch.target != nil {
+		id, addr := ch.target()
+		if addr == "" {
+			return fmt.Errorf("no address for node %d", id)
+		}
+		return ch.dial(ctx, id, addr)
+	}
 	id := ch.b.quorumLeader()
 	voters := ch.b.voters()
 	addr, ok := voters[id]
@@ -122,13 +139,17 @@ func (ch *ctlChannel) connect(ctx context.Context) error {
 		ch.next++
 		addr = voters[id]
 	}
+	return ch.dial(ctx, id, addr)
+}
+
+func (ch *ctlChannel) dial(ctx context.Context, id int32, addr string) error {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	nc, err := ch.b.opts.Dial(dctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("controller %d at %s: %w", id, addr, err)
+		return fmt.Errorf("node %d at %s: %w", id, addr, err)
 	}
-	ch.nc, ch.br, ch.target = nc, bufio.NewReader(nc), id
+	ch.nc, ch.br, ch.peer = nc, bufio.NewReader(nc), id
 	return nil
 }
 
