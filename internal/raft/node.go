@@ -208,8 +208,9 @@ type published struct {
 }
 
 type replicaPos struct {
-	index uint64
-	at    time.Time
+	index    uint64
+	at       time.Time // the last fetch
+	caughtUp time.Time // the last fetch that had everything applied here
 }
 
 type proposal struct {
@@ -575,11 +576,14 @@ func (n *Node) publish() {
 
 func (n *Node) onTick() {
 	if n.role == raft.StateLeader {
-		now := time.Now()
 		last, _ := n.st.mem.LastIndex()
 		n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pr.Match >= last {
-				n.caughtUp[id] = now
+				// Caught up as of the last message from it, not now: a
+				// dead voter's stale match must not look fresh.
+				if at := n.contact[id]; !at.IsZero() {
+					n.caughtUp[id] = at
+				}
 			}
 		})
 	}
@@ -739,7 +743,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	n.mu.Lock()
 	for id, o := range n.observers {
-		s.Observers = append(s.Observers, ReplicaStatus{ID: id, MatchIndex: o.index, LastContact: o.at})
+		s.Observers = append(s.Observers, ReplicaStatus{ID: id, MatchIndex: o.index, LastContact: o.at, LastCaughtUp: o.caughtUp})
 	}
 	n.mu.Unlock()
 	slices.SortFunc(s.Observers, func(a, b ReplicaStatus) int { return int(a.ID) - int(b.ID) })

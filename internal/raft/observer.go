@@ -23,7 +23,14 @@ func (n *Node) handleFetch(q fetchRequest) fetchResponse {
 	from := max(q.from, 1)
 	now := time.Now()
 	n.mu.Lock()
-	n.observers[q.observerID] = replicaPos{index: from - 1, at: now}
+	pos := n.observers[q.observerID]
+	pos.index, pos.at = from-1, now
+	if pos.index >= n.pub.applied {
+		// It has everything this node has applied: caught up (Kafka's
+		// lastCaughtUpTimestamp for an observer).
+		pos.caughtUp = now
+	}
+	n.observers[q.observerID] = pos
 	n.mu.Unlock()
 	deadline := time.NewTimer(min(time.Duration(q.maxWaitMs)*time.Millisecond, maxFetchWait))
 	defer deadline.Stop()
