@@ -40,13 +40,13 @@ type ctlChannel struct {
 	// nil: the active controller (connect's rule above).
 	target func() (int32, string)
 
-	mu     sync.Mutex // one request at a time; guards the following
-	nc     net.Conn
-	br     *bufio.Reader
-	peer   int32 // the node nc is connected to
-	corr   int32
-	next   int // round-robin position among voters when no leader is known
-	buf    []byte
+	mu   sync.Mutex // one request at a time; guards the following
+	nc   net.Conn
+	br   *bufio.Reader
+	peer int32 // the node nc is connected to
+	corr int32
+	next int // round-robin position among voters when no leader is known
+	buf  []byte
 }
 
 func newCtlChannel(b *Broker, name string) *ctlChannel {
