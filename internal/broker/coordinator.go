@@ -314,6 +314,9 @@ func appendInternal(p *partition, recs []batch.Record, now time.Time) (int64, er
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	if !p.leading.Load() {
+		return 0, kerr.NotCoordinator // the leadership moved
+	}
 	res, err := p.log.Append(buf, p.leaderEpoch.Load(), now.UnixMilli(), false)
 	if err != nil {
 		return 0, err

@@ -38,6 +38,10 @@ type producePart struct {
 	p    *partition
 	out  *kmsg.ProduceResponseTopicPartition
 	need int64 // hw needed for acks=all; 0 = nothing to wait for
+	// epoch is the leader epoch the batch was appended at; minISR the
+	// topic's min.insync.replicas then.
+	epoch  int32
+	minISR int
 }
 
 func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
@@ -124,7 +128,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 	}
 	p := h.p
 	tc := p.cfg.Load()
-	if req.Acks == -1 && len(h.pm.ISR) < tc.MinInsyncReplicas {
+	if req.Acks == -1 && !p.enoughReplicas(tc.MinInsyncReplicas) {
 		return fail(kerr.NotEnoughReplicas, "")
 	}
 	hdr, err := b.validateProduce(rp.Records, tc)
@@ -139,7 +143,13 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 		return fail(kerr.InvalidTimestamp, msg)
 	}
 	p.appendMu.Lock()
-	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.MessageTimestampLogAppendTime)
+	if !p.leading.Load() {
+		// The leadership moved between the lookup and the lock.
+		p.appendMu.Unlock()
+		return fail(kerr.NotLeaderForPartition, "")
+	}
+	epoch := p.leaderEpoch.Load()
+	res, err := p.log.Append(rp.Records, epoch, now.UnixMilli(), tc.MessageTimestampLogAppendTime)
 	if err == nil && !res.Duplicate {
 		p.appended(res.LastOffset+1, len(rp.Records), int64(hdr.NumRecords))
 	}
@@ -150,7 +160,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 	out.BaseOffset = res.BaseOffset
 	out.LogAppendTime = res.LogAppendTime
 	out.LogStartOffset = res.LogStartOffset
-	return producePart{p: p, out: out, need: res.LastOffset + 1}
+	return producePart{p: p, out: out, need: res.LastOffset + 1, epoch: epoch, minISR: tc.MinInsyncReplicas}
 }
 
 // validateProduce checks one partition's records: exactly one batch, no
@@ -238,9 +248,11 @@ func produceErrorCode(err error) *kerr.Error {
 // parkProduce waits for every appended partition's high watermark.
 func (b *Broker) parkProduce(r *request, resp *kmsg.ProduceResponse, waits []producePart, timeout time.Duration) {
 	satisfied := func(w producePart) bool { return w.p.hw.Load() >= w.need }
+	// deposed: the batch's leadership ended; its fate is the new leader's.
+	deposed := func(w producePart) bool { return !w.p.leading.Load() || w.p.leaderEpoch.Load() != w.epoch }
 	check := func() bool {
 		for _, w := range waits {
-			if !satisfied(w) && w.p.storageError() == nil {
+			if !satisfied(w) && w.p.storageError() == nil && !deposed(w) {
 				return false
 			}
 		}
@@ -249,6 +261,12 @@ func (b *Broker) parkProduce(r *request, resp *kmsg.ProduceResponse, waits []pro
 	op := purgatory.NewOp(check, func(timedOut bool) {
 		for _, w := range waits {
 			if satisfied(w) {
+				if !w.p.enoughReplicas(w.minISR) {
+					// Kafka's rule: replicated to the ISR, but the ISR shrank
+					// below min.insync.replicas meanwhile.
+					w.out.BaseOffset = -1
+					w.out.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+				}
 				continue
 			}
 			w.out.BaseOffset = -1
