@@ -343,14 +343,18 @@ func TestReplicationDivergedLeaderTruncates(t *testing.T) {
 	produceN(t, lone, "dv", 0, "lost", 50)
 	lone.Close()
 
-	var other string
+	var others []string
 	for _, nd := range c.Nodes() {
 		if nd.ID != old {
-			other = nd.Addr()
-			break
+			others = append(others, nd.Addr())
 		}
 	}
+	other := others[0]
 	waitPartitions(t, other, "dv", func(_ int32, s partitionState) bool { return s.leader >= 0 && s.leader != old })
+	// A client that knows only the old leader would wait on it (it still
+	// believes it leads); this one asks the others.
+	cl.Close()
+	cl = producer(t, others)
 	acked = append(acked, produceN(t, cl, "dv", 0, "new-epoch", 100)...)
 	c.Heal()
 	waitPartitions(t, other, "dv", func(_ int32, s partitionState) bool { return len(s.isr) == 3 })

@@ -129,9 +129,18 @@ func (b *Broker) isrLoop() {
 		case <-t.C:
 		case <-b.isrWake:
 		}
-		b.proposeISR(ch)
+		if !b.proposeISR(ch) {
+			// No controller answered: not again before a pause (fetches
+			// keep poking while a follower waits outside the ISR).
+			if !b.sleep(isrRetryBackoff) {
+				return
+			}
+		}
 	}
 }
+
+// isrRetryBackoff is the pause after an AlterPartition found no controller.
+const isrRetryBackoff = 200 * time.Millisecond
 
 type isrChange struct {
 	p              *partition
@@ -140,8 +149,9 @@ type isrChange struct {
 	partitionEpoch int32
 }
 
-// proposeISR sends one AlterPartition with every leader's wanted change.
-func (b *Broker) proposeISR(ch *ctlChannel) {
+// proposeISR sends one AlterPartition with every leader's wanted change; it
+// reports false when no controller answered.
+func (b *Broker) proposeISR(ch *ctlChannel) bool {
 	now := b.opts.Now()
 	var changes []isrChange
 	for _, p := range b.parts.all() {
@@ -153,7 +163,7 @@ func (b *Broker) proposeISR(ch *ctlChannel) {
 		}
 	}
 	if len(changes) == 0 {
-		return
+		return true
 	}
 	im := b.image()
 	req := kmsg.NewPtrAlterPartitionRequest()
@@ -210,12 +220,14 @@ func (b *Broker) proposeISR(ch *ctlChannel) {
 		}
 	} else {
 		b.log.Debug("AlterPartition failed", "err", err)
+		ch.reset()
 	}
 	for i, c := range changes {
 		if !done[i] {
 			b.isrFromImage(c.p) // no answer: the next round asks again
 		}
 	}
+	return err == nil
 }
 
 // isrFromImage ends a pending ISR change with the image's ISR.
