@@ -465,3 +465,68 @@ func TestOldLeaderRejoins(t *testing.T) {
 	replicate(t, rng, b, a)
 	sameLogs(t, b, a)
 }
+
+// TestTruncateConcurrent runs truncations and replicated appends while
+// readers read below a bound the truncations never cut (a follower's high
+// watermark) and Sync and SyncedOffset run: the race detector watches, the
+// readers must always get the bytes written there.
+func TestTruncateConcurrent(t *testing.T) {
+	m := vfs.NewCrashableMem()
+	memSetup(t, m)
+	l := memOpen(t, m, 700)
+	defer l.Close()
+	base, baseEnd := chain(0, 20, func(i int) spec { return spec{records: 2, valueSize: 60} }, func(int) int32 { return 0 })
+	replicateEach(t, l, base)
+	hw := baseEnd[len(baseEnd)-1]
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	go func() { // a consumer below the high watermark
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			res, err := l.Read(0, 1<<20, hw)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(res.Records, concat(base)) {
+				errs <- ErrCorrupt
+				return
+			}
+		}
+	}()
+	go func() { // the flusher
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			to, err := l.Sync()
+			if err != nil || l.SyncedOffset() < hw || to < hw {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for round := range 30 {
+		tail, _ := chain(l.LogEndOffset(), 3+round%5, func(i int) spec { return spec{records: 1 + i%3, valueSize: 50 + round} }, func(int) int32 { return int32(1 + round) })
+		replicateEach(t, l, tail)
+		if err := l.TruncateTo(hw + int64(round%3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkIndexes(t, l)
+	checkEpochs(t, l, readAll(t, l))
+}
