@@ -65,6 +65,8 @@ type Leader struct {
 	leo            int64   // the largest leader LEO seen
 	hw             int64
 	lagMax         time.Duration
+	minISR         int       // with SetMinISR: the HW holds while the ISR is smaller
+	now            time.Time // the latest time a call passed in
 	followers      map[int32]*FollowerState
 }
 
@@ -80,7 +82,7 @@ func NewLeader(self int32, leaderEpoch, partitionEpoch int32, replicas, isr []in
 		self: self, leaderEpoch: leaderEpoch, partitionEpoch: partitionEpoch,
 		replicas: slices.Clone(replicas), isr: slices.Clone(isr),
 		epochStart: localLEO, localDurable: localLEO, leo: localLEO,
-		hw: min(hw, localLEO), lagMax: lagMax, followers: map[int32]*FollowerState{},
+		hw: min(hw, localLEO), lagMax: lagMax, now: now, followers: map[int32]*FollowerState{},
 	}
 	if !slices.Contains(l.isr, self) {
 		l.isr = append(l.isr, self)
@@ -120,8 +122,23 @@ func (l *Leader) Replicas() []int32 { return slices.Clone(l.replicas) }
 func (l *Leader) LocalAppended(localDurableLEO int64) (hwChanged bool) {
 	l.localDurable = max(l.localDurable, localDurableLEO)
 	l.leo = max(l.leo, localDurableLEO)
-	return l.updateHW(time.Time{}, false)
+	return l.updateHW()
 }
+
+// LocalWritten records the leader's LEO after an append that is not yet
+// durable (with fsync-before-ack, LocalAppended follows once it is synced).
+// It does not move the high watermark; it keeps the caught-up rule exact
+// between follower fetches.
+func (l *Leader) LocalWritten(leo int64) { l.leo = max(l.leo, leo) }
+
+// SetMinISR applies Kafka's rule since 3.7 (KAFKA-15583, with KIP-966): the
+// high watermark does not advance while the committed ISR is smaller than
+// min(minISR, replicas), so an acks=all produce waits (and times out)
+// rather than completing with NOT_ENOUGH_REPLICAS_AFTER_APPEND. 0 (the
+// default) turns the rule off: the high watermark advances over whatever
+// ISR there is, and the caller checks EnoughReplicas when it completes a
+// produce.
+func (l *Leader) SetMinISR(minISR int) { l.minISR = minISR }
 
 // FollowerFetched records a follower Fetch at fetchOffset (its durable LEO).
 // leaderLEO is the leader's LEO when the fetch was served. It returns
@@ -142,7 +159,8 @@ func (l *Leader) FollowerFetched(id int32, fetchOffset int64, leaderLEO int64, n
 	f.LEO = fetchOffset
 	f.lastFetchLeaderLEO = leaderLEO
 	f.LastFetch = now
-	return l.updateHW(now, true)
+	l.now = later(l.now, now)
+	return l.updateHW()
 }
 
 func later(a, b time.Time) time.Time {
@@ -157,13 +175,26 @@ func (l *Leader) caughtUp(f *FollowerState, now time.Time) bool {
 	return f.LEO >= 0 && f.LEO >= l.leo || !f.LastCaughtUp.IsZero() && now.Sub(f.LastCaughtUp) <= l.lagMax
 }
 
-// updateHW recomputes the high watermark; with haveNow, followers outside
-// the maximal ISR that are caught up at now hold it too.
-func (l *Leader) updateHW(now time.Time, haveNow bool) bool {
+// mayJoin is Kafka's isFollowerInSync for a follower outside the ISR: its
+// LEO reached the high watermark and the leader-epoch start offset. Kafka
+// checks it when that follower fetches; here the follower must have
+// fetched within lagMax, so that a dead replica whose LEO happens to equal
+// a stuck high watermark is not added back.
+func (l *Leader) mayJoin(f *FollowerState, now time.Time) bool {
+	return f.LEO >= 0 && f.LEO >= l.hw && f.LEO >= l.epochStart &&
+		!f.LastFetch.IsZero() && now.Sub(f.LastFetch) <= l.lagMax
+}
+
+// updateHW recomputes the high watermark. Followers outside the maximal
+// ISR that are caught up at the latest time seen hold it too.
+func (l *Leader) updateHW() bool {
+	if l.minISR > 0 && len(l.isr) < min(l.minISR, len(l.replicas)) {
+		return false
+	}
 	hw := l.localDurable
 	for id, f := range l.followers {
 		inMax := slices.Contains(l.isr, id) || slices.Contains(l.pending, id)
-		if inMax || haveNow && l.caughtUp(f, now) {
+		if inMax || l.caughtUp(f, l.now) {
 			hw = min(hw, f.LEO)
 		}
 	}
@@ -201,10 +232,11 @@ func (l *Leader) Pending() ([]int32, bool) {
 // ISRUpdate returns the ISR the leader wants the controller to commit now:
 // the committed ISR without the members not caught up for lagMax, with the
 // followers whose LEO is at least the high watermark and the leader-epoch
-// start offset. ok is false when that is the committed ISR or a change is
+// start offset and that fetched within lagMax. ok is false when that is the committed ISR or a change is
 // already in flight. The leader itself always stays. Members keep the
 // replica order.
 func (l *Leader) ISRUpdate(now time.Time) (isr []int32, ok bool) {
+	l.now = later(l.now, now)
 	if l.pending != nil {
 		return nil, false
 	}
@@ -217,7 +249,7 @@ func (l *Leader) ISRUpdate(now time.Time) (isr []int32, ok bool) {
 			in = true
 		case in && !l.caughtUp(f, now):
 			in, changed = false, true
-		case !in && f.LEO >= 0 && f.LEO >= l.hw && f.LEO >= l.epochStart:
+		case !in && l.mayJoin(f, now):
 			in, changed = true, true
 		}
 		if in {
@@ -258,7 +290,7 @@ func (l *Leader) ISRCommitted(isr []int32, partitionEpoch int32) (hwChanged bool
 	l.partitionEpoch = partitionEpoch
 	l.isr = slices.Clone(isr)
 	l.pending = nil
-	return l.updateHW(time.Time{}, false)
+	return l.updateHW()
 }
 
 // EnoughReplicas reports whether the committed ISR has at least minISR

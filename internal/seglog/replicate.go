@@ -210,7 +210,7 @@ func (l *Log) TruncateTo(to int64) error {
 	// Publish the shorter log before touching files, so that no new reader
 	// looks past the cut.
 	l.mu.Lock()
-	gone := l.segs[k+1:]
+	gone := append([]*segment(nil), l.segs[k+1:]...)
 	l.segs = l.segs[:k+1]
 	kept.size, kept.next = pos, end
 	kept.maxTs, kept.maxTsOffset = cut.maxTs, cut.maxTsOffset
