@@ -530,3 +530,36 @@ func TestTruncateConcurrent(t *testing.T) {
 	checkIndexes(t, l)
 	checkEpochs(t, l, readAll(t, l))
 }
+
+// TestTruncateBelowLogStart: a cut inside the first segment but below the
+// log start (DeleteRecords moved it) brings the log start down to the new
+// end, durably.
+func TestTruncateBelowLogStart(t *testing.T) {
+	m := vfs.NewCrashableMem()
+	memSetup(t, m)
+	l := memOpen(t, m, 100_000)
+	raw, end := chain(0, 10, func(i int) spec { return spec{records: 2} }, func(int) int32 { return 3 })
+	replicateEach(t, l, raw)
+	if _, err := l.DeleteRecordsBefore(end[6]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(end[3]); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != end[3] || l.LogEndOffset() != end[3] {
+		t.Fatalf("log [%d, %d), want empty at %d", l.LogStartOffset(), l.LogEndOffset(), end[3])
+	}
+	more, _ := chain(end[3], 3, func(i int) spec { return spec{records: 1, valueSize: 9} }, func(int) int32 { return 4 })
+	replicateEach(t, l, more)
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	c := m.CrashClone()
+	l.Close()
+	l = memOpen(t, c, 100_000)
+	defer l.Close()
+	if l.LogStartOffset() != end[3] {
+		t.Fatalf("after a crash the log starts at %d", l.LogStartOffset())
+	}
+	sameBatches(t, "after a crash", rawOf(readAll(t, l)), more)
+}
