@@ -6,9 +6,10 @@ package replica
 // (epoch, endOffset). localEndFor is the local log's EndOffsetForEpoch and
 // localLEO its log end offset. The result is never above localLEO.
 //
-// An undefined answer (-1 epoch or offset) says nothing about divergence:
-// Kafka then truncates to the follower's high watermark, which
-// TruncationState takes; TruncationOffset leaves the log as it is.
+// An undefined answer (-1 epoch or offset), or a local log without leader
+// epochs, says nothing about divergence: Kafka then truncates to the
+// follower's high watermark, which TruncationState takes; TruncationOffset
+// leaves the log as it is.
 func TruncationOffset(localLEO int64, localEndFor func(epoch int32) (int32, int64),
 	myLatestEpoch int32, leaderEpoch int32, leaderEndOffset int64) int64 {
 	off, _ := TruncationState(localLEO, localLEO, localEndFor, myLatestEpoch, leaderEpoch, leaderEndOffset)
@@ -22,7 +23,8 @@ func DivergingOffset(localLEO int64, localEndFor func(epoch int32) (int32, int64
 }
 
 // TruncationState is the whole rule (Kafka's fetcher):
-//   - an undefined answer: truncate to localHW;
+//   - a follower whose log has no leader epoch (myLatestEpoch -1; it need
+//     not ask), or an undefined answer: truncate to localHW;
 //   - the follower knows the leader's epoch (its largest epoch <= the
 //     leader's is that epoch): truncate to the smaller of both end offsets
 //     of that epoch; done;
@@ -35,7 +37,7 @@ func DivergingOffset(localLEO int64, localEndFor func(epoch int32) (int32, int64
 // Every result is capped at localLEO.
 func TruncationState(localLEO, localHW int64, localEndFor func(epoch int32) (int32, int64),
 	myLatestEpoch int32, leaderEpoch int32, leaderEndOffset int64) (offset int64, done bool) {
-	if leaderEpoch < 0 || leaderEndOffset < 0 {
+	if myLatestEpoch < 0 || leaderEpoch < 0 || leaderEndOffset < 0 {
 		return min(localHW, localLEO), true
 	}
 	e, end := localEndFor(leaderEpoch)

@@ -530,3 +530,105 @@ func TestTruncateConcurrent(t *testing.T) {
 	checkIndexes(t, l)
 	checkEpochs(t, l, readAll(t, l))
 }
+
+// TestTruncateBelowLogStart: a cut inside the first segment but below the
+// log start (DeleteRecords moved it) brings the log start down to the new
+// end, durably.
+func TestTruncateBelowLogStart(t *testing.T) {
+	m := vfs.NewCrashableMem()
+	memSetup(t, m)
+	l := memOpen(t, m, 100_000)
+	raw, end := chain(0, 10, func(i int) spec { return spec{records: 2} }, func(int) int32 { return 3 })
+	replicateEach(t, l, raw)
+	if _, err := l.DeleteRecordsBefore(end[6]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(end[3]); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != end[3] || l.LogEndOffset() != end[3] {
+		t.Fatalf("log [%d, %d), want empty at %d", l.LogStartOffset(), l.LogEndOffset(), end[3])
+	}
+	more, _ := chain(end[3], 3, func(i int) spec { return spec{records: 1, valueSize: 9} }, func(int) int32 { return 4 })
+	replicateEach(t, l, more)
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	c := m.CrashClone()
+	l.Close()
+	l = memOpen(t, c, 100_000)
+	defer l.Close()
+	if l.LogStartOffset() != end[3] {
+		t.Fatalf("after a crash the log starts at %d", l.LogStartOffset())
+	}
+	sameBatches(t, "after a crash", rawOf(readAll(t, l)), more)
+}
+
+// TestBriefLeaderEmptyEpoch: a replica that led an epoch without writing
+// in it (AssignLeaderEpoch only) follows again. Its latest epoch is unknown
+// to the new leader; the truncation point is its own end, and TruncateTo
+// there drops the empty epoch, so that its next fetch names the last epoch
+// both logs share instead of diverging again and again.
+func TestBriefLeaderEmptyEpoch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	m := vfs.NewCrashableMem()
+	memSetup(t, m)
+	a, err := Open("/data/a", Options{FS: m, SegmentBytes: 800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open("/data/b", Options{FS: m, SegmentBytes: 800})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	for range 10 {
+		if _, err := a.Append(buildBatch(spec{records: 2, valueSize: 30}), 1, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replicate(t, rng, a, b)
+	end := a.LogEndOffset()
+	if err := a.AssignLeaderEpoch(2); err != nil { // a leads epoch 2, writes nothing
+		t.Fatal(err)
+	}
+	if a.LatestEpoch() != 2 {
+		t.Fatalf("LatestEpoch %d after AssignLeaderEpoch(2)", a.LatestEpoch())
+	}
+	if err := b.AssignLeaderEpoch(3); err != nil { // b leads epoch 3
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := b.Append(buildBatch(spec{records: 1, valueSize: 50}), 3, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; ; round++ {
+		if round == 3 {
+			t.Fatal("truncation does not converge")
+		}
+		le, lend := b.EndOffsetForEpoch(a.LatestEpoch())
+		to, done := replica.TruncationState(a.LogEndOffset(), 0, a.EndOffsetForEpoch, a.LatestEpoch(), le, lend)
+		if to != end {
+			t.Fatalf("round %d: truncation to %d, want %d", round, to, end)
+		}
+		if err := a.TruncateTo(to); err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if a.LatestEpoch() != 1 {
+		t.Fatalf("the empty epoch survived the truncation: latest %d", a.LatestEpoch())
+	}
+	if e, o := a.EndOffsetForEpoch(2); e != -1 || o != -1 {
+		t.Fatalf("EndOffsetForEpoch(2) = %d %d", e, o)
+	}
+	replicate(t, rng, b, a)
+	if a.LatestEpoch() != 3 || a.LogEndOffset() != b.LogEndOffset() {
+		t.Fatalf("after replication: epoch %d, LEO %d of %d", a.LatestEpoch(), a.LogEndOffset(), b.LogEndOffset())
+	}
+	sameBatches(t, "follower vs leader", rawOf(readAll(t, a)), rawOf(readAll(t, b)))
+}
