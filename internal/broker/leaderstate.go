@@ -23,7 +23,12 @@ import (
 // becomeLeaderLocked makes p the leader at pm's epochs. The caller holds
 // appendMu. hw is the high watermark to start from (never above the local
 // log end).
-func (p *partition) becomeLeaderLocked(self int32, pm *metadata.Partition, now time.Time, lagMax time.Duration) {
+//
+// holdMinISR is Kafka's rule with eligible leader replicas (KIP-966,
+// KAFKA-15583): the high watermark does not advance while the ISR is
+// smaller than min.insync.replicas, so a waiting acks=all produce times out
+// instead of completing with NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+func (p *partition) becomeLeaderLocked(self int32, pm *metadata.Partition, now time.Time, lagMax time.Duration, holdMinISR bool) {
 	leo := p.log.LogEndOffset()
 	durable := leo
 	if p.fsyncOnAck.Load() {
@@ -37,6 +42,7 @@ func (p *partition) becomeLeaderLocked(self int32, pm *metadata.Partition, now t
 	p.repMu.Lock()
 	p.rl = replica.NewLeader(self, pm.LeaderEpoch, pm.PartitionEpoch, pm.Replicas, pm.ISR, durable, hw, now, lagMax)
 	p.replicas, p.partEpoch = slices.Clone(pm.Replicas), pm.PartitionEpoch
+	p.setMinISRLocked(holdMinISR)
 	p.repMu.Unlock()
 	p.followLeader.Store(self)
 	p.leaderEpoch.Store(pm.LeaderEpoch)
@@ -64,23 +70,57 @@ func (p *partition) becomeFollowerLocked(leader, epoch int32) {
 }
 
 // updateLeader applies a new ISR or partition epoch from the image to
-// a partition that stays leader at the same leader epoch.
-func (p *partition) updateLeader(pm *metadata.Partition) {
+// a partition that stays leader at the same leader epoch. A new replica
+// set (a reassignment) starts the leader state afresh over it.
+func (p *partition) updateLeader(self int32, pm *metadata.Partition, now time.Time, lagMax time.Duration, holdMinISR bool) {
 	p.repMu.Lock()
 	l := p.rl
-	if l != nil {
-		l.ISRCommitted(pm.ISR, pm.PartitionEpoch)
+	if l == nil {
+		p.repMu.Unlock()
+		return
+	}
+	if pm.PartitionEpoch > p.partEpoch {
+		if !slices.Equal(pm.Replicas, p.replicas) {
+			durable := p.log.LogEndOffset()
+			if p.fsyncOnAck.Load() {
+				durable = p.log.SyncedOffset()
+			}
+			l = replica.NewLeader(self, pm.LeaderEpoch, pm.PartitionEpoch, pm.Replicas, pm.ISR, durable, p.hw.Load(), now, lagMax)
+			p.rl = l
+			p.hasFollowers.Store(len(pm.Replicas) > 1)
+		} else {
+			// The partition changed (the ISR, perhaps by this leader's own
+			// AlterPartition): that ends a change in flight. An image that
+			// changed something else leaves a pending change pending.
+			l.ISRCommitted(pm.ISR, pm.PartitionEpoch)
+		}
 		p.replicas, p.partEpoch = slices.Clone(pm.Replicas), pm.PartitionEpoch
 	}
-	var hw int64
-	if l != nil {
-		hw = l.HighWatermark()
+	p.setMinISRLocked(holdMinISR)
+	hw := l.HighWatermark()
+	p.repMu.Unlock()
+	p.advanceHW(hw)
+	p.waiters.Progress() // an ISR below min.insync.replicas fails parked produces
+}
+
+// setMinISRLocked applies the topic's min.insync.replicas to the high
+// watermark rule (holdMinISR) or turns the rule off. repMu is held.
+func (p *partition) setMinISRLocked(holdMinISR bool) {
+	n := 0
+	if tc := p.cfg.Load(); holdMinISR && tc != nil {
+		n = tc.MinInsyncReplicas
+	}
+	p.rl.SetMinISR(n)
+}
+
+// localWritten tells the leader state its log end moved (the caught-up
+// rule between follower fetches).
+func (p *partition) localWritten(end int64) {
+	p.repMu.Lock()
+	if p.rl != nil {
+		p.rl.LocalWritten(end)
 	}
 	p.repMu.Unlock()
-	if l != nil {
-		p.advanceHW(hw)
-		p.waiters.Progress() // an ISR below min.insync.replicas fails parked produces
-	}
 }
 
 // localDurable reports the leader's own durable log end (its synced end

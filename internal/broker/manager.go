@@ -134,7 +134,7 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 				// recs is nil for a snapshot: anything may have changed.
 				m.configureLocked(next, p)
 			}
-			m.applyRoleLocked(p, &t.Partitions[i], opened)
+			m.applyRoleLocked(next, p, &t.Partitions[i], opened)
 		}
 	}
 }

@@ -144,6 +144,7 @@ func (p *partition) appended(end int64, n int, msgs int64) {
 	p.leoBytes.Store(p.totalBytes)
 	p.marksMu.Unlock()
 	if p.hasFollowers.Load() {
+		p.localWritten(end)
 		p.waiters.Progress() // parked follower fetches wait for new data
 	}
 	if p.fsyncOnAck.Load() {

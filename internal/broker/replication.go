@@ -31,12 +31,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // applyRoleLocked makes p's role match pm. The manager's mu is held;
 // opened: p was just opened (its high watermark is the recovered log end).
-func (m *partitionManager) applyRoleLocked(p *partition, pm *metadata.Partition, opened bool) {
+func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm *metadata.Partition, opened bool) {
 	b := m.b
 	self := b.opts.NodeID
 	if opened && len(pm.Replicas) > 1 {
@@ -46,13 +47,14 @@ func (m *partitionManager) applyRoleLocked(p *partition, pm *metadata.Partition,
 		p.hw.Store(p.log.LogStartOffset())
 	}
 	if pm.Leader == self {
+		elr := controller.ELREnabled(im)
 		if !opened && p.leading.Load() && p.leaderEpoch.Load() == pm.LeaderEpoch {
-			p.updateLeader(pm)
+			p.updateLeader(self, pm, b.opts.Now(), b.opts.ReplicaLagTimeMax, elr)
 			return
 		}
 		b.fetchers.remove(p)
 		p.appendMu.Lock()
-		p.becomeLeaderLocked(self, pm, b.opts.Now(), b.opts.ReplicaLagTimeMax)
+		p.becomeLeaderLocked(self, pm, b.opts.Now(), b.opts.ReplicaLagTimeMax, elr)
 		p.appendMu.Unlock()
 		return
 	}
