@@ -224,7 +224,14 @@ func (p *partition) truncatedTo(to int64) {
 	p.marksMu.Unlock()
 }
 
-// followerHW moves a follower's high watermark to min(leader's, own end).
+// followerHW sets a follower's high watermark to min(leader's, own end):
+// down too, the first time (a restarted replica opened with its whole log
+// as high watermark learns how much of it was committed).
 func (p *partition) followerHW(leaderHW int64) {
-	p.advanceHW(min(leaderHW, p.log.LogEndOffset()))
+	hw := min(leaderHW, p.log.LogEndOffset())
+	if hw < p.hw.Load() {
+		p.hw.Store(hw) // hwBytes may overcount: a long poll answers early, no harm
+		return
+	}
+	p.advanceHW(hw)
 }

@@ -36,16 +36,12 @@ import (
 )
 
 // applyRoleLocked makes p's role match pm. The manager's mu is held;
-// opened: p was just opened (its high watermark is the recovered log end).
+// opened: p was just opened. Its high watermark is then the recovered log
+// end (no high-watermark checkpoint yet): a leader starts from it, as
+// before replication; a follower takes its leader's on the first fetch.
 func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm *metadata.Partition, opened bool) {
 	b := m.b
 	self := b.opts.NodeID
-	if opened && len(pm.Replicas) > 1 {
-		// Nothing says how much of a replicated log was committed (no
-		// high-watermark checkpoint yet): start from the log start; the
-		// leader's high watermark rises as the ISR's fetches show it.
-		p.hw.Store(p.log.LogStartOffset())
-	}
 	if pm.Leader == self {
 		elr := controller.ELREnabled(im)
 		if !opened && p.leading.Load() && p.leaderEpoch.Load() == pm.LeaderEpoch {
