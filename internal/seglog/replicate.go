@@ -198,10 +198,16 @@ func (l *Log) TruncateTo(to int64) error {
 	if err := l.lowerCleanerCheckpoint(end); err != nil {
 		return err
 	}
+	// The recovery point goes to the cut, or to the base of the segment
+	// holding the old one if that is lower (segments from there on may not
+	// be durable yet). Always written: a removed segment that a crash
+	// brings back must not lie at or below it, or recovery would trust
+	// the gap before it.
+	rp := min(end, l.recoveryBase)
+	if err := l.writeRecoveryPoint(rp, false); err != nil {
+		return err
+	}
 	if end < l.recoveryBase {
-		if err := l.writeRecoveryPoint(end, false); err != nil {
-			return err
-		}
 		l.recoveryBase = kept.base
 	}
 	if err := l.dropEmptyEpochs(end); err != nil {
