@@ -17,6 +17,9 @@ var ErrOffsetMismatch = errors.New("seglog: replicated batches do not continue t
 // partition leader epochs, timestamps and CRCs stay as the leader wrote them
 // (each CRC is checked). The first batch's base offset must equal the log
 // end offset and the batches must be contiguous, else ErrOffsetMismatch.
+// (A compacted leader's gaps between batches are therefore refused: the
+// base offset is outside the CRC, and recovery relies on contiguous offsets
+// in segments above the recovery point to detect a corrupt one.)
 // Each batch's PartitionLeaderEpoch newer than the latest known one starts
 // that epoch in the leader-epoch cache (persisted before the data is
 // written, as Append does). Idempotent-producer state is rebuilt from the
