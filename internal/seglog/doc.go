@@ -128,7 +128,8 @@
 // AppendReplicated stores the leader's batches unchanged (offsets, leader
 // epochs, timestamps, CRCs), learning new leader epochs from their
 // PartitionLeaderEpoch and producer state from their headers; it must
-// continue the log exactly (ErrOffsetMismatch otherwise). TruncateTo and
+// continue the log exactly (ErrOffsetMismatch otherwise; a compacted
+// leader's gaps are not copied yet). TruncateTo and
 // TruncateFullyAndStartAt cut a diverged log; both are durable on return.
 // TruncateTo first moves the recovery point below the cut (so a crash
 // recovers every affected segment from its batches and re-learns its

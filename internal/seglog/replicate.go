@@ -17,6 +17,9 @@ var ErrOffsetMismatch = errors.New("seglog: replicated batches do not continue t
 // partition leader epochs, timestamps and CRCs stay as the leader wrote them
 // (each CRC is checked). The first batch's base offset must equal the log
 // end offset and the batches must be contiguous, else ErrOffsetMismatch.
+// (A compacted leader's gaps between batches are therefore refused: the
+// base offset is outside the CRC, and recovery relies on contiguous offsets
+// in segments above the recovery point to detect a corrupt one.)
 // Each batch's PartitionLeaderEpoch newer than the latest known one starts
 // that epoch in the leader-epoch cache (persisted before the data is
 // written, as Append does). Idempotent-producer state is rebuilt from the
@@ -198,10 +201,16 @@ func (l *Log) TruncateTo(to int64) error {
 	if err := l.lowerCleanerCheckpoint(end); err != nil {
 		return err
 	}
+	// The recovery point goes to the cut, or to the base of the segment
+	// holding the old one if that is lower (segments from there on may not
+	// be durable yet). Always written: a removed segment that a crash
+	// brings back must not lie at or below it, or recovery would trust
+	// the gap before it.
+	rp := min(end, l.recoveryBase)
+	if err := l.writeRecoveryPoint(rp, false); err != nil {
+		return err
+	}
 	if end < l.recoveryBase {
-		if err := l.writeRecoveryPoint(end, false); err != nil {
-			return err
-		}
 		l.recoveryBase = kept.base
 	}
 	if err := l.dropEmptyEpochs(end); err != nil {
