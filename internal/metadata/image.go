@@ -65,7 +65,9 @@ type Partition struct {
 }
 
 // Reassigning reports whether a reassignment is in progress.
-func (p *Partition) Reassigning() bool { return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0 }
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
 
 // TargetReplicas is the replica set a reassignment moves to (Replicas
 // without the removing ones); Replicas when none is in progress.
