@@ -82,6 +82,14 @@ type Config struct {
 	AutoLeaderRebalance                bool
 	LeaderImbalanceCheckInterval       time.Duration // 0: DefaultLeaderImbalanceCheckInterval
 	LeaderImbalancePerBrokerPercentage int           // leader.imbalance.per.broker.percentage (10)
+	// MinInsyncReplicas and UncleanLeaderElection are the broker defaults
+	// of min.insync.replicas (1) and unclean.leader.election.enable
+	// (false), which a topic's dynamic configs override. TopicReplication,
+	// when set, replaces them: it returns both for a topic's dynamic
+	// configs (the broker resolves them with its own defaults).
+	MinInsyncReplicas     int
+	UncleanLeaderElection bool
+	TopicReplication      func(overrides map[string]string) (minISR int, unclean bool)
 	// NewID returns topic and incarnation ids (nil: NewUuid). Tests make it
 	// deterministic.
 	NewID func() metadata.Uuid
