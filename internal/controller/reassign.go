@@ -32,8 +32,8 @@ type Reassignment struct {
 
 // ReassignmentState is an ongoing reassignment (ListPartitionReassignments).
 type ReassignmentState struct {
-	Topic                            string
-	Partition                        int32
+	Topic                      string
+	Partition                  int32
 	Replicas, Adding, Removing []int32
 }
 
