@@ -365,7 +365,7 @@ func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc)
 // uncleanShutdownRecords drops a broker whose previous incarnation did
 // not shut down cleanly from the ELRs (KIP-966: it may have lost
 // committed records), remembering it in the last known ELR.
-func uncleanShutdownRecords(cfg *Config, im *metadata.Image, id int32) []metadata.Record {
+func uncleanShutdownRecords(im *metadata.Image, id int32) []metadata.Record {
 	if !ELREnabled(im) {
 		return nil
 	}
