@@ -208,9 +208,10 @@ func (c *change) electLeader() (int32, []int32) {
 }
 
 // maybeCompleteReassignment finishes a reassignment whose target replicas
-// are all in the target ISR (with ELR, only with at least min.insync.replicas
-// of them: KIP-966): replicas become the target, the removed replicas leave
-// the ISR and ELR, and the leader epoch moves on.
+// are all in the target ISR (so the ISR after it holds at least the
+// effective min.insync.replicas, KIP-966's condition): replicas become the
+// target, the removed replicas leave the ISR and ELR (build then moves the
+// leader epoch on).
 func (c *change) maybeCompleteReassignment() {
 	if !c.completeReassignment || (len(c.adding) == 0 && len(c.removing) == 0) {
 		return
@@ -225,9 +226,6 @@ func (c *change) maybeCompleteReassignment() {
 		if !slices.Contains(c.isr, r) {
 			return
 		}
-	}
-	if c.r.elr && len(target) >= c.r.minISR && len(intersect(c.isr, target)) < c.r.minISR {
-		return
 	}
 	c.replicas, c.adding, c.removing = target, nil, nil
 	c.isr = intersect(c.isr, target)
