@@ -88,6 +88,12 @@ type rules struct {
 // topicRules reads a partition's rules: the topic's dynamic configs over
 // the broker defaults (Config.TopicReplication).
 func topicRules(cfg *Config, im *metadata.Image, t *metadata.Topic, p *metadata.Partition) rules {
+	return topicBase(cfg, im, t).capped(p)
+}
+
+// topicBase is the topic's part of the rules: min.insync.replicas as
+// configured (not yet capped).
+func topicBase(cfg *Config, im *metadata.Image, t *metadata.Topic) rules {
 	overrides := im.Configs(metadata.ResourceTopic, t.Name)
 	var r rules
 	if cfg != nil && cfg.TopicReplication != nil {
@@ -106,12 +112,39 @@ func topicRules(cfg *Config, im *metadata.Image, t *metadata.Topic, p *metadata.
 			r.unclean = v == "true"
 		}
 	}
+	r.elr = ELREnabled(im)
+	return r
+}
+
+// capped caps min.insync.replicas at the partition's (target)
+// replication factor, as Kafka's effective min ISR.
+func (r rules) capped(p *metadata.Partition) rules {
 	if n := len(p.TargetReplicas()); r.minISR > n {
 		r.minISR = n
 	}
 	r.minISR = max(r.minISR, 1)
-	r.elr = ELREnabled(im)
 	return r
+}
+
+// rulesMemo reads each topic's rules once per decision (resolving a
+// topic's configs is not free, and a decision may visit every partition).
+type rulesMemo struct {
+	cfg  *Config
+	im   *metadata.Image
+	base map[*metadata.Topic]rules
+}
+
+func newRulesMemo(cfg *Config, im *metadata.Image) *rulesMemo {
+	return &rulesMemo{cfg: cfg, im: im, base: map[*metadata.Topic]rules{}}
+}
+
+func (m *rulesMemo) of(t *metadata.Topic, idx int) rules {
+	b, ok := m.base[t]
+	if !ok {
+		b = topicBase(m.cfg, m.im, t)
+		m.base[t] = b
+	}
+	return b.capped(&t.Partitions[idx])
 }
 
 // change is one partition's pending change (Kafka's PartitionChangeBuilder).
@@ -141,9 +174,9 @@ type change struct {
 	uncleanElected bool
 }
 
-func newChange(cfg *Config, im *metadata.Image, t *metadata.Topic, idx int, accept acceptFunc, e election) *change {
+func newChange(r rules, t *metadata.Topic, idx int, accept acceptFunc, e election) *change {
 	p := &t.Partitions[idx]
-	return &change{t: t, idx: idx, p: p, accept: accept, election: e, r: topicRules(cfg, im, t, p),
+	return &change{t: t, idx: idx, p: p, accept: accept, election: e, r: r,
 		isr: slices.Clone(p.ISR), replicas: p.Replicas, adding: p.AddingReplicas, removing: p.RemovingReplicas,
 		elr: p.ELR, lastKnown: p.LastKnownELR}
 }
@@ -319,6 +352,7 @@ func intersect(v, keep []int32) []int32 {
 // partition order.
 func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []metadata.Record {
 	accept := activeBrokers(im, id, metadata.NoLeader)
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, t := range im.Topics() {
 		for i := range t.Partitions {
@@ -327,7 +361,7 @@ func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []met
 			if p.Leader != id && !slices.Contains(p.ISR, id) && !(dropELR && inELR) {
 				continue
 			}
-			c := newChange(cfg, im, t, i, accept, electOnline)
+			c := newChange(memo.of(t, i), t, i, accept, electOnline)
 			c.removeFromISR(id)
 			if dropELR {
 				c.removeFromELR(id)
@@ -345,6 +379,7 @@ func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []met
 // leader that it can now lead elects it (the ISR's last member back, an
 // ELR member, or with unclean election any replica).
 func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc) []metadata.Record {
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, t := range im.Topics() {
 		for i := range t.Partitions {
@@ -352,7 +387,7 @@ func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc)
 			if p.Leader != metadata.NoLeader || !slices.Contains(p.Replicas, id) {
 				continue
 			}
-			if r, _ := newChange(cfg, im, t, i, accept, electOnline).build(); r != nil {
+			if r, _ := newChange(memo.of(t, i), t, i, accept, electOnline).build(); r != nil {
 				recs = append(recs, *r)
 			}
 		}
@@ -430,6 +465,7 @@ func DecideRebalance(cfg *Config, im *metadata.Image, percent int) []metadata.Re
 	}
 	slices.Sort(brokers)
 	accept := activeBrokers(im, metadata.NoLeader, metadata.NoLeader)
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, b := range brokers {
 		parts := preferred[b]
@@ -447,7 +483,7 @@ func DecideRebalance(cfg *Config, im *metadata.Image, percent int) []metadata.Re
 			if !preferredElectable(&x.t.Partitions[x.idx], accept) {
 				continue
 			}
-			if r, leader := newChange(cfg, im, x.t, x.idx, accept, electPreferred).build(); r != nil && leader == b {
+			if r, leader := newChange(memo.of(x.t, x.idx), x.t, x.idx, accept, electPreferred).build(); r != nil && leader == b {
 				recs = append(recs, *r)
 			}
 		}
