@@ -169,11 +169,15 @@ func TestClusterControlledShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Node(active).BrokerHandle().Shutdown(ctx(t)); err != nil {
+	if err := c.Node(active).Stop(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	// Before the process goes: the others lead everything, and another
-	// node is the active controller.
+	if c.Node(active).Running() {
+		t.Fatalf("node %d still running after Stop", active)
+	}
+	// Right after it went (its session has not expired, so nothing was
+	// fenced): the others lead everything, and another node is the active
+	// controller.
 	other := c.Node(active%3 + 1)
 	td, err := admin(t, other.Addr()).ListTopics(ctx(t), "cs")
 	if err != nil {
@@ -189,7 +193,6 @@ func TestClusterControlledShutdown(t *testing.T) {
 	} else if next == active {
 		t.Fatalf("controller role not handed over")
 	}
-	c.Node(active).Kill()
 }
 
 // Kafka's isolated layout: three controllers, three brokers.

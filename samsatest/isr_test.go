@@ -56,7 +56,7 @@ func rejoinISRs(t *testing.T, c *samsatest.Cluster, id int32, topic string) {
 					rt.Partitions = append(rt.Partitions, rp)
 					req.Topics = append(req.Topics, rt)
 					resp := kmsg.NewPtrAlterPartitionResponse()
-					if err := roundTrip(nd.ControllerAddr(), req, resp); err != nil {
+					if err := flexRoundTrip(nd.ControllerAddr(), req, resp); err != nil {
 						t.Logf("AlterPartition: %v", err)
 						continue
 					}
@@ -82,8 +82,10 @@ func rejoinISRs(t *testing.T, c *samsatest.Cluster, id int32, topic string) {
 	}
 }
 
-// roundTrip sends one request on a fresh connection and reads the answer.
-func roundTrip(addr string, req kmsg.Request, resp kmsg.Response) error {
+// flexRoundTrip sends one request on a fresh connection and reads the
+// answer, with the response header of the request's version (v1, with
+// tagged fields, for a flexible one).
+func flexRoundTrip(addr string, req kmsg.Request, resp kmsg.Response) error {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return err

@@ -214,8 +214,13 @@ func TestReplicationControllerAPIs(t *testing.T) {
 	if er := elect(2, 1, []kmsg.ElectLeadersRequestTopic{et}); len(er.Topics) != 1 || er.Topics[0].Partitions[0].ErrorCode != kerr.ElectionNotNeeded.Code {
 		t.Errorf("unclean election of a led partition: %+v", er)
 	}
+	// Null topics (kafka-leader-election --all-topic-partitions): every
+	// partition, those that need no election left out.
 	if er := elect(0, 0, nil); len(er.Topics) != 0 {
-		t.Errorf("all partitions, all led by their preferred replica: %+v", er)
+		t.Errorf("v0, all partitions, all led by their preferred replica: %+v", er)
+	}
+	if er := elect(2, 1, nil); er.ErrorCode != 0 || len(er.Topics) != 0 {
+		t.Errorf("unclean, all partitions, all led: %+v", er)
 	}
 
 	// Reassignment, forwarded too: a shrink completes at once.

@@ -178,7 +178,7 @@ func decideAlterPartitionData(cfg *Config, im *metadata.Image, t *metadata.Topic
 			return nil, errorf(kerr.IneligibleReplica, "broker %d has epoch %d, not %d", m.BrokerID, rb.Epoch, m.BrokerEpoch)
 		}
 	}
-	c := newChange(cfg, im, t, int(rp.Partition), activeBrokers(im, metadata.NoLeader, metadata.NoLeader), electOnline)
+	c := newChange(topicRules(cfg, im, t, p), t, int(rp.Partition), activeBrokers(im, metadata.NoLeader, metadata.NoLeader), electOnline)
 	c.isr = isr
 	c.completeReassignment = true
 	rec, _ := c.build()

@@ -49,8 +49,8 @@ type RegistrationResult struct {
 	// incarnation (epoch and state unchanged).
 	NewIncarnation bool
 	// CleanShutdown: the previous incarnation shut down cleanly (the
-	// request's PreviousBrokerEpoch is the epoch it had). Part 2's ELR
-	// handling removes a broker that did not from the ISR and ELR here.
+	// request's PreviousBrokerEpoch is the epoch it had). A broker that
+	// did not leaves the ELRs for the last known ELRs (KIP-966).
 	CleanShutdown bool
 }
 
@@ -99,10 +99,9 @@ func DecideRegistration(cfg *Config, im *metadata.Image, s *Sessions, req Regist
 		recs = replacedIncarnationRecords(cfg, im, existing)
 	}
 	if res.NewIncarnation && existing != nil && !res.CleanShutdown {
-		// The records above leave the ELRs alone: both decide on im and
-		// touch different lists of different partitions' records only
-		// when the broker is in an ELR, where it leads nothing.
-		recs = append(recs, uncleanShutdownRecords(cfg, im, req.BrokerID)...)
+		// The ELR partitions are others than those above: a broker in a
+		// partition's ELR is neither in its ISR nor its leader.
+		recs = append(recs, uncleanShutdownRecords(im, req.BrokerID)...)
 	}
 	s.touch(req.BrokerID, rec.BrokerEpoch, now, -1)
 	return append(recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: rec}), res, nil

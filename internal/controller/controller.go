@@ -3,9 +3,10 @@
 // current metadata image (and, where time matters, of a `now` passed in)
 // that returns the records to commit and the per-request result, with the
 // exact Kafka error code when the request is refused. The decisions (the
-// Decide* functions in topics.go and brokers.go, with placement.go and
-// election.go; the broker session tracker in sessions.go) do no I/O,
-// start no goroutine and read no clock.
+// Decide* functions in topics.go and brokers.go, alterpartition.go (the
+// leaders' ISR changes), elect.go (ElectLeaders) and reassign.go, with
+// placement.go and election.go; the broker session tracker in
+// sessions.go) do no I/O, start no goroutine and read no clock.
 //
 // Controller is the thin serializer over them: lock → decide → make the
 // batch durable in the log → apply it to the image → publish the image to

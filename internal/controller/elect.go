@@ -63,6 +63,7 @@ func DecideElectLeaders(cfg *Config, im *metadata.Image, electionType int8, topi
 		}
 	}
 	accept := activeBrokers(im, metadata.NoLeader, metadata.NoLeader)
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	var res []ElectResult
 	for _, et := range topics {
@@ -75,7 +76,7 @@ func DecideElectLeaders(cfg *Config, im *metadata.Image, electionType int8, topi
 			case idx < 0 || int(idx) >= len(t.Partitions):
 				r.Err = errorf(kerr.UnknownTopicOrPartition, "partition %d of %s does not exist", idx, et.Topic)
 			default:
-				rec, err := electOne(cfg, im, t, int(idx), electionType, accept)
+				rec, err := electOne(memo.of(t, int(idx)), t, int(idx), electionType, accept)
 				r.Err = err
 				if rec != nil {
 					recs = append(recs, *rec)
@@ -90,7 +91,7 @@ func DecideElectLeaders(cfg *Config, im *metadata.Image, electionType int8, topi
 	return recs, res, nil
 }
 
-func electOne(cfg *Config, im *metadata.Image, t *metadata.Topic, idx int, electionType int8, accept acceptFunc) (*metadata.Record, *Error) {
+func electOne(r rules, t *metadata.Topic, idx int, electionType int8, accept acceptFunc) (*metadata.Record, *Error) {
 	p := &t.Partitions[idx]
 	if electionType == ElectionPreferred {
 		if len(p.Replicas) > 0 && p.Leader == p.Replicas[0] {
@@ -99,13 +100,13 @@ func electOne(cfg *Config, im *metadata.Image, t *metadata.Topic, idx int, elect
 		if !preferredElectable(p, accept) {
 			return nil, errorf(kerr.PreferredLeaderNotAvailable, "Failed to elect leader for partition %s-%d under strategy PreferredReplicaPartitionLeaderElectionStrategy", t.Name, idx)
 		}
-		rec, _ := newChange(cfg, im, t, idx, accept, electPreferred).build()
+		rec, _ := newChange(r, t, idx, accept, electPreferred).build()
 		return rec, nil
 	}
 	if p.Leader != metadata.NoLeader {
 		return nil, errorf(kerr.ElectionNotNeeded, "Leader election not needed for topic partition")
 	}
-	rec, leader := newChange(cfg, im, t, idx, accept, electUnclean).build()
+	rec, leader := newChange(r, t, idx, accept, electUnclean).build()
 	if leader == metadata.NoLeader {
 		return nil, errorf(kerr.EligibleLeadersNotAvailable, "Failed to elect leader for partition %s-%d under strategy UncleanLeaderElectionStrategy", t.Name, idx)
 	}

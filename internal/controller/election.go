@@ -88,6 +88,12 @@ type rules struct {
 // topicRules reads a partition's rules: the topic's dynamic configs over
 // the broker defaults (Config.TopicReplication).
 func topicRules(cfg *Config, im *metadata.Image, t *metadata.Topic, p *metadata.Partition) rules {
+	return topicBase(cfg, im, t).capped(p)
+}
+
+// topicBase is the topic's part of the rules: min.insync.replicas as
+// configured (not yet capped).
+func topicBase(cfg *Config, im *metadata.Image, t *metadata.Topic) rules {
 	overrides := im.Configs(metadata.ResourceTopic, t.Name)
 	var r rules
 	if cfg != nil && cfg.TopicReplication != nil {
@@ -106,12 +112,39 @@ func topicRules(cfg *Config, im *metadata.Image, t *metadata.Topic, p *metadata.
 			r.unclean = v == "true"
 		}
 	}
+	r.elr = ELREnabled(im)
+	return r
+}
+
+// capped caps min.insync.replicas at the partition's (target)
+// replication factor, as Kafka's effective min ISR.
+func (r rules) capped(p *metadata.Partition) rules {
 	if n := len(p.TargetReplicas()); r.minISR > n {
 		r.minISR = n
 	}
 	r.minISR = max(r.minISR, 1)
-	r.elr = ELREnabled(im)
 	return r
+}
+
+// rulesMemo reads each topic's rules once per decision (resolving a
+// topic's configs is not free, and a decision may visit every partition).
+type rulesMemo struct {
+	cfg  *Config
+	im   *metadata.Image
+	base map[*metadata.Topic]rules
+}
+
+func newRulesMemo(cfg *Config, im *metadata.Image) *rulesMemo {
+	return &rulesMemo{cfg: cfg, im: im, base: map[*metadata.Topic]rules{}}
+}
+
+func (m *rulesMemo) of(t *metadata.Topic, idx int) rules {
+	b, ok := m.base[t]
+	if !ok {
+		b = topicBase(m.cfg, m.im, t)
+		m.base[t] = b
+	}
+	return b.capped(&t.Partitions[idx])
 }
 
 // change is one partition's pending change (Kafka's PartitionChangeBuilder).
@@ -141,9 +174,9 @@ type change struct {
 	uncleanElected bool
 }
 
-func newChange(cfg *Config, im *metadata.Image, t *metadata.Topic, idx int, accept acceptFunc, e election) *change {
+func newChange(r rules, t *metadata.Topic, idx int, accept acceptFunc, e election) *change {
 	p := &t.Partitions[idx]
-	return &change{t: t, idx: idx, p: p, accept: accept, election: e, r: topicRules(cfg, im, t, p),
+	return &change{t: t, idx: idx, p: p, accept: accept, election: e, r: r,
 		isr: slices.Clone(p.ISR), replicas: p.Replicas, adding: p.AddingReplicas, removing: p.RemovingReplicas,
 		elr: p.ELR, lastKnown: p.LastKnownELR}
 }
@@ -208,9 +241,10 @@ func (c *change) electLeader() (int32, []int32) {
 }
 
 // maybeCompleteReassignment finishes a reassignment whose target replicas
-// are all in the target ISR (with ELR, only with at least min.insync.replicas
-// of them: KIP-966): replicas become the target, the removed replicas leave
-// the ISR and ELR, and the leader epoch moves on.
+// are all in the target ISR (so the ISR after it holds at least the
+// effective min.insync.replicas, KIP-966's condition): replicas become the
+// target, the removed replicas leave the ISR and ELR (build then moves the
+// leader epoch on).
 func (c *change) maybeCompleteReassignment() {
 	if !c.completeReassignment || (len(c.adding) == 0 && len(c.removing) == 0) {
 		return
@@ -225,9 +259,6 @@ func (c *change) maybeCompleteReassignment() {
 		if !slices.Contains(c.isr, r) {
 			return
 		}
-	}
-	if c.r.elr && len(target) >= c.r.minISR && len(intersect(c.isr, target)) < c.r.minISR {
-		return
 	}
 	c.replicas, c.adding, c.removing = target, nil, nil
 	c.isr = intersect(c.isr, target)
@@ -321,6 +352,7 @@ func intersect(v, keep []int32) []int32 {
 // partition order.
 func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []metadata.Record {
 	accept := activeBrokers(im, id, metadata.NoLeader)
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, t := range im.Topics() {
 		for i := range t.Partitions {
@@ -329,7 +361,7 @@ func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []met
 			if p.Leader != id && !slices.Contains(p.ISR, id) && !(dropELR && inELR) {
 				continue
 			}
-			c := newChange(cfg, im, t, i, accept, electOnline)
+			c := newChange(memo.of(t, i), t, i, accept, electOnline)
 			c.removeFromISR(id)
 			if dropELR {
 				c.removeFromELR(id)
@@ -347,6 +379,7 @@ func brokerLeaves(cfg *Config, im *metadata.Image, id int32, dropELR bool) []met
 // leader that it can now lead elects it (the ISR's last member back, an
 // ELR member, or with unclean election any replica).
 func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc) []metadata.Record {
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, t := range im.Topics() {
 		for i := range t.Partitions {
@@ -354,7 +387,7 @@ func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc)
 			if p.Leader != metadata.NoLeader || !slices.Contains(p.Replicas, id) {
 				continue
 			}
-			if r, _ := newChange(cfg, im, t, i, accept, electOnline).build(); r != nil {
+			if r, _ := newChange(memo.of(t, i), t, i, accept, electOnline).build(); r != nil {
 				recs = append(recs, *r)
 			}
 		}
@@ -365,7 +398,7 @@ func brokerReturns(cfg *Config, im *metadata.Image, id int32, accept acceptFunc)
 // uncleanShutdownRecords drops a broker whose previous incarnation did
 // not shut down cleanly from the ELRs (KIP-966: it may have lost
 // committed records), remembering it in the last known ELR.
-func uncleanShutdownRecords(cfg *Config, im *metadata.Image, id int32) []metadata.Record {
+func uncleanShutdownRecords(im *metadata.Image, id int32) []metadata.Record {
 	if !ELREnabled(im) {
 		return nil
 	}
@@ -432,6 +465,7 @@ func DecideRebalance(cfg *Config, im *metadata.Image, percent int) []metadata.Re
 	}
 	slices.Sort(brokers)
 	accept := activeBrokers(im, metadata.NoLeader, metadata.NoLeader)
+	memo := newRulesMemo(cfg, im)
 	var recs []metadata.Record
 	for _, b := range brokers {
 		parts := preferred[b]
@@ -449,7 +483,7 @@ func DecideRebalance(cfg *Config, im *metadata.Image, percent int) []metadata.Re
 			if !preferredElectable(&x.t.Partitions[x.idx], accept) {
 				continue
 			}
-			if r, leader := newChange(cfg, im, x.t, x.idx, accept, electPreferred).build(); r != nil && leader == b {
+			if r, leader := newChange(memo.of(x.t, x.idx), x.t, x.idx, accept, electPreferred).build(); r != nil && leader == b {
 				recs = append(recs, *r)
 			}
 		}

@@ -69,7 +69,7 @@ func decideReassignment(cfg *Config, im *metadata.Image, m Reassignment, allowRF
 	}
 	p := &t.Partitions[m.Partition]
 	original := p.OriginalReplicas()
-	c := newChange(cfg, im, t, int(m.Partition), activeBrokers(im, metadata.NoLeader, metadata.NoLeader), electOnline)
+	c := newChange(topicRules(cfg, im, t, p), t, int(m.Partition), activeBrokers(im, metadata.NoLeader, metadata.NoLeader), electOnline)
 	if m.Replicas == nil {
 		if !p.Reassigning() {
 			return nil, errorf(kerr.NoReassignmentInProgress, "Partition %s-%d has no ongoing reassignment", m.Topic, m.Partition)
