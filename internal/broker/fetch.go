@@ -17,6 +17,12 @@ package broker
 // read_committed sees the same data as read_uncommitted (no transactions
 // yet: the last stable offset is the high watermark).
 //
+// A follower's fetch (ReplicaID, or ReplicaState v15+, >= 0; replication.go)
+// reads up to the log end instead, is answered DivergingEpoch when its last
+// fetched epoch disagrees with the leader's log, parks on bytes appended at
+// the log end, and records the follower's fetch offset (its durable log
+// end), which may move the high watermark.
+//
 // Each partition is resolved by lookupPartition (hosted.go), which applies
 // Kafka's order of errors. v16+: a partition answered NOT_LEADER_OR_FOLLOWER
 // or FENCED_LEADER_EPOCH names the current leader and its epoch, and the

@@ -9,8 +9,13 @@ package broker
 // requires for v3+), validated (CRC, sizes, count, codec) outside the
 // partition lock, then appended: offsets and leader epoch assigned,
 // idempotent sequence checked. acks=0: no response. acks=1: answered after
-// the append. acks=all: parked until the high watermark passes the last
-// offset (with samsa's default that means fsynced), or REQUEST_TIMED_OUT.
+// the append. acks=all: refused with NOT_ENOUGH_REPLICAS while the committed
+// ISR is smaller than min.insync.replicas, else parked until the high
+// watermark passes the last offset (every ISR member has it, fsynced with
+// samsa's default), or REQUEST_TIMED_OUT; NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// when the ISR shrank below min.insync.replicas meanwhile (without eligible
+// leader replicas; with them the high watermark waits), and
+// NOT_LEADER_OR_FOLLOWER when the leadership moved before.
 //
 // The partition is resolved by lookupPartition (hosted.go): only its
 // leader takes writes, and not after its fsync failed. v10+: a partition
