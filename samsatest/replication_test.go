@@ -365,3 +365,57 @@ func TestReplicationDivergedLeaderTruncates(t *testing.T) {
 	cl.Close()
 	sameLogs(t, c, "dv", 1, []int32{1, 2, 3})
 }
+
+// A follower that was down while the leader's log start moved past its log
+// end (DeleteRecords) is answered OFFSET_OUT_OF_RANGE, restarts its log at
+// the leader's log start and ends with the leader's batches from there.
+func TestReplicationFollowerBelowLogStart(t *testing.T) {
+	c := replicationCluster(t, 3)
+	seed := c.Node(1).Addr()
+	createReplicated(t, seed, "ls", 1, 3)
+	st := waitPartitions(t, seed, "ls", func(_ int32, s partitionState) bool { return s.leader >= 0 && len(s.isr) == 3 })
+	leader := st[0].leader
+	follower := leader%3 + 1
+	cl := producer(t, c.Bootstrap())
+	produceN(t, cl, "ls", 0, "early", 100)
+	c.Node(follower).Kill()
+	var alive []string
+	for _, nd := range c.Nodes() {
+		if nd.ID != follower {
+			alive = append(alive, nd.Addr())
+		}
+	}
+	waitPartitions(t, alive[0], "ls", func(_ int32, s partitionState) bool { return len(s.isr) == 2 })
+	produceN(t, cl, "ls", 0, "late", 100)
+	adm := admin(t, alive...)
+	offs, err := adm.ListEndOffsets(ctx(t), "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := offs.Lookup("ls", 0)
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: "ls", Partition: 0, At: end.Offset})
+	res, err := adm.DeleteRecords(ctx(t), del)
+	if err != nil || res.Error() != nil {
+		t.Fatalf("delete records up to %d: %v %v", end.Offset, err, res.Error())
+	}
+	produceN(t, cl, "ls", 0, "after-delete", 30)
+	if err := c.Node(follower).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitPartitions(t, seed, "ls", func(_ int32, s partitionState) bool { return len(s.isr) == 3 })
+	produceN(t, cl, "ls", 0, "rejoined", 10)
+	cl.Close()
+	sameLogs(t, c, "ls", 1, []int32{1, 2, 3})
+	for _, id := range []int32{1, 2, 3} {
+		l, err := seglog.Open(filepath.Join(c.Node(id).Dir(), "ls-0"), seglog.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := l.LogStartOffset()
+		l.Close()
+		if start != end.Offset {
+			t.Errorf("node %d: log start %d, want %d", id, start, end.Offset)
+		}
+	}
+}

@@ -333,8 +333,9 @@ func (f *replicaFetcher) fetchVersion() (int16, error) {
 	}
 	for _, k := range r.ApiKeys {
 		if k.ApiKey == kmsg.Fetch.Int16() {
+			// v12+: DivergingEpoch tells the follower where to truncate.
 			v := min(k.MaxVersion, maxReplicaFetchVersion)
-			if v < 4 || k.MinVersion > v {
+			if v < 12 || k.MinVersion > v {
 				return 0, fmt.Errorf("broker %d serves Fetch v%d-%d only", f.src, k.MinVersion, k.MaxVersion)
 			}
 			return v, nil
@@ -545,6 +546,11 @@ func (f *replicaFetcher) outOfRange(it fetchItem) {
 	if err != nil {
 		b.log.Error("follower truncation failed", "topic", p.topic, "partition", p.index, "err", err)
 		f.delay(p, it.epoch, b.opts.ReplicaFetchBackoff)
+		return
+	}
+	if leo > end || leo < start {
+		b.log.Info("follower out of the leader's range", "topic", p.topic, "partition", p.index, "log.end", leo,
+			"leader.log.start", start, "leader.log.end", end, "now.log.end", p.log.LogEndOffset())
 	}
 }
 
