@@ -434,7 +434,7 @@ func (f *replicaFetcher) handlePartition(it fetchItem, sp *kmsg.FetchResponseTop
 	}
 	recs := wholeBatches(sp.RecordBatches)
 	p.appendMu.Lock()
-	if p.leading.Load() || p.leaderEpoch.Load() != it.epoch || p.log.LogEndOffset() != it.offset {
+	if !f.follows(p, it.epoch) || p.log.LogEndOffset() != it.offset {
 		p.appendMu.Unlock()
 		return // the role moved on while the fetch was out
 	}
@@ -465,6 +465,12 @@ func (f *replicaFetcher) handlePartition(it fetchItem, sp *kmsg.FetchResponseTop
 	}
 }
 
+// follows reports whether p still follows this fetcher's broker at epoch
+// (appendMu held): an answer for an older role changes nothing.
+func (f *replicaFetcher) follows(p *partition, epoch int32) bool {
+	return !p.leading.Load() && p.leaderEpoch.Load() == epoch && p.followLeader.Load() == f.src
+}
+
 // wholeBatches cuts a trailing partial batch (a leader may end a response
 // inside one when a size limit falls there).
 func wholeBatches(b []byte) []byte {
@@ -485,7 +491,7 @@ func (f *replicaFetcher) truncate(it fetchItem, leaderEpoch int32, leaderEnd int
 	p := it.p
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	if p.leading.Load() || p.leaderEpoch.Load() != it.epoch {
+	if !f.follows(p, it.epoch) {
 		return
 	}
 	leo := p.log.LogEndOffset()
@@ -526,7 +532,7 @@ func (f *replicaFetcher) outOfRange(it fetchItem) {
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	if p.leading.Load() || p.leaderEpoch.Load() != it.epoch {
+	if !f.follows(p, it.epoch) {
 		return
 	}
 	leo := p.log.LogEndOffset()
