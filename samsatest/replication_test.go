@@ -419,3 +419,43 @@ func TestReplicationFollowerBelowLogStart(t *testing.T) {
 		}
 	}
 }
+
+// Records produced without pause while the leader is killed: every
+// acknowledged one is read back once, in the order produced, and nothing
+// is duplicated (the idempotent producer's retries land on the new leader,
+// which rebuilt the producer state from the replicated batches).
+func TestReplicationProduceThroughLeaderKill(t *testing.T) {
+	c := replicationCluster(t, 3)
+	seed := c.Node(1).Addr()
+	createReplicated(t, seed, "pk", 1, 3)
+	st := waitPartitions(t, seed, "pk", func(_ int32, s partitionState) bool { return s.leader >= 0 && len(s.isr) == 3 })
+	old := st[0].leader
+	var alive []string
+	for _, nd := range c.Nodes() {
+		if nd.ID != old {
+			alive = append(alive, nd.Addr())
+		}
+	}
+	cl := producer(t, c.Bootstrap(), kgo.RecordDeliveryTimeout(60*time.Second))
+	var acked []string
+	killed := false
+	for i := 0; len(acked) < 3000; i++ {
+		if i == 10 && !killed {
+			killed = true
+			go c.Node(old).Kill()
+		}
+		acked = append(acked, produceN(t, cl, "pk", 0, fmt.Sprintf("b%d", i), 100)...)
+	}
+	cl.Close()
+	got := consumePartition(t, alive, "pk", 0, len(acked))
+	seen := map[string]bool{}
+	for _, v := range got {
+		if seen[v] {
+			t.Fatalf("record %s read twice", v)
+		}
+		seen[v] = true
+	}
+	if !slices.Equal(got[:len(acked)], acked) {
+		t.Fatalf("read %d records; the acknowledged %d are not a prefix in order", len(got), len(acked))
+	}
+}
