@@ -92,6 +92,10 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 	var bufs [][]byte
 	hints := leaderHints{im: im, listener: listener}
 	replicaID := fetchReplicaID(version, req)
+	replicaEpoch := int64(-1)
+	if version >= 15 {
+		replicaEpoch = req.ReplicaState.Epoch
+	}
 	now := b.opts.Now()
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
@@ -120,7 +124,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 					hints.add(h.leader)
 				}
 				immediate = true
-			} else if replicaID >= 0 && !b.replicaFetchable(version, h.p, replicaID, &rp, &sp, now) {
+			} else if replicaID >= 0 && !b.replicaFetchable(version, h.p, replicaID, replicaEpoch, &rp, &sp, now) {
 				immediate = true // diverging, out of range or not a replica: answer now
 			} else {
 				p := h.p

@@ -42,6 +42,7 @@ func (p *partition) becomeLeaderLocked(self int32, pm *metadata.Partition, now t
 	p.repMu.Lock()
 	p.rl = replica.NewLeader(self, pm.LeaderEpoch, pm.PartitionEpoch, pm.Replicas, pm.ISR, durable, hw, now, lagMax)
 	p.replicas, p.partEpoch = slices.Clone(pm.Replicas), pm.PartitionEpoch
+	p.fetchEpochs = nil
 	p.setMinISRLocked(holdMinISR)
 	p.repMu.Unlock()
 	p.followLeader.Store(self)
@@ -141,12 +142,20 @@ func (p *partition) localDurable(end int64) {
 // followerFetched records a follower's Fetch at fetchOffset (its durable log
 // end) on the leader; ok is false when p is not the leader or id is not one
 // of its replicas; outside: the follower is not in the committed ISR.
-func (p *partition) followerFetched(id int32, fetchOffset, leo int64, now time.Time) (ok, outside bool) {
+// brokerEpoch is the epoch the follower's fetch carried (v15+; -1 unknown),
+// which an AlterPartition adding it names (KIP-903).
+func (p *partition) followerFetched(id int32, fetchOffset, leo int64, now time.Time, brokerEpoch int64) (ok, outside bool) {
 	p.repMu.Lock()
 	l := p.rl
 	if l == nil || id == p.followLeader.Load() || !slices.Contains(p.replicas, id) {
 		p.repMu.Unlock()
 		return false, false
+	}
+	if brokerEpoch >= 0 {
+		if p.fetchEpochs == nil {
+			p.fetchEpochs = map[int32]int64{}
+		}
+		p.fetchEpochs[id] = brokerEpoch
 	}
 	l.FollowerFetched(id, fetchOffset, leo, now)
 	hw := l.HighWatermark()
@@ -166,18 +175,25 @@ func (p *partition) enoughReplicas(minISR int) bool {
 
 // isrUpdate asks the leader state for an ISR change to propose; it marks
 // the change pending.
-func (p *partition) isrUpdate(now time.Time) (isr []int32, leaderEpoch, partitionEpoch int32, ok bool) {
+// epochs holds, for members whose fetches named it, their broker epoch.
+func (p *partition) isrUpdate(now time.Time) (isr []int32, epochs map[int32]int64, leaderEpoch, partitionEpoch int32, ok bool) {
 	p.repMu.Lock()
 	defer p.repMu.Unlock()
 	if p.rl == nil {
-		return nil, 0, 0, false
+		return nil, nil, 0, 0, false
 	}
 	isr, ok = p.rl.ISRUpdate(now)
 	if !ok {
-		return nil, 0, 0, false
+		return nil, nil, 0, 0, false
 	}
 	p.rl.ISRPending(isr)
-	return isr, p.leaderEpoch.Load(), p.partEpoch, true
+	epochs = map[int32]int64{}
+	for _, id := range isr {
+		if e, ok := p.fetchEpochs[id]; ok {
+			epochs[id] = e
+		}
+	}
+	return isr, epochs, p.leaderEpoch.Load(), p.partEpoch, true
 }
 
 // isrCommitted tells the leader state an ISR change was decided (accepted:

@@ -35,11 +35,13 @@ type partition struct {
 	leading      atomic.Bool
 	followLeader atomic.Int32
 	hasFollowers atomic.Bool
-	// repMu guards rl, replicas and partEpoch (a leaf after appendMu).
-	repMu     sync.Mutex
-	rl        *replica.Leader // nil unless leading
-	replicas  []int32
-	partEpoch int32
+	// repMu guards rl, replicas, partEpoch and fetchEpochs (a leaf after
+	// appendMu).
+	repMu       sync.Mutex
+	rl          *replica.Leader // nil unless leading
+	replicas    []int32
+	partEpoch   int32
+	fetchEpochs map[int32]int64 // follower → broker epoch its last fetch named
 	// leoBytes counts bytes appended at the log end since open (totalBytes
 	// as an atomic): parked follower fetches wait on it, not on hwBytes.
 	leoBytes atomic.Int64

@@ -74,7 +74,7 @@ func fetchReplicaID(version int16, req *kmsg.FetchRequest) int32 {
 // replicaFetchable checks a follower's fetch of the leader partition p and
 // records it; false means sp holds the answer (DivergingEpoch, out of
 // range, or not a replica of p).
-func (b *Broker) replicaFetchable(version int16, p *partition, id int32, rp *kmsg.FetchRequestTopicPartition,
+func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerEpoch int64, rp *kmsg.FetchRequestTopicPartition,
 	sp *kmsg.FetchResponseTopicPartition, now time.Time) bool {
 	sp.HighWatermark = p.hw.Load()
 	sp.LastStableOffset = sp.HighWatermark
@@ -94,7 +94,7 @@ func (b *Broker) replicaFetchable(version int16, p *partition, id int32, rp *kms
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return false
 	}
-	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, now)
+	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, now, brokerEpoch)
 	if !ok {
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return false
@@ -143,6 +143,7 @@ const isrRetryBackoff = 200 * time.Millisecond
 type isrChange struct {
 	p              *partition
 	isr            []int32
+	epochs         map[int32]int64 // broker epochs the members' fetches named
 	leaderEpoch    int32
 	partitionEpoch int32
 }
@@ -156,8 +157,8 @@ func (b *Broker) proposeISR(ch *ctlChannel) bool {
 		if !p.leading.Load() {
 			continue
 		}
-		if isr, le, pe, ok := p.isrUpdate(now); ok {
-			changes = append(changes, isrChange{p, isr, le, pe})
+		if isr, epochs, le, pe, ok := p.isrUpdate(now); ok {
+			changes = append(changes, isrChange{p, isr, epochs, le, pe})
 		}
 	}
 	if len(changes) == 0 {
@@ -181,8 +182,13 @@ func (b *Broker) proposeISR(ch *ctlChannel) bool {
 		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = c.p.index, c.leaderEpoch, c.partitionEpoch
 		for _, id := range c.isr {
 			e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+			// The epoch the member's own fetches carried (KIP-903: a
+			// restarted broker's old incarnation is not added back), else
+			// the image's.
 			e.BrokerID, e.BrokerEpoch = id, -1
-			if br := im.Broker(id); br != nil {
+			if be, ok := c.epochs[id]; ok {
+				e.BrokerEpoch = be
+			} else if br := im.Broker(id); br != nil {
 				e.BrokerEpoch = br.Epoch
 			}
 			rp.NewEpochISR = append(rp.NewEpochISR, e)

@@ -99,7 +99,7 @@ func fetchAs(t *testing.T, b *Broker, version int16, replica int32, offset int64
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(version)
 	if version >= 15 {
-		req.ReplicaState.ID = replica
+		req.ReplicaState.ID, req.ReplicaState.Epoch = replica, 42
 	} else {
 		req.ReplicaID = replica
 	}
@@ -154,6 +154,14 @@ func TestFollowerFetchReadsToLogEndAndMovesHW(t *testing.T) {
 	}
 	if sp := fetchAs(t, b, 12, -1, 0, -1); countBatches(t, sp.RecordBatches) != 3 || sp.HighWatermark != 3 {
 		t.Fatalf("consumer after the ISR caught up: %d batches, hw %d", countBatches(t, sp.RecordBatches), sp.HighWatermark)
+	}
+	// The broker epoch the v15 fetch named is what an ISR change would
+	// send for that member.
+	p.repMu.Lock()
+	e, ok := p.fetchEpochs[2]
+	p.repMu.Unlock()
+	if !ok || e != 42 {
+		t.Fatalf("follower 2's broker epoch %d (%v), want 42 from its fetch", e, ok)
 	}
 }
 
@@ -300,7 +308,7 @@ func TestParkedWritesFollowTheISR(t *testing.T) {
 		}
 		out, done := park(t, b, p)
 		// replica.lag.time.max.ms later the silent follower is dropped.
-		isr, _, _, ok := p.isrUpdate(time.Now().Add(time.Minute))
+		isr, _, _, _, ok := p.isrUpdate(time.Now().Add(time.Minute))
 		if !ok || !slices.Equal(isr, []int32{1}) {
 			t.Fatalf("ISR update %v %v, want [1]", isr, ok)
 		}
