@@ -26,7 +26,10 @@
 //   - A follower joins the ISR when its LEO is at least the high watermark
 //     and at least the leader-epoch start offset (the leader's LEO when it
 //     became leader), so a follower never joins before it holds everything
-//     the previous epochs may have committed.
+//     the previous epochs may have committed. Kafka checks this as that
+//     follower fetches; here it must have fetched within lagMax.
+//   - Optionally (SetMinISR, Kafka since 3.7) the high watermark holds while
+//     the committed ISR is smaller than min.insync.replicas.
 //   - At most one ISR change is in flight; its answer comes back as
 //     metadata with a partition epoch, and anything older than the epoch
 //     already known is ignored.
