@@ -26,7 +26,10 @@
 //   - A follower joins the ISR when its LEO is at least the high watermark
 //     and at least the leader-epoch start offset (the leader's LEO when it
 //     became leader), so a follower never joins before it holds everything
-//     the previous epochs may have committed.
+//     the previous epochs may have committed. Kafka checks this as that
+//     follower fetches; here it must have fetched within lagMax.
+//   - Optionally (SetMinISR, Kafka since 3.7) the high watermark holds while
+//     the committed ISR is smaller than min.insync.replicas.
 //   - At most one ISR change is in flight; its answer comes back as
 //     metadata with a partition epoch, and anything older than the epoch
 //     already known is ignored.
@@ -306,4 +309,40 @@ func (l *Leader) Follower(id int32) (FollowerState, bool) {
 		return FollowerState{}, false
 	}
 	return *f, true
+}
+
+// ISRAbandoned ends the change in flight without an answer (the request
+// failed and will not be retried as it was): the committed ISR stays and
+// ISRUpdate may propose again.
+func (l *Leader) ISRAbandoned() { l.pending = nil }
+
+// SetReplicas applies a new replica set (a reassignment) with the ISR and
+// partition epoch metadata holds, keeping this leader epoch: its start
+// offset, the high watermark and what is known of the followers that stay.
+// A new follower starts unknown and never caught up, unless the ISR names
+// it (then caught up now). Like ISRCommitted, it ends a change in flight and
+// ignores a partition epoch older than the one applied; it returns whether
+// the high watermark moved.
+func (l *Leader) SetReplicas(replicas, isr []int32, partitionEpoch int32, now time.Time) (hwChanged bool) {
+	if partitionEpoch < l.partitionEpoch {
+		return false
+	}
+	l.now = later(l.now, now)
+	l.replicas = slices.Clone(replicas)
+	for id := range l.followers {
+		if !slices.Contains(replicas, id) {
+			delete(l.followers, id)
+		}
+	}
+	for _, id := range replicas {
+		if id == l.self || l.followers[id] != nil {
+			continue
+		}
+		f := &FollowerState{LEO: -1, lastFetchLeaderLEO: -1}
+		if slices.Contains(isr, id) {
+			f.LastCaughtUp = now
+		}
+		l.followers[id] = f
+	}
+	return l.ISRCommitted(isr, partitionEpoch)
 }

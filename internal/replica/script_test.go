@@ -20,6 +20,8 @@ import (
 //	update none|LIST        ISRUpdate(now) proposes nothing / exactly LIST
 //	pending LIST            ISRPending
 //	commit LIST PE          ISRCommitted
+//	abandon                 ISRAbandoned
+//	replicas LIST ISR PE    SetReplicas
 //	moved yes|no            whether the last local/fetch/commit moved the HW
 //	hw N                    HighWatermark
 //	isr LIST / maximal LIST ISR / MaximalISR
@@ -117,6 +119,10 @@ func runScript(t *testing.T, script string) {
 			l.ISRPending(list(f[1]))
 		case "commit":
 			moved = l.ISRCommitted(list(f[1]), int32(num(f[2])))
+		case "abandon":
+			l.ISRAbandoned()
+		case "replicas":
+			moved = l.SetReplicas(list(f[1]), list(f[2]), int32(num(f[3])), now)
 		case "moved":
 			if moved != yes(f[1]) {
 				fail("HW moved = %v", moved)
@@ -397,6 +403,48 @@ func TestLeaderScripts(t *testing.T) {
 			commit 1,2,3 5 # rejected: the current isr again
 			isr 1,2,3
 			update 1,2     # may ask again
+		`},
+		{"an abandoned change lets the leader ask again", `
+			new 1 1,2,3 1,2,3 100 100
+			fetch 2 100
+			at 11s
+			update 1,2
+			pending 1,2
+			update none
+			abandon
+			isr 1,2,3
+			maximal 1,2,3
+			update 1,2
+		`},
+		{"a reassignment keeps the epoch start and the followers", `
+			new 1 1,2,3 1,2,3 100 80
+			fetch 2 100
+			fetch 3 100
+			write 150
+			local 150
+			fetch 2 150
+			replicas 1,2,4 1,2 2 # 3 leaves, 4 arrives
+			moved yes
+			hw 150
+			follower 2 150 0s
+			follower 4 -1 never
+			fetch 4 120    # behind the hw
+			update none
+			fetch 4 150
+			update 1,2,4
+			replicas 1,2,4 1 1 # older than what is applied: ignored
+			isr 1,2
+		`},
+		{"a reassignment's new ISR member counts at once", `
+			new 1 1,2 1,2 100 100
+			fetch 2 100
+			replicas 1,2,3 1,2,3 2
+			write 110
+			local 110
+			fetch 2 110
+			hw 100         # 3 is in the isr, unknown yet
+			fetch 3 110
+			hw 110
 		`},
 		{"the leader stays in the isr", `
 			new 1 1,2 2 100 100
