@@ -71,9 +71,9 @@ func (p *partition) becomeFollowerLocked(leader, epoch int32) {
 }
 
 // updateLeader applies a new ISR or partition epoch from the image to
-// a partition that stays leader at the same leader epoch. A new replica
-// set (a reassignment) starts the leader state afresh over it.
-func (p *partition) updateLeader(self int32, pm *metadata.Partition, now time.Time, lagMax time.Duration, holdMinISR bool) {
+// a partition that stays leader at the same leader epoch, a new replica
+// set (a reassignment) included.
+func (p *partition) updateLeader(pm *metadata.Partition, now time.Time, holdMinISR bool) {
 	p.repMu.Lock()
 	l := p.rl
 	if l == nil {
@@ -82,12 +82,7 @@ func (p *partition) updateLeader(self int32, pm *metadata.Partition, now time.Ti
 	}
 	if pm.PartitionEpoch > p.partEpoch {
 		if !slices.Equal(pm.Replicas, p.replicas) {
-			durable := p.log.LogEndOffset()
-			if p.fsyncOnAck.Load() {
-				durable = p.log.SyncedOffset()
-			}
-			l = replica.NewLeader(self, pm.LeaderEpoch, pm.PartitionEpoch, pm.Replicas, pm.ISR, durable, p.hw.Load(), now, lagMax)
-			p.rl = l
+			l.SetReplicas(pm.Replicas, pm.ISR, pm.PartitionEpoch, now)
 			p.hasFollowers.Store(len(pm.Replicas) > 1)
 		} else {
 			// The partition changed (the ISR, perhaps by this leader's own
@@ -194,6 +189,15 @@ func (p *partition) isrUpdate(now time.Time) (isr []int32, epochs map[int32]int6
 		}
 	}
 	return isr, epochs, p.leaderEpoch.Load(), p.partEpoch, true
+}
+
+// isrAbandoned ends a change in flight that got no answer.
+func (p *partition) isrAbandoned() {
+	p.repMu.Lock()
+	if p.rl != nil {
+		p.rl.ISRAbandoned()
+	}
+	p.repMu.Unlock()
 }
 
 // isrCommitted tells the leader state an ISR change was decided (accepted:

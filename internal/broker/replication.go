@@ -45,7 +45,7 @@ func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm 
 	if pm.Leader == self {
 		elr := controller.ELREnabled(im)
 		if !opened && p.leading.Load() && p.leaderEpoch.Load() == pm.LeaderEpoch {
-			p.updateLeader(self, pm, b.opts.Now(), b.opts.ReplicaLagTimeMax, elr)
+			p.updateLeader(pm, b.opts.Now(), elr)
 			return
 		}
 		b.fetchers.remove(p)
@@ -228,7 +228,7 @@ func (b *Broker) proposeISR(ch *ctlChannel) bool {
 	}
 	for i, c := range changes {
 		if !done[i] {
-			b.isrFromImage(c.p) // no answer: the next round asks again
+			c.p.isrAbandoned() // no answer: the next round asks again
 		}
 	}
 	return err == nil
