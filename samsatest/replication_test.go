@@ -3,7 +3,10 @@ package samsatest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -458,4 +461,60 @@ func TestReplicationProduceThroughLeaderKill(t *testing.T) {
 	if !slices.Equal(got[:len(acked)], acked) {
 		t.Fatalf("read %d records; the acknowledged %d are not a prefix in order", len(got), len(acked))
 	}
+}
+
+// A reassignment moves a partition to brokers that never held it: the new
+// replicas copy the log from the leader, join the ISR through the leader's
+// AlterPartition, the controller completes the move, and the records are
+// all there on the new replicas.
+func TestReplicationReassignment(t *testing.T) {
+	c := replicationCluster(t, 3)
+	seed := c.Node(1).Addr()
+	one := "1"
+	res, err := admin(t, seed).CreateTopic(ctx(t), 1, 1, map[string]*string{"min.insync.replicas": &one}, "ra")
+	if err != nil || res.Err != nil {
+		t.Fatalf("create: %v %v", err, res.Err)
+	}
+	st := waitPartitions(t, seed, "ra", func(_ int32, s partitionState) bool { return s.leader >= 0 })
+	from := st[0].leader
+	var to []int32
+	var toAddrs []string
+	for _, id := range []int32{1, 2, 3} {
+		if id != from {
+			to = append(to, id)
+			toAddrs = append(toAddrs, c.Node(id).Addr())
+		}
+	}
+	cl := producer(t, c.Bootstrap())
+	acked := produceN(t, cl, "ra", 0, "moved", 500)
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("ra", 0, to)
+	ar, err := admin(t, seed).AlterPartitionAssignments(ctx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.Error(); err != nil {
+		t.Fatalf("reassign to %v: %v", to, err)
+	}
+	waitPartitions(t, seed, "ra", func(_ int32, s partitionState) bool {
+		return slices.Equal(s.isr, to) && slices.Contains(to, s.leader)
+	})
+	acked = append(acked, produceN(t, cl, "ra", 0, "after", 50)...)
+	cl.Close()
+	if got := consumePartition(t, toAddrs, "ra", 0, len(acked)); !slices.Equal(got, acked) {
+		t.Fatalf("after the move consumers read %d records, want the %d acknowledged in order", len(got), len(acked))
+	}
+	// The old replica's log is gone once the image no longer assigns it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := os.Stat(filepath.Join(c.Node(from).Dir(), "ra-0"))
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d still holds ra-0 after the move: %v", from, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sameLogs(t, c, "ra", 1, to)
 }
