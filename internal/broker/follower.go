@@ -299,6 +299,9 @@ func (f *replicaFetcher) round() (items []fetchItem, next time.Time) {
 				f.m.b.log.Error("follower fsync failed; partition stops replicating", "topic", p.topic, "partition", p.index, "err", err)
 				p.storageErr.Store(&err)
 				f.delay(p, it.epoch, time.Minute)
+				if retry := now.Add(time.Minute); next.IsZero() || retry.Before(next) {
+					next = retry
+				}
 				continue
 			}
 		}
