@@ -354,6 +354,9 @@ func (f *replicaFetcher) request(version int16, items []fetchItem) *kmsg.FetchRe
 	if version >= 15 {
 		req.ReplicaState.ID = b.opts.NodeID
 		req.ReplicaState.Epoch = b.life.epoch.Load()
+		if req.ReplicaState.Epoch <= 0 {
+			req.ReplicaState.Epoch = -1 // not registered yet (epochs start at 1)
+		}
 	} else {
 		req.ReplicaID = b.opts.NodeID
 	}
