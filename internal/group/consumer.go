@@ -249,7 +249,10 @@ func ownsSubset(owned, assigned Assignment) bool {
 // update applies the request's member fields; a changed subscription
 // bumps the group epoch.
 func (g *ConsumerGroup) update(m *CGMember, req CGHeartbeat) {
-	m.InstanceID, m.ClientID, m.ClientHost = req.InstanceID, req.ClientID, req.ClientHost
+	m.ClientID, m.ClientHost = req.ClientID, req.ClientHost
+	if req.InstanceID != nil { // null: unchanged
+		m.InstanceID = req.InstanceID
+	}
 	if req.RackID != nil {
 		m.RackID = req.RackID
 	}
