@@ -1,13 +1,17 @@
 package samsatest_test
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -296,4 +300,174 @@ func TestConsumerGroupSurvivesCoordinatorRestart(t *testing.T) {
 	if got != len(kept) {
 		t.Fatalf("%d of %d committed offsets after the restart", got, len(kept))
 	}
+}
+
+// groupConsumer is a kgo KIP-848 consumer ("consumer" protocol, the
+// broker assigns) that counts what it reads and commits after each poll.
+type groupConsumer struct {
+	cl   *kgo.Client
+	done chan struct{}
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func startGroupConsumer(t *testing.T, addr, group string) *groupConsumer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer(), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := &groupConsumer{cl: cl, done: make(chan struct{}), seen: map[string]bool{}}
+	go func() {
+		defer close(gc.done)
+		for {
+			fs := cl.PollFetches(context.Background())
+			if fs.IsClientClosed() {
+				return
+			}
+			recs := fs.Records()
+			gc.mu.Lock()
+			for _, r := range recs {
+				gc.seen[string(r.Value)] = true
+			}
+			gc.mu.Unlock()
+			if len(recs) > 0 {
+				_ = cl.CommitRecords(context.Background(), recs...) // a failed commit is retried by the next
+			}
+		}
+	}()
+	t.Cleanup(gc.close)
+	return gc
+}
+
+func (gc *groupConsumer) close() {
+	gc.cl.Close()
+	<-gc.done
+}
+
+func seenBy(gcs ...*groupConsumer) int {
+	all := map[string]bool{}
+	for _, gc := range gcs {
+		gc.mu.Lock()
+		for v := range gc.seen {
+			all[v] = true
+		}
+		gc.mu.Unlock()
+	}
+	return len(all)
+}
+
+// TestConsumerGroupKgoMembersKeepEpochsAcrossRestart: franz-go consumers
+// in a KIP-848 group read and commit; the single broker restarts; they
+// carry on as the same members at the same epochs (the group epoch does
+// not move: no member was lost and rejoined), reading what is produced
+// afterwards, and the group's committed offsets cover everything.
+func TestConsumerGroupKgoMembersKeepEpochsAcrossRestart(t *testing.T) {
+	n := samsatest.Start(t, samsatest.Config("group.consumer.heartbeat.interval.ms", "300"))
+	adm := admin(t, n.Addr())
+	if res, err := adm.CreateTopic(ctx(t), 4, 1, nil, "orders"); err != nil || res.Err != nil {
+		t.Fatalf("create orders: %v %v", err, res.Err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	const group = "kgo-848"
+	describe := func() (kmsg.ConsumerGroupDescribeResponseGroup, bool) {
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx(t), cl)
+		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			return kmsg.ConsumerGroupDescribeResponseGroup{}, false
+		}
+		return resp.Groups[0], true
+	}
+	waitStable := func(what string, members int) kmsg.ConsumerGroupDescribeResponseGroup {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			g, ok := describe()
+			settled := ok && g.State == "Stable" && len(g.Members) == members && g.Epoch == g.AssignmentEpoch
+			for _, m := range g.Members {
+				settled = settled && m.MemberEpoch == g.Epoch
+			}
+			if settled {
+				return g
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: group not settled with %d members: %s", what, members, describeString(g))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := cl.ProduceSync(ctx(t), &kgo.Record{Topic: "orders", Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitSeen := func(want int, gcs ...*groupConsumer) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for seenBy(gcs...) < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("consumed %d of %d", seenBy(gcs...), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	a, b := startGroupConsumer(t, n.Addr(), group), startGroupConsumer(t, n.Addr(), group)
+	extra := startGroupConsumer(t, n.Addr(), group)
+	waitStable("three members", 3)
+	extra.close() // a leave: the group epoch moves on again
+	before := waitStable("two members", 2)
+	produce(0, 40)
+	waitSeen(40, a, b, extra)
+	// Every poll commits; wait until the commits cover the 40 records.
+	waitCommitted := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			offs, err := adm.FetchOffsets(ctx(t), group)
+			sum := int64(0)
+			if err == nil {
+				offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+			}
+			if sum == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("committed offsets sum to %d, want %d (%v)", sum, want, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitCommitted(40)
+	before = waitStable("before the restart", 2)
+
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	produce(40, 60)
+	waitSeen(60, a, b, extra)
+	waitCommitted(60)
+	after := waitStable("after the restart", 2)
+	memberEpochs := func(g kmsg.ConsumerGroupDescribeResponseGroup) map[string]int32 {
+		out := map[string]int32{}
+		for _, m := range g.Members {
+			out[m.MemberID] = m.MemberEpoch
+		}
+		return out
+	}
+	if after.Epoch != before.Epoch || !maps.Equal(memberEpochs(after), memberEpochs(before)) {
+		t.Fatalf("members or epochs changed across the restart: group epoch %d→%d, members %v→%v",
+			before.Epoch, after.Epoch, memberEpochs(before), memberEpochs(after))
+	}
+	t.Logf("kept across the restart: %s", describeString(after))
 }
