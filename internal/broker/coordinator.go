@@ -10,9 +10,13 @@ package broker
 //   - Deadlines (session expiry, rebalance and initial-delay timeouts) are
 //     purgatory ops on the broker's timer heap, one live op per group at
 //     its earliest deadline; a firing op calls Group.Tick.
-//   - State persists in __consumer_offsets (created through the
-//     controller on first use with offsets.topic.num.partitions and
-//     offsets.topic.replication.factor, cleanup.policy=compact). A group
+//   - State persists in __consumer_offsets: committed offsets, classic
+//     group snapshots, and the records of KIP-848 groups (the diff
+//     ConsumerGroup.Changes returns after each heartbeat or tick, written
+//     before the heartbeat is answered; persistCGLocked). The topic is
+//     created through the controller on first use with
+//     offsets.topic.num.partitions and offsets.topic.replication.factor,
+//     cleanup.policy=compact. A group
 //     hashes to a partition like Kafka (group.PartitionFor); the leader of
 //     that partition is the group's coordinator. Writes are appended to
 //     that partition and acknowledged once the high watermark passes them,
