@@ -28,13 +28,19 @@ type groupProbe struct {
 	topic [16]byte
 }
 
-// send sends req to node, retrying transport errors (a restarting node)
-// until the deadline.
+// send sends req to node (-1: any), retrying transport errors (a
+// restarting node) until the deadline.
 func (p *groupProbe) send(node int32, req kmsg.Request) kmsg.Response {
 	p.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := p.cl.Broker(int(node)).Request(ctx(p.t), req)
+		var resp kmsg.Response
+		var err error
+		if node < 0 { // any broker
+			resp, err = p.cl.Request(ctx(p.t), req)
+		} else {
+			resp, err = p.cl.Broker(int(node)).Request(ctx(p.t), req)
+		}
 		if err == nil {
 			return resp
 		}
@@ -470,4 +476,106 @@ func TestConsumerGroupKgoMembersKeepEpochsAcrossRestart(t *testing.T) {
 			before.Epoch, after.Epoch, memberEpochs(before), memberEpochs(after))
 	}
 	t.Logf("kept across the restart: %s", describeString(after))
+}
+
+// TestConsumerGroupDeleteAndConvertAcrossRestart: the tombstones of a
+// deleted KIP-848 group and of one converted to a classic group are
+// honoured by the reload: the deleted group stays gone, the converted one
+// comes back classic.
+func TestConsumerGroupDeleteAndConvertAcrossRestart(t *testing.T) {
+	n := samsatest.Start(t)
+	adm := admin(t, n.Addr())
+	if res, err := adm.CreateTopic(ctx(t), 2, 1, nil, "orders"); err != nil || res.Err != nil {
+		t.Fatalf("create orders: %v %v", err, res.Err)
+	}
+	td, err := adm.ListTopics(ctx(t), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	joinAndLeave := func(group string) int32 {
+		p := &groupProbe{t: t, cl: cl, group: group, topic: td["orders"].ID}
+		coord := p.coordinator(-1)
+		p.heartbeat(coord, "m", 0, nil)
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.SetVersion(1)
+		req.Group, req.MemberID, req.MemberEpoch = group, "m", -1
+		if resp := p.send(coord, req).(*kmsg.ConsumerGroupHeartbeatResponse); resp.ErrorCode != 0 {
+			t.Fatalf("leave %s: %v", group, kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return coord
+	}
+	joinAndLeave("gone-848")
+	joinAndLeave("kept-848")
+	joinAndLeave("conv-848")
+	if res, err := adm.DeleteGroup(ctx(t), "gone-848"); err != nil || res.Err != nil {
+		t.Fatalf("delete gone-848: %v %v", err, res.Err)
+	}
+	// A classic consumer joins the empty conv-848, then leaves: the group
+	// is classic and empty from then on.
+	classic, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.ConsumerGroup("conv-848"), kgo.ConsumeTopics("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := adm.DescribeGroups(ctx(t), "conv-848")
+		if err == nil && d["conv-848"].State == "Stable" && d["conv-848"].ProtocolType == "consumer" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("classic join of conv-848: %+v %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond) // the client joins in the background
+	}
+	classic.Close()
+
+	listed := func() map[string]string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			req := kmsg.NewPtrListGroupsRequest()
+			req.SetVersion(5) // with GroupType
+			resp, err := req.RequestWith(ctx(t), cl)
+			if err == nil && resp.ErrorCode == 0 {
+				out := map[string]string{}
+				for _, g := range resp.Groups {
+					out[g.Group] = g.ProtocolType + "/" + g.GroupType
+				}
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	before := listed()
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the coordinator to have loaded: kept-848 is described.
+	kept := &groupProbe{t: t, cl: cl, group: "kept-848", topic: td["orders"].ID}
+	if d := kept.describe(kept.coordinator(-1)); !strings.HasPrefix(d, "state=Empty epoch=2 ") {
+		t.Fatalf("kept-848 after the restart: %s", d)
+	}
+	after := listed()
+	if _, ok := after["gone-848"]; ok || !maps.Equal(before, after) || after["conv-848"] != "consumer/classic" || after["kept-848"] != "consumer/consumer" {
+		t.Fatalf("groups before the restart %v, after %v", before, after)
+	}
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{"gone-848", "conv-848"}
+	resp, err := req.RequestWith(ctx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range resp.Groups {
+		if g.ErrorCode != kerr.GroupIDNotFound.Code {
+			t.Fatalf("ConsumerGroupDescribe %s after the restart: %v (%s)", g.Group, kerr.ErrorForCode(g.ErrorCode), g.State)
+		}
+	}
 }
