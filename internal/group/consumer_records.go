@@ -47,7 +47,6 @@ const (
 	CGTargetMetadataKind    int16 = 6
 	CGTargetMemberKind      int16 = 7
 	CGCurrentAssignmentKind int16 = 8
-	cgRegexKind             int16 = 16
 )
 
 // Kafka's MemberState values in ConsumerGroupCurrentMemberAssignmentValue.
@@ -372,11 +371,16 @@ func RestoreConsumerGroup(id string, cfg *ConsumerConfig, s *CGState, now time.T
 		}
 		g.members[mid] = m
 	}
-	if len(assignors) > 0 {
-		slices.Sort(assignors)
-		g.assignor = assignors[len(assignors)-1]
-		if slices.Contains(assignors, "uniform") && slices.Contains(assignors, "range") {
-			g.assignor = "uniform"
+	// The assignor the most members asked for (ties: the default), as
+	// Kafka picks a group's preferred server assignor.
+	counts := map[string]int{}
+	for _, a := range assignors {
+		counts[a]++
+	}
+	best := 0
+	for _, a := range slices.Sorted(maps.Keys(counts)) {
+		if counts[a] > best || (counts[a] == best && a == "uniform") {
+			g.assignor, best = a, counts[a]
 		}
 	}
 	// What is in the log now: the next change is written as a diff.
