@@ -285,6 +285,26 @@ func (n *pnode) describeCluster() (map[int32]bool, error) {
 	return out, nil
 }
 
+// describeControllers is DescribeCluster on a controller-only node's
+// controller listener (KIP-919): the active controller and the voters.
+func (n *pnode) describeControllers() (active int32, voters []int32, err error) {
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.EndpointType = 2
+	resp, err := n.request(req)
+	if err != nil {
+		return -1, nil, err
+	}
+	r := resp.(*kmsg.DescribeClusterResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return -1, nil, err
+	}
+	for _, b := range r.Brokers {
+		voters = append(voters, b.NodeID)
+	}
+	slices.Sort(voters)
+	return r.ControllerID, voters, nil
+}
+
 // quorum is DescribeQuorum of __cluster_metadata through this node.
 type quorum struct {
 	leader    int32
