@@ -69,7 +69,10 @@ func newPCluster(t *testing.T, roles ...string) *pcluster {
 		}
 		if t.Failed() {
 			for _, n := range c.nodes {
-				t.Logf("---- log of node %d (last run) ----\n%s", n.id, tail(n.logText(), 80))
+				for i, l := range n.past {
+					t.Logf("---- log of node %d, run %d ----\n%s", n.id, i+1, tail(l, 40))
+				}
+				t.Logf("---- log of node %d, last run ----\n%s", n.id, tail(n.logText(), 80))
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -102,7 +104,7 @@ func TestClusterCombinedProperties(t *testing.T) {
 
 	checkQuorum(t, c, []int32{1, 2, 3}, nil)
 	checkClusterCommand(t, c)
-	checkTopicAcrossNodes(t, c, c.node(3), c.node(1), "orders")
+	ordersID := checkTopicAcrossNodes(t, c, c.node(3), c.node(1), "orders")
 	checkControllerFailover(t, c)
 	checkSigtermMovesLeaders(t, c, "orders")
 
@@ -118,8 +120,11 @@ func TestClusterCombinedProperties(t *testing.T) {
 	c.start(order...)
 	c.waitReady(60 * time.Second)
 	t.Logf("cold restart %v: ready after %v", order, time.Since(began).Round(time.Millisecond))
-	if l, err := c.node(order[0]).leaders("orders"); err != nil || len(l) != 6 {
-		t.Fatalf("orders after the restart: %v %v", l, err)
+	for _, n := range c.nodes {
+		m, err := n.metadata("orders")
+		if err != nil || len(m.Topics) != 1 || m.Topics[0].TopicID != ordersID || len(m.Topics[0].Partitions) != 6 {
+			t.Fatalf("orders after the restart, node %d: %v %+v", n.id, err, m)
+		}
 	}
 	checkProduceConsume(t, c, "after-restart")
 }
@@ -189,6 +194,13 @@ func checkQuorum(t *testing.T, c *pcluster, voters, observers []int32) {
 			t.Fatalf("controller %d: DescribeCluster names active %d, voters %v (%v); want %d, %v", n.id, active, vs, err, leader, voters)
 		}
 		check(c.node(active), describe(c.node(active)))
+		if n.id != active {
+			// A voter that does not lead says so for the partition, as
+			// Kafka's raft client does.
+			if _, err := n.describeQuorum(); !errors.Is(err, kerr.NotLeaderForPartition) {
+				t.Fatalf("DescribeQuorum on follower %d's controller listener: %v, want NOT_LEADER_OR_FOLLOWER", n.id, err)
+			}
+		}
 	}
 	t.Logf("quorum leader %d, voters %v, observers %v", leader, voters, observers)
 }
@@ -241,7 +253,7 @@ func checkClusterCommand(t *testing.T, c *pcluster) {
 
 // checkTopicAcrossNodes: a topic created through one node with RF 3 is in
 // another node's Metadata with the same id and replica sets.
-func checkTopicAcrossNodes(t *testing.T, c *pcluster, through, other *pnode, topic string) {
+func checkTopicAcrossNodes(t *testing.T, c *pcluster, through, other *pnode, topic string) [16]byte {
 	t.Helper()
 	id, err := through.createTopic(topic, 6, 3)
 	if err != nil {
@@ -275,6 +287,7 @@ func checkTopicAcrossNodes(t *testing.T, c *pcluster, through, other *pnode, top
 		}
 		return nil
 	})
+	return id
 }
 
 // checkProduceConsume: a new topic takes records through every broker and
@@ -363,6 +376,19 @@ func checkFencing(t *testing.T, c *pcluster, id int32, session time.Duration, to
 	t.Helper()
 	victim := c.node(id)
 	other := c.anyBroker(id)
+	var led []int32
+	l, err := other.leaders(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, leader := range l {
+		if leader == id {
+			led = append(led, p)
+		}
+	}
+	if len(led) == 0 {
+		t.Fatalf("broker %d leads no partition of %s: %v", id, topic, l)
+	}
 	killed := time.Now()
 	victim.kill9()
 	var fencedAfter time.Duration
@@ -387,7 +413,7 @@ func checkFencing(t *testing.T, c *pcluster, id int32, session time.Duration, to
 	if fencedAfter < session/2 {
 		t.Fatalf("broker %d fenced %v after its kill, session timeout %v", id, fencedAfter, session)
 	}
-	t.Logf("broker %d fenced %v after SIGKILL (session timeout %v)", id, fencedAfter.Round(time.Millisecond), session)
+	t.Logf("broker %d (leading %v) fenced %v after SIGKILL (session timeout %v)", id, led, fencedAfter.Round(time.Millisecond), session)
 	if got, err := other.listedBrokers(); err != nil || slices.Contains(got, id) {
 		t.Fatalf("node %d lists brokers %v (%v) after %d was fenced", other.id, got, err, id)
 	}

@@ -16,6 +16,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strconv"
@@ -34,16 +35,31 @@ func init() {
 }
 
 func (b *Broker) handleDescribeQuorum(r *request, kreq kmsg.Request) {
+	if r.conn.listener.controller && !b.active() {
+		// Asked on a controller listener, a voter that does not lead
+		// answers as Kafka's KafkaRaftClient does: NOT_LEADER_OR_FOLLOWER
+		// for the partition (not the NOT_CONTROLLER of controller APIs).
+		kreq.SetVersion(r.hdr.Version)
+		r.respond(b.quorumResponse(kreq.(*kmsg.DescribeQuorumRequest), raft.Status{}, errNotLeader))
+		return
+	}
 	b.toController(r, kreq, b.decideDescribeQuorum)
 }
 
+var errNotLeader = errors.New("not the quorum's leader")
+
 func (b *Broker) decideDescribeQuorum(kreq kmsg.Request) kmsg.Response {
-	req := kreq.(*kmsg.DescribeQuorumRequest)
-	resp := kmsg.NewPtrDescribeQuorumResponse()
-	resp.SetVersion(req.GetVersion())
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	st, err := b.raft.Status(ctx)
+	return b.quorumResponse(kreq.(*kmsg.DescribeQuorumRequest), st, err)
+}
+
+// quorumResponse answers req with st, or with NOT_LEADER_OR_FOLLOWER for
+// the metadata partition when err is set.
+func (b *Broker) quorumResponse(req *kmsg.DescribeQuorumRequest, st raft.Status, err error) *kmsg.DescribeQuorumResponse {
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	resp.SetVersion(req.GetVersion())
 	for _, rt := range req.Topics {
 		t := kmsg.NewDescribeQuorumResponseTopic()
 		t.Topic = rt.Topic
