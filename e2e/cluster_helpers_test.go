@@ -315,6 +315,7 @@ type quorum struct {
 	hw        int64
 	voters    []int32
 	observers []int32
+	lag       map[int32]int64 // voter → how far its log end is behind the high watermark
 }
 
 func (n *pnode) describeQuorum() (quorum, error) {
@@ -339,9 +340,10 @@ func (n *pnode) describeQuorum() (quorum, error) {
 	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 		return quorum{}, err
 	}
-	q := quorum{leader: p.LeaderID, epoch: p.LeaderEpoch, hw: p.HighWatermark}
+	q := quorum{leader: p.LeaderID, epoch: p.LeaderEpoch, hw: p.HighWatermark, lag: map[int32]int64{}}
 	for _, v := range p.CurrentVoters {
 		q.voters = append(q.voters, v.ReplicaID)
+		q.lag[v.ReplicaID] = p.HighWatermark - v.LogEndOffset
 	}
 	for _, o := range p.Observers {
 		q.observers = append(q.observers, o.ReplicaID)

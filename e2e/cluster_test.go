@@ -148,7 +148,8 @@ func TestClusterSeparateEnv(t *testing.T) {
 }
 
 // checkQuorum: DescribeQuorum through every broker names one leader among
-// the voters, the same one, with every voter and observer listed. A
+// the voters, the same one, with every voter and observer listed and every
+// voter's log caught up with the high watermark. A
 // controller-only node, asked on its controller listener as
 // kafka-metadata-quorum --bootstrap-controller does, names that leader as
 // the active controller, which answers DescribeQuorum the same.
@@ -175,6 +176,11 @@ func checkQuorum(t *testing.T, c *pcluster, voters, observers []int32) {
 			}
 			if !slices.Equal(q.observers, observers) {
 				return fmt.Errorf("observers %v, want %v", q.observers, observers)
+			}
+			for id, lag := range q.lag {
+				if lag > 0 {
+					return fmt.Errorf("voter %d is %d entries behind the high watermark %d", id, lag, q.hw)
+				}
 			}
 			return nil
 		})

@@ -3,7 +3,9 @@ package broker
 // DescribeQuorum (key 55), versions 0-2: the controller quorum as the
 // active controller sees it, what `kafka-metadata-quorum describe
 // --status` and `--replication` print. Brokers forward it to the active
-// controller (forward.go), as Kafka's do.
+// controller (forward.go), as Kafka's do; on a controller listener, a
+// voter that does not lead answers NOT_LEADER_OR_FOLLOWER for the
+// partition, as Kafka's raft client does.
 //
 // One topic, __cluster_metadata, partition 0: the leader and its epoch
 // (the Raft term), the high watermark (the commit index), every voter's log
