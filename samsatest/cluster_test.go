@@ -267,7 +267,7 @@ func TestClusterOfflinePartition(t *testing.T) {
 }
 
 // With auto.leader.rebalance.enable, leadership returns to the preferred
-// replica once its broker is back.
+// replica once its broker is back in the ISR.
 func TestClusterPreferredLeaderReturns(t *testing.T) {
 	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("broker.session.timeout.ms", "1500"),
 		samsatest.ClusterConfig("broker.heartbeat.interval.ms", "300"),
@@ -305,6 +305,9 @@ func TestClusterPreferredLeaderReturns(t *testing.T) {
 	if err := c.Node(victim).Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// Back outside the ISRs: its leaders add it once it has caught up,
+	// and only then can it be the preferred leader again.
+	rejoinISRs(t, c, victim, "pref")
 	for {
 		led, preferred := ledBy(victim)
 		if preferred > 0 && led == preferred {

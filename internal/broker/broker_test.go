@@ -81,7 +81,7 @@ func TestApiVersionsAdvertisesOnlyImplemented(t *testing.T) {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
 	want := map[int16][2]int16{0: {0, 13}, 1: {4, 18}, 2: {1, 11}, 3: {0, 13}, 18: {0, 5}, 19: {2, 7}, 20: {1, 6},
-		21: {0, 2}, 22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 5}, 37: {0, 3}, 44: {0, 1}, 55: {0, 2}, 60: {0, 2}, 64: {0, 0}}
+		21: {0, 2}, 22: {0, 5}, 23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 5}, 37: {0, 3}, 43: {0, 2}, 44: {0, 1}, 45: {0, 1}, 46: {0, 0}, 55: {0, 2}, 60: {0, 2}, 64: {0, 0}}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("key %d (%s): advertised %v, want %v", k, kmsg.NameForKey(k), got[k], v)

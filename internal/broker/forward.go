@@ -74,6 +74,12 @@ func requestTimeout(kreq kmsg.Request) time.Duration {
 		ms = req.TimeoutMillis
 	case *kmsg.CreatePartitionsRequest:
 		ms = req.TimeoutMillis
+	case *kmsg.ElectLeadersRequest:
+		ms = req.TimeoutMillis
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		ms = req.TimeoutMillis
+	case *kmsg.ListPartitionReassignmentsRequest:
+		ms = req.TimeoutMillis
 	}
 	if ms <= 0 {
 		return 30 * time.Second
@@ -82,7 +88,8 @@ func requestTimeout(kreq kmsg.Request) time.Duration {
 }
 
 // notControllerThroughout reports whether every result of resp is
-// NOT_CONTROLLER (the request was not acted on).
+// NOT_CONTROLLER (the request was not acted on), or the quorum was asked
+// of a voter that does not lead.
 func notControllerThroughout(resp kmsg.Response) bool {
 	nc := kerr.NotController.Code
 	all := func(n int, code func(int) int16) bool {
@@ -110,6 +117,21 @@ func notControllerThroughout(resp kmsg.Response) bool {
 	case *kmsg.UnregisterBrokerResponse:
 		return r.ErrorCode == nc
 	case *kmsg.DescribeQuorumResponse:
+		// A voter that does not lead answers NOT_LEADER_OR_FOLLOWER for
+		// the metadata partition, as Kafka's do (describequorum.go).
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if t.Topic == metadataTopic && p.Partition == 0 && p.ErrorCode == kerr.NotLeaderForPartition.Code {
+					return true
+				}
+			}
+		}
+		return r.ErrorCode == nc
+	case *kmsg.ElectLeadersResponse:
+		return r.ErrorCode == nc
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		return r.ErrorCode == nc
+	case *kmsg.ListPartitionReassignmentsResponse:
 		return r.ErrorCode == nc
 	}
 	return false
@@ -172,6 +194,31 @@ func errorResponse(kreq kmsg.Request, code *kerr.Error, msg string) kmsg.Respons
 		resp = r
 	case *kmsg.DescribeQuorumRequest:
 		r := kmsg.NewPtrDescribeQuorumResponse()
+		r.ErrorCode, r.ErrorMessage = code.Code, m
+		resp = r
+	case *kmsg.ElectLeadersRequest:
+		r := kmsg.NewPtrElectLeadersResponse()
+		r.ErrorCode = code.Code
+		if req.GetVersion() == 0 {
+			// v0 has no top-level error: each named partition carries it.
+			for _, t := range req.Topics {
+				rt := kmsg.NewElectLeadersResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewElectLeadersResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.ErrorMessage = p, code.Code, m
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+		}
+		resp = r
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		r := kmsg.NewPtrAlterPartitionAssignmentsResponse()
+		r.ErrorCode, r.ErrorMessage = code.Code, m
+		resp = r
+	case *kmsg.ListPartitionReassignmentsRequest:
+		r := kmsg.NewPtrListPartitionReassignmentsResponse()
 		r.ErrorCode, r.ErrorMessage = code.Code, m
 		resp = r
 	default:

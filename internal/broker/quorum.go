@@ -138,8 +138,17 @@ func (b *Broker) controllerConfig() controller.Config {
 		AutoLeaderRebalance:                b.opts.AutoLeaderRebalance,
 		LeaderImbalanceCheckInterval:       b.opts.LeaderImbalanceCheckInterval,
 		LeaderImbalancePerBrokerPercentage: b.opts.LeaderImbalancePerBrokerPercentage,
+		TopicReplication:                   b.topicReplication,
 		Now:                                b.opts.Now,
 	}
+}
+
+// topicReplication resolves a topic's min.insync.replicas and
+// unclean.leader.election.enable from its dynamic configs over the broker
+// defaults, for the controller's elections.
+func (b *Broker) topicReplication(overrides map[string]string) (int, bool) {
+	tc, _ := b.opts.TopicConfigs.Effective(overrides)
+	return tc.MinInsyncReplicas, tc.UncleanLeaderElection
 }
 
 // importFileLog returns the records of a single-node metadata log (the

@@ -49,8 +49,8 @@ type RegistrationResult struct {
 	// incarnation (epoch and state unchanged).
 	NewIncarnation bool
 	// CleanShutdown: the previous incarnation shut down cleanly (the
-	// request's PreviousBrokerEpoch is the epoch it had). Part 2's ELR
-	// handling removes a broker that did not from the ISR and ELR here.
+	// request's PreviousBrokerEpoch is the epoch it had). A broker that
+	// did not leaves the ELRs for the last known ELRs (KIP-966).
 	CleanShutdown bool
 }
 
@@ -96,7 +96,12 @@ func DecideRegistration(cfg *Config, im *metadata.Image, s *Sessions, req Regist
 	res.BrokerEpoch = rec.BrokerEpoch
 	var recs []metadata.Record
 	if res.NewIncarnation && existing != nil && !existing.Fenced {
-		recs = replacedIncarnationRecords(im, existing)
+		recs = replacedIncarnationRecords(cfg, im, existing)
+	}
+	if res.NewIncarnation && existing != nil && !res.CleanShutdown {
+		// The ELR partitions are others than those above: a broker in a
+		// partition's ELR is neither in its ISR nor its leader.
+		recs = append(recs, uncleanShutdownRecords(im, req.BrokerID)...)
 	}
 	s.touch(req.BrokerID, rec.BrokerEpoch, now, -1)
 	return append(recs, metadata.Record{Type: metadata.TypeRegisterBroker, RegisterBroker: rec}), res, nil
@@ -104,20 +109,17 @@ func DecideRegistration(cfg *Config, im *metadata.Image, s *Sessions, req Regist
 
 // replacedIncarnationRecords hands off what an unfenced incarnation held
 // when a new one of the same broker replaces it (the new one starts
-// fenced): leaderships another live replica can take move there and the
-// broker leaves the ISRs, as on fencing; a partition only this broker can
-// lead keeps it as leader, for the new incarnation (same broker, same log
-// directories) to resume once it is unfenced, rather than going offline in
-// between. Without this, the old incarnation's leaderships would stay with
-// a fenced broker that the session tracker no longer fences.
-func replacedIncarnationRecords(im *metadata.Image, b *metadata.Broker) []metadata.Record {
+// fenced): leaderships another ISR member can take move there and the
+// broker leaves the ISRs, as on fencing; a partition that would go
+// offline keeps this broker as leader and ISR member, for the new
+// incarnation (same broker, same log directories) to resume once it is
+// unfenced, rather than going offline in between. Without this, the old
+// incarnation's leaderships would stay with a fenced broker that the
+// session tracker no longer fences.
+func replacedIncarnationRecords(cfg *Config, im *metadata.Image, b *metadata.Broker) []metadata.Record {
 	var recs []metadata.Record
-	for _, r := range partitionChangesFor(im, b.ID, activeBrokers(im, b.ID, metadata.NoLeader)) {
-		c := r.PartitionChange
-		if c.Leader == metadata.NoLeader {
-			c.Leader = metadata.NoLeaderChange
-		}
-		if c.Leader != metadata.NoLeaderChange || c.ISR != nil {
+	for _, r := range brokerLeaves(cfg, im, b.ID, false) {
+		if r.PartitionChange.Leader != metadata.NoLeader {
 			recs = append(recs, r)
 		}
 	}
@@ -184,7 +186,7 @@ const (
 // ReplicationControlManager.processBrokerHeartbeat with
 // BrokerHeartbeatManager.calculateNextBrokerState) and records the
 // contact in s.
-func DecideHeartbeat(im *metadata.Image, s *Sessions, req Heartbeat, now time.Time) ([]metadata.Record, HeartbeatResult, error) {
+func DecideHeartbeat(cfg *Config, im *metadata.Image, s *Sessions, req Heartbeat, now time.Time) ([]metadata.Record, HeartbeatResult, error) {
 	b := im.Broker(req.BrokerID)
 	if b == nil {
 		return nil, HeartbeatResult{}, errorf(kerr.StaleBrokerEpoch, "No broker registration found for broker id %d", req.BrokerID)
@@ -228,12 +230,12 @@ func DecideHeartbeat(im *metadata.Image, s *Sessions, req Heartbeat, now time.Ti
 		switch next {
 		case stateFenced, stateShutdownNow:
 			if !b.Fenced {
-				recs = fenceRecords(im, b)
+				recs = fenceRecords(cfg, im, b)
 			}
 		case stateUnfenced:
-			recs = unfenceRecords(im, b)
+			recs = unfenceRecords(cfg, im, b)
 		case stateControlledShutdown:
-			recs = controlledShutdownRecords(im, b)
+			recs = controlledShutdownRecords(cfg, im, b)
 		}
 	}
 	s.touch(b.ID, b.Epoch, now, req.CurrentMetadataOffset)
@@ -246,57 +248,57 @@ func DecideHeartbeat(im *metadata.Image, s *Sessions, req Heartbeat, now time.Ti
 	return recs, res, nil
 }
 
-// fenceRecords fences a broker (Kafka's handleBrokerFenced): the
-// partitions it led elect another leader (NoLeader when no other replica
-// can lead), it leaves their ISRs, then the FenceBroker record.
-func fenceRecords(im *metadata.Image, b *metadata.Broker) []metadata.Record {
-	recs := partitionChangesFor(im, b.ID, activeBrokers(im, b.ID, metadata.NoLeader))
+// fenceRecords fences a broker (Kafka's handleBrokerFenced): it leaves
+// the ISRs it is in, the partitions it led elect another leader from the
+// ISR (NoLeader when none can lead), then the FenceBroker record.
+func fenceRecords(cfg *Config, im *metadata.Image, b *metadata.Broker) []metadata.Record {
+	recs := brokerLeaves(cfg, im, b.ID, false)
 	return append(recs, metadata.Record{Type: metadata.TypeFenceBroker, FenceBroker: &metadata.FenceBrokerRecord{ID: b.ID, Epoch: b.Epoch}})
 }
 
 // unfenceRecords unfences a broker (Kafka's handleBrokerUnfenced): the
-// UnfenceBroker record, then the partitions it replicates take it back
-// into their ISR, and those without a leader elect one.
-func unfenceRecords(im *metadata.Image, b *metadata.Broker) []metadata.Record {
+// UnfenceBroker record, then the partitions without a leader that it can
+// lead elect it. It rejoins ISRs through its leaders' AlterPartition.
+func unfenceRecords(cfg *Config, im *metadata.Image, b *metadata.Broker) []metadata.Record {
 	recs := []metadata.Record{{Type: metadata.TypeUnfenceBroker, UnfenceBroker: &metadata.UnfenceBrokerRecord{ID: b.ID, Epoch: b.Epoch}}}
 	accept := activeBrokers(im, metadata.NoLeader, b.ID)
 	if b.InControlledShutdown {
 		accept = activeBrokers(im, b.ID, metadata.NoLeader)
 	}
-	return append(recs, partitionChangesFor(im, b.ID, accept)...)
+	return append(recs, brokerReturns(cfg, im, b.ID, accept)...)
 }
 
 // controlledShutdownRecords starts a controlled shutdown (Kafka's
 // handleBrokerInControlledShutdown): the BrokerRegistrationChange record,
 // then the broker's leaderships move to other replicas and it leaves the
 // ISRs.
-func controlledShutdownRecords(im *metadata.Image, b *metadata.Broker) []metadata.Record {
+func controlledShutdownRecords(cfg *Config, im *metadata.Image, b *metadata.Broker) []metadata.Record {
 	recs := []metadata.Record{{Type: metadata.TypeBrokerRegistrationChange, BrokerRegistrationChange: &metadata.BrokerRegistrationChangeRecord{
 		BrokerID: b.ID, BrokerEpoch: b.Epoch, InControlledShutdown: metadata.ChangeInControlledShutdown}}}
-	return append(recs, partitionChangesFor(im, b.ID, activeBrokers(im, b.ID, metadata.NoLeader))...)
+	return append(recs, brokerLeaves(cfg, im, b.ID, false)...)
 }
 
 // DecideFenceStale fences the unfenced broker whose session expired first
 // (Kafka's maybeFenceOneStaleBroker): one broker per decision, so each
 // fencing's leader elections see the previous ones. It returns the broker
 // fenced, or no records when none is stale.
-func DecideFenceStale(im *metadata.Image, s *Sessions, now time.Time) ([]metadata.Record, int32) {
+func DecideFenceStale(cfg *Config, im *metadata.Image, s *Sessions, now time.Time) ([]metadata.Record, int32) {
 	id, ok := s.Stale(im, now)
 	if !ok {
 		return nil, -1
 	}
-	return fenceRecords(im, im.Broker(id)), id
+	return fenceRecords(cfg, im, im.Broker(id)), id
 }
 
 // DecideUnregister decides an UnregisterBroker (API key 64; Kafka's
-// handleBrokerUnregistered): the broker leaves every ISR and leadership,
-// then the UnregisterBroker record.
-func DecideUnregister(im *metadata.Image, id int32) ([]metadata.Record, error) {
+// handleBrokerUnregistered): the broker leaves every ISR, ELR and
+// leadership, then the UnregisterBroker record.
+func DecideUnregister(cfg *Config, im *metadata.Image, id int32) ([]metadata.Record, error) {
 	b := im.Broker(id)
 	if b == nil {
 		return nil, errorf(kerr.BrokerIDNotRegistered, "Broker ID %d is not currently registered", id)
 	}
-	recs := partitionChangesFor(im, id, activeBrokers(im, id, metadata.NoLeader))
+	recs := brokerLeaves(cfg, im, id, true)
 	return append(recs, metadata.Record{Type: metadata.TypeUnregisterBroker, UnregisterBroker: &metadata.UnregisterBrokerRecord{BrokerID: id, BrokerEpoch: b.Epoch}}), nil
 }
 

@@ -3,9 +3,10 @@
 // current metadata image (and, where time matters, of a `now` passed in)
 // that returns the records to commit and the per-request result, with the
 // exact Kafka error code when the request is refused. The decisions (the
-// Decide* functions in topics.go and brokers.go, with placement.go and
-// election.go; the broker session tracker in sessions.go) do no I/O,
-// start no goroutine and read no clock.
+// Decide* functions in topics.go and brokers.go, alterpartition.go (the
+// leaders' ISR changes), elect.go (ElectLeaders) and reassign.go, with
+// placement.go and election.go; the broker session tracker in
+// sessions.go) do no I/O, start no goroutine and read no clock.
 //
 // Controller is the thin serializer over them: lock → decide → make the
 // batch durable in the log → apply it to the image → publish the image to
@@ -82,6 +83,14 @@ type Config struct {
 	AutoLeaderRebalance                bool
 	LeaderImbalanceCheckInterval       time.Duration // 0: DefaultLeaderImbalanceCheckInterval
 	LeaderImbalancePerBrokerPercentage int           // leader.imbalance.per.broker.percentage (10)
+	// MinInsyncReplicas and UncleanLeaderElection are the broker defaults
+	// of min.insync.replicas (1) and unclean.leader.election.enable
+	// (false), which a topic's dynamic configs override. TopicReplication,
+	// when set, replaces them: it returns both for a topic's dynamic
+	// configs (the broker resolves them with its own defaults).
+	MinInsyncReplicas     int
+	UncleanLeaderElection bool
+	TopicReplication      func(overrides map[string]string) (minISR int, unclean bool)
 	// NewID returns topic and incarnation ids (nil: NewUuid). Tests make it
 	// deterministic.
 	NewID func() metadata.Uuid

@@ -39,7 +39,7 @@ func (c *Controller) BrokerRegistration(req Registration, now time.Time) (Regist
 func (c *Controller) BrokerHeartbeat(req Heartbeat, now time.Time) (HeartbeatResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, res, err := DecideHeartbeat(c.current(), c.sessions, req, now)
+	recs, res, err := DecideHeartbeat(&c.cfg, c.current(), c.sessions, req, now)
 	if err != nil {
 		return res, err
 	}
@@ -50,7 +50,7 @@ func (c *Controller) BrokerHeartbeat(req Heartbeat, now time.Time) (HeartbeatRes
 func (c *Controller) UnregisterBroker(id int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recs, err := DecideUnregister(c.current(), id)
+	recs, err := DecideUnregister(&c.cfg, c.current(), id)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (c *Controller) Tick(now time.Time) (time.Time, error) {
 	defer c.mu.Unlock()
 	c.sessions.Adopt(c.current(), now)
 	for {
-		recs, _ := DecideFenceStale(c.current(), c.sessions, now)
+		recs, _ := DecideFenceStale(&c.cfg, c.current(), c.sessions, now)
 		if len(recs) == 0 {
 			break
 		}
@@ -85,7 +85,7 @@ func (c *Controller) Tick(now time.Time) (time.Time, error) {
 		}
 		if !now.Before(c.nextRebalance) {
 			c.nextRebalance = now.Add(c.cfg.LeaderImbalanceCheckInterval)
-			if err := c.commitLocked(DecideRebalance(c.current(), c.cfg.LeaderImbalancePerBrokerPercentage)); err != nil {
+			if err := c.commitLocked(DecideRebalance(&c.cfg, c.current(), c.cfg.LeaderImbalancePerBrokerPercentage)); err != nil {
 				return now, err
 			}
 		}
@@ -106,7 +106,7 @@ func (c *Controller) Tick(now time.Time) (time.Time, error) {
 func (c *Controller) Rebalance() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.commitLocked(DecideRebalance(c.current(), c.cfg.LeaderImbalancePerBrokerPercentage))
+	return c.commitLocked(DecideRebalance(&c.cfg, c.current(), c.cfg.LeaderImbalancePerBrokerPercentage))
 }
 
 // Sessions describes the broker sessions this controller tracks.
@@ -137,7 +137,7 @@ func (c *Controller) RegisterBroker(id int32, endpoints []metadata.Endpoint, rac
 	if err := c.commitLocked(recs); err != nil {
 		return -1, err
 	}
-	recs, _, err = DecideHeartbeat(c.current(), c.sessions, Heartbeat{BrokerID: id, BrokerEpoch: res.BrokerEpoch,
+	recs, _, err = DecideHeartbeat(&c.cfg, c.current(), c.sessions, Heartbeat{BrokerID: id, BrokerEpoch: res.BrokerEpoch,
 		CurrentMetadataOffset: c.current().Offset}, now)
 	if err != nil {
 		return -1, err

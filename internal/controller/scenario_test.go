@@ -26,6 +26,16 @@ package controller
 //	rebalance                  a preferred-leader rebalance now
 //	allocate-producer-ids id=N [epoch=E]
 //	set-feature name=N level=L a FeatureLevel record, as the quorum finalizes one
+//	                           (eligible.leader.replicas.version level=0 turns ELR off)
+//	topic-config name=T key=value...   set topic configs (min.insync.replicas=2 ...)
+//	alter-partition id=N topic=T [partition=P] isr=1,2 [leader-epoch=E] [partition-epoch=E]
+//	                           [epochs=1:E,2:E] [epoch=E]   an AlterPartition from broker N
+//	                           (epochs default to the current ones: -1 when not given)
+//	catch-up id=N              broker N has caught up everywhere: each leader of a partition it
+//	                           replicates outside the ISR adds it (AlterPartition)
+//	elect-leaders type=preferred|unclean [topic=T partitions=0,1]   (no topic: all)
+//	reassign topic=T partition=P replicas=1,2,3|cancel [no-rf-change]
+//	list-reassignments [topic=T partitions=0,1]
 //	partitions [topic=T]       the partition table
 //	brokers                    the broker table
 //	load                       replicas, leaders and preferred leaderships per broker
@@ -142,7 +152,8 @@ func (s *scenario) format(r *metadata.Record) string {
 		return "Topic " + r.Topic.Name
 	case metadata.TypePartition:
 		p := r.Partition
-		return fmt.Sprintf("Partition %s-%d replicas=%s isr=%s leader=%d", s.topics[p.TopicID], p.Partition, ints(p.Replicas), ints(p.ISR), p.Leader)
+		out := fmt.Sprintf("Partition %s-%d replicas=%s isr=%s leader=%d", s.topics[p.TopicID], p.Partition, ints(p.Replicas), ints(p.ISR), p.Leader)
+		return out + listsIfSet(p.AddingReplicas, p.RemovingReplicas, p.ELR, p.LastKnownELR)
 	case metadata.TypePartitionChange:
 		c := r.PartitionChange
 		out := fmt.Sprintf("PartitionChange %s-%d", s.topics[c.TopicID], c.Partition)
@@ -154,6 +165,14 @@ func (s *scenario) format(r *metadata.Record) string {
 		}
 		if c.Replicas != nil {
 			out += " replicas=" + ints(c.Replicas)
+		}
+		for _, l := range []struct {
+			name string
+			v    []int32
+		}{{"adding", c.AddingReplicas}, {"removing", c.RemovingReplicas}, {"elr", c.ELR}, {"last-known-elr", c.LastKnownELR}} {
+			if l.v != nil {
+				out += " " + l.name + "=" + ints(l.v)
+			}
 		}
 		return out
 	case metadata.TypeRemoveTopic:
@@ -427,6 +446,80 @@ func (s *scenario) run(cmd string) string {
 		err := s.c.commitLocked([]metadata.Record{rec})
 		s.c.mu.Unlock()
 		s.errorLine(err)
+	case "topic-config":
+		var ops []ConfigOp
+		for _, w := range words[1:] {
+			k, v, _ := strings.Cut(w, "=")
+			if k == "name" || k == "time" {
+				continue
+			}
+			ops = append(ops, ConfigOp{Name: k, Value: &v})
+		}
+		s.errorLine(s.c.AlterTopicConfigs(a["name"], ops, false, false))
+	case "alter-partition":
+		s.alterPartition(im, a)
+	case "catch-up":
+		id := int32(a.int(s, "id", 0))
+		for _, t := range im.Topics() {
+			for i, p := range t.Partitions {
+				if p.Leader < 0 || !slices.Contains(p.Replicas, id) || slices.Contains(p.ISR, id) {
+					continue
+				}
+				var isr []string
+				for _, r := range p.Replicas {
+					if r == id || slices.Contains(p.ISR, r) {
+						isr = append(isr, strconv.Itoa(int(r)))
+					}
+				}
+				fmt.Fprintf(s.out, "%s-%d: AlterPartition from %d\n", t.Name, i, p.Leader)
+				s.alterPartition(s.c.Image(), args{"id": strconv.Itoa(int(p.Leader)), "topic": t.Name,
+					"partition": strconv.Itoa(i), "isr": strings.Join(isr, ",")})
+			}
+		}
+	case "elect-leaders":
+		typ := ElectionPreferred
+		if a["type"] == "unclean" {
+			typ = ElectionUnclean
+		}
+		var topics []ElectTopic
+		if t, ok := a["topic"]; ok {
+			topics = []ElectTopic{{Topic: t, Partitions: parseInts(s, a["partitions"])}}
+		}
+		res, err := s.c.ElectLeaders(typ, topics)
+		s.errorLine(err)
+		for _, r := range res {
+			if r.Err != nil {
+				fmt.Fprintf(s.out, "%s-%d: %s\n", r.Topic, r.Partition, r.Err.Code.Message)
+			} else {
+				fmt.Fprintf(s.out, "%s-%d: elected\n", r.Topic, r.Partition)
+			}
+		}
+	case "reassign":
+		m := Reassignment{Topic: a["topic"], Partition: int32(a.int(s, "partition", 0))}
+		if v := a["replicas"]; v != "cancel" {
+			m.Replicas = parseInts(s, v)
+		}
+		_, noRF := a["no-rf-change"]
+		errs, err := s.c.AlterPartitionReassignments([]Reassignment{m}, !noRF)
+		s.errorLine(err)
+		for _, e := range errs {
+			if e != nil {
+				fmt.Fprintf(s.out, "error: %s: %s\n", e.Code.Message, e.Message)
+			} else {
+				s.out.WriteString("accepted\n")
+			}
+		}
+	case "list-reassignments":
+		var topics []ElectTopic
+		if t, ok := a["topic"]; ok {
+			topics = []ElectTopic{{Topic: t, Partitions: parseInts(s, a["partitions"])}}
+		}
+		for _, r := range ListPartitionReassignments(im, topics) {
+			fmt.Fprintf(s.out, "%s-%d replicas=%s adding=%s removing=%s\n", r.Topic, r.Partition, ints(r.Replicas), ints(r.Adding), ints(r.Removing))
+		}
+		if s.out.Len() == 0 {
+			s.out.WriteString("none\n")
+		}
 	case "partitions":
 		s.printPartitions(im, a["topic"])
 	case "brokers":
@@ -468,16 +561,99 @@ func (s *scenario) run(cmd string) string {
 	return out
 }
 
+// alterPartition sends an AlterPartition for one partition, with the
+// leader's view (epochs) taken from the image unless given.
+func (s *scenario) alterPartition(im *metadata.Image, a args) {
+	id := int32(a.int(s, "id", 0))
+	t := im.Topic(a["topic"])
+	var tid metadata.Uuid
+	var p metadata.Partition
+	idx := int32(a.int(s, "partition", 0))
+	if t != nil {
+		tid = t.ID
+		if int(idx) < len(t.Partitions) {
+			p = t.Partitions[idx]
+		}
+	} else {
+		tid = metadata.Uuid{0xee}
+	}
+	epoch := int64(-1)
+	if b := im.Broker(id); b != nil {
+		epoch = b.Epoch
+	}
+	epochs := map[int32]int64{}
+	for _, f := range strings.Split(a["epochs"], ",") {
+		if f == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(f, ":")
+		kn, _ := strconv.Atoi(k)
+		vn, _ := strconv.ParseInt(v, 10, 64)
+		epochs[int32(kn)] = vn
+	}
+	d := AlterPartitionData{Partition: idx, LeaderEpoch: int32(a.int(s, "leader-epoch", int64(p.LeaderEpoch))),
+		PartitionEpoch: int32(a.int(s, "partition-epoch", int64(p.PartitionEpoch)))}
+	for _, r := range parseInts(s, a["isr"]) {
+		e, ok := epochs[r]
+		if !ok {
+			e = -1
+		}
+		d.NewISR = append(d.NewISR, ISRMember{BrokerID: r, BrokerEpoch: e})
+	}
+	res, err := s.c.AlterPartition(AlterPartitionRequest{BrokerID: id, BrokerEpoch: a.int(s, "epoch", epoch),
+		Topics: []AlterPartitionTopic{{TopicID: tid, Partitions: []AlterPartitionData{d}}}})
+	s.errorLine(err)
+	for _, tr := range res.Topics {
+		for _, pr := range tr.Partitions {
+			if pr.Err != nil {
+				fmt.Fprintf(s.out, "partition %d: %s: %s\n", pr.Partition, pr.Err.Code.Message, pr.Err.Message)
+				continue
+			}
+			fmt.Fprintf(s.out, "partition %d: leader=%d leader-epoch=%d partition-epoch=%d isr=%s\n", pr.Partition, pr.Leader, pr.LeaderEpoch, pr.PartitionEpoch, ints(pr.ISR))
+		}
+	}
+}
+
 func (s *scenario) printPartitions(im *metadata.Image, only string) {
 	for _, t := range im.Topics() {
 		if only != "" && t.Name != only {
 			continue
 		}
 		for i, p := range t.Partitions {
-			fmt.Fprintf(s.out, "%s-%d replicas=%s isr=%s leader=%d leader-epoch=%d partition-epoch=%d\n",
-				t.Name, i, ints(p.Replicas), ints(p.ISR), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+			fmt.Fprintf(s.out, "%s-%d replicas=%s isr=%s leader=%d leader-epoch=%d partition-epoch=%d%s\n",
+				t.Name, i, ints(p.Replicas), ints(p.ISR), p.Leader, p.LeaderEpoch, p.PartitionEpoch,
+				listsIfSet(p.AddingReplicas, p.RemovingReplicas, p.ELR, p.LastKnownELR))
 		}
 	}
+}
+
+// listsIfSet prints the reassignment and ELR lists that are not empty.
+func listsIfSet(adding, removing, elr, lastKnown []int32) string {
+	out := ""
+	for _, l := range []struct {
+		name string
+		v    []int32
+	}{{"adding", adding}, {"removing", removing}, {"elr", elr}, {"last-known-elr", lastKnown}} {
+		if len(l.v) > 0 {
+			out += " " + l.name + "=" + ints(l.v)
+		}
+	}
+	return out
+}
+
+func parseInts(s *scenario, v string) []int32 {
+	if v == "" {
+		return []int32{}
+	}
+	var out []int32
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			s.fail("%q: %v", v, err)
+		}
+		out = append(out, int32(n))
+	}
+	return out
 }
 
 func (s *scenario) printBrokers(im *metadata.Image) {

@@ -313,7 +313,8 @@ func (c *Controller) AlterTopicConfigs(topic string, ops []ConfigOp, replace, va
 }
 
 // DecideAlterTopicConfigs decides an (Incremental)AlterConfigs entry for a
-// topic: one Config record per config whose value changes.
+// topic: one Config record per config whose value changes (and, when
+// min.insync.replicas changes, the partitions' ELRs are cleared).
 func DecideAlterTopicConfigs(cfg *Config, im *metadata.Image, topic string, ops []ConfigOp, replace bool) ([]metadata.Record, error) {
 	if im.Topic(topic) == nil {
 		return nil, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", topic)
@@ -351,7 +352,30 @@ func DecideAlterTopicConfigs(cfg *Config, im *metadata.Image, topic string, ops 
 			recs = append(recs, configRecord(topic, k, v))
 		}
 	}
+	for _, r := range recs {
+		if r.Config.Name == "min.insync.replicas" {
+			return append(recs, clearELRs(im, im.Topic(topic))...), nil
+		}
+	}
 	return recs, nil
+}
+
+// clearELRs empties the ELR and last known ELR of a topic's partitions:
+// KIP-966 cleans them when the topic's min.insync.replicas changes (they
+// were computed against the old value).
+func clearELRs(im *metadata.Image, t *metadata.Topic) []metadata.Record {
+	if !ELREnabled(im) {
+		return nil
+	}
+	var recs []metadata.Record
+	for i, p := range t.Partitions {
+		if len(p.ELR) == 0 && len(p.LastKnownELR) == 0 {
+			continue
+		}
+		recs = append(recs, metadata.Record{Type: metadata.TypePartitionChange, PartitionChange: &metadata.PartitionChangeRecord{
+			TopicID: t.ID, Partition: int32(i), Leader: metadata.NoLeaderChange, ELR: []int32{}, LastKnownELR: []int32{}}})
+	}
+	return recs
 }
 
 func configRecord(topic, name string, v *string) metadata.Record {

@@ -51,6 +51,52 @@ type Partition struct {
 	// every change of the partition.
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// AddingReplicas and RemovingReplicas are an ongoing reassignment's
+	// moves (nil when none): Replicas holds both the old and the target
+	// replicas until it completes.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+	// ELR is KIP-966's eligible leader replicas: replicas that left the
+	// ISR while it was below min.insync.replicas, so they hold every
+	// committed record and may lead when no ISR member can. LastKnownELR
+	// holds ELR members removed by an unclean shutdown. Both nil when empty.
+	ELR          []int32
+	LastKnownELR []int32
+}
+
+// Reassigning reports whether a reassignment is in progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is the replica set a reassignment moves to (Replicas
+// without the removing ones); Replicas when none is in progress.
+func (p *Partition) TargetReplicas() []int32 {
+	if len(p.RemovingReplicas) == 0 {
+		return p.Replicas
+	}
+	var out []int32
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.RemovingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OriginalReplicas is the replica set before the reassignment (Replicas
+// without the adding ones).
+func (p *Partition) OriginalReplicas() []int32 {
+	if len(p.AddingReplicas) == 0 {
+		return p.Replicas
+	}
+	var out []int32
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.AddingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Broker is one registered broker.
@@ -280,7 +326,9 @@ func (im *Image) applyPartition(p *PartitionRecord) {
 		return
 	}
 	np := Partition{Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader,
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+		AddingReplicas: nonEmpty(p.AddingReplicas), RemovingReplicas: nonEmpty(p.RemovingReplicas),
+		ELR: nonEmpty(p.ELR), LastKnownELR: nonEmpty(p.LastKnownELR)}
 	im.setPartition(old, p.Partition, np)
 }
 
@@ -298,6 +346,18 @@ func (im *Image) applyPartitionChange(c *PartitionChangeRecord) {
 	}
 	if c.ISR != nil {
 		np.ISR = slices.Clone(c.ISR)
+	}
+	if c.AddingReplicas != nil {
+		np.AddingReplicas = nonEmpty(slices.Clone(c.AddingReplicas))
+	}
+	if c.RemovingReplicas != nil {
+		np.RemovingReplicas = nonEmpty(slices.Clone(c.RemovingReplicas))
+	}
+	if c.ELR != nil {
+		np.ELR = nonEmpty(slices.Clone(c.ELR))
+	}
+	if c.LastKnownELR != nil {
+		np.LastKnownELR = nonEmpty(slices.Clone(c.LastKnownELR))
 	}
 	if c.Leader != NoLeaderChange {
 		np.Leader = c.Leader
@@ -318,6 +378,15 @@ func (im *Image) setPartition(old *Topic, p int32, np Partition) {
 	}
 	im.topicsByID[t.ID] = &t
 	im.topicsByName[t.Name] = &t
+}
+
+// nonEmpty is v, or nil when v is empty: the image keeps one form of an
+// empty list (the snapshot's canonical form depends on it).
+func nonEmpty(v []int32) []int32 {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
 
 func (im *Image) applyConfig(c *ConfigRecord) {

@@ -78,6 +78,14 @@ type PartitionRecord struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas are an ongoing reassignment's
+	// moves (Replicas is then the union of the old and target sets).
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+	// ELR and LastKnownELR are KIP-966's eligible leader replicas and
+	// last known ones.
+	ELR          []int32 `json:"elr,omitempty"`
+	LastKnownELR []int32 `json:"lastKnownElr,omitempty"`
 }
 
 // Leader values of a PartitionChangeRecord.
@@ -97,6 +105,12 @@ type PartitionChangeRecord struct {
 	Leader    int32   `json:"leader"`
 	ISR       []int32 `json:"isr,omitzero"`
 	Replicas  []int32 `json:"replicas,omitzero"`
+	// AddingReplicas, RemovingReplicas, ELR and LastKnownELR: nil did not
+	// change, an empty list clears.
+	AddingReplicas   []int32 `json:"addingReplicas,omitzero"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitzero"`
+	ELR              []int32 `json:"elr,omitzero"`
+	LastKnownELR     []int32 `json:"lastKnownElr,omitzero"`
 }
 
 // RemoveTopicRecord deletes a topic and all its partitions.

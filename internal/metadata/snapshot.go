@@ -62,6 +62,11 @@ type snapshotPartition struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// Added with replication; absent (empty) in older snapshots.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+	ELR              []int32 `json:"elr,omitempty"`
+	LastKnownELR     []int32 `json:"lastKnownElr,omitempty"`
 }
 
 type snapshotConfig struct {
@@ -105,7 +110,8 @@ func (im *Image) snapshotBody() []byte {
 		st := snapshotTopic{Name: t.Name, ID: t.ID, Partitions: make([]snapshotPartition, len(t.Partitions))}
 		for i, p := range t.Partitions {
 			st.Partitions[i] = snapshotPartition{Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader,
-				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas, ELR: p.ELR, LastKnownELR: p.LastKnownELR}
 		}
 		s.Topics = append(s.Topics, st)
 	}
@@ -213,7 +219,9 @@ func decodeSnapshotBody(body []byte) (*Image, error) {
 		t := &Topic{Name: st.Name, ID: st.ID, Partitions: make([]Partition, len(st.Partitions))}
 		for j, p := range st.Partitions {
 			t.Partitions[j] = Partition{Replicas: p.Replicas, ISR: p.ISR, Leader: p.Leader,
-				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch}
+				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				AddingReplicas: nonEmpty(p.AddingReplicas), RemovingReplicas: nonEmpty(p.RemovingReplicas),
+				ELR: nonEmpty(p.ELR), LastKnownELR: nonEmpty(p.LastKnownELR)}
 		}
 		im.topicsByName[t.Name] = t
 		im.topicsByID[t.ID] = t

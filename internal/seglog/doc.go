@@ -123,10 +123,33 @@
 // meanwhile. Readers keep the old segments they pinned (their files stay
 // open) and never see a mix within one segment; the list switches at once.
 //
+// # Replication (a follower's log)
+//
+// AppendReplicated stores the leader's batches unchanged (offsets, leader
+// epochs, timestamps, CRCs), learning new leader epochs from their
+// PartitionLeaderEpoch and producer state from their headers; it must
+// continue the log exactly (ErrOffsetMismatch otherwise; a compacted
+// leader's gaps are not copied yet). TruncateTo and
+// TruncateFullyAndStartAt cut a diverged log; both are durable on return.
+// TruncateTo first moves the recovery point below the cut (so a crash
+// recovers every affected segment from its batches and re-learns its
+// epochs), persists the shorter epoch cache, removes later segments at once
+// (a segment created later at the same base must not collide with them;
+// one that a crash brings back no longer chains and is dropped), cuts and
+// fsyncs the segment holding the cut, and syncs the rest. A batch is never
+// split: the new end is the base of the first batch reaching the cut.
+// TruncateFullyAndStartAt moves the recovery point to the first segment,
+// empties the epoch cache, cuts every segment file to zero and fsyncs it
+// from the last to the first (a crash leaves a prefix of the old log), then
+// removes the files, creates the new segment and persists the log start.
+// A reader that pinned a segment before a cut gets the whole batches before
+// the cut. SyncedOffset is the offset the last Sync (or truncation) made
+// durable, what a follower reports as its fetch offset.
+//
 // # Concurrency
 //
 // Every method is safe for concurrent use. Lock order: cleanMu (Compact,
-// Delete), then appendMu, then syncMu, then mu; a segment's refs are taken
+// Delete, TruncateTo, TruncateFullyAndStartAt), then appendMu, then syncMu, then mu; a segment's refs are taken
 // under mu. Writers (Append, retention,
 // DeleteRecordsBefore, Close) serialize on appendMu and hold mu only to publish
 // their results, never across a write(2) or fsync. Readers take mu shared just

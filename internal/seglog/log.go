@@ -3,6 +3,7 @@ package seglog
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/internal/vfs"
@@ -27,8 +28,10 @@ type Log struct {
 	headers   []batch.Header // Append's scratch space
 
 	// syncMu serializes Sync (and Close's final sync). It guards the following.
-	syncMu       sync.Mutex
-	syncedTo     int64 // every offset below is durable
+	syncMu   sync.Mutex
+	syncedTo int64 // every offset below is durable
+	// syncedMirror is syncedTo, readable without syncMu (SyncedOffset).
+	syncedMirror atomic.Int64
 	recoveryBase int64 // base of the segment holding the persisted recovery point
 
 	// mu guards the following, and the segment fields marked as such. It is

@@ -1,7 +1,9 @@
 package seglog
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 
@@ -171,9 +173,13 @@ func (v *segView) read(out []byte, offset int64, maxBytes int, maxOffset int64) 
 	n := int(min(int64(max(budget, h.Size())), v.size-pos))
 	old := len(out)
 	out = slices.Grow(out, n)[:old+n]
-	if _, err := v.s.f.ReadAt(out[old:], pos); err != nil {
+	got, err := v.s.f.ReadAt(out[old:], pos)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return out[:old], offset, false, err
 	}
+	// A short read: TruncateTo cut the file after the pin; the whole
+	// batches before the cut are still good.
+	out = out[:old+got]
 	kept, next, stopped, err := v.wholeBatches(out[old:], pos, h.BaseOffset, maxOffset)
 	if err != nil {
 		return out[:old], offset, false, err

@@ -303,6 +303,7 @@ func (l *Log) finishLoad(recovered []*segment) error {
 		return err
 	}
 	l.syncedTo, l.recoveryBase = leo, l.active().base
+	l.syncedMirror.Store(leo)
 	l.initRollBase()
 	return nil
 }

@@ -44,10 +44,14 @@ func (sc *scanner) window(pos int64, n int) ([]byte, error) {
 		sc.buf = make([]byte, want)
 	}
 	sc.buf = sc.buf[:want]
-	if _, err := sc.r.ReadAt(sc.buf, pos); err != nil {
+	got, err := sc.r.ReadAt(sc.buf, pos)
+	// A file cut shorter meanwhile (TruncateTo) may end the window early;
+	// what is needed may still be there.
+	if err != nil && !(errors.Is(err, io.EOF) && got >= n) {
 		sc.buf = sc.buf[:0]
 		return nil, err
 	}
+	sc.buf = sc.buf[:got]
 	sc.wpos = pos
 	return sc.buf[:n], nil
 }

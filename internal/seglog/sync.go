@@ -13,6 +13,11 @@ package seglog
 func (l *Log) Sync() (syncedTo int64, err error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	return l.syncLocked()
+}
+
+// syncLocked is Sync; the caller holds syncMu.
+func (l *Log) syncLocked() (syncedTo int64, err error) {
 	work, err := l.takeSyncWork()
 	if err != nil {
 		return l.syncedTo, err
@@ -22,6 +27,7 @@ func (l *Log) Sync() (syncedTo int64, err error) {
 		return l.syncedTo, l.fail(err)
 	}
 	l.syncedTo = max(l.syncedTo, work.target)
+	l.syncedMirror.Store(l.syncedTo)
 	return l.syncedTo, nil
 }
 
