@@ -658,12 +658,13 @@ type listedBroker struct {
 
 var (
 	apiBroker = regexp.MustCompile(`^(\S+) \(id: (-?\d+) rack: \S+ isFenced: (true|false)\) -> \($`)
-	apiLine   = regexp.MustCompile(`^\s+\S+\((\d+)\): (?:(\d+) to (\d+)|UNSUPPORTED)`)
+	apiLine   = regexp.MustCompile(`^\s+\S+\((\d+)\): (?:(\d+)(?: to (\d+))?|UNSUPPORTED)`)
 )
 
 // parseBrokerAPIVersions parses kafka-broker-api-versions: per broker a
 // "host:port (id: N rack: R isFenced: F) -> (" line, then one line per API
-// key, "Name(key): min to max [usable: v]" (or UNSUPPORTED, a key the tool
+// key, "Name(key): min to max [usable: v]" ("Name(key): v [usable: v]"
+// for a single version, UNSUPPORTED, a key the tool
 // knows and the broker does not advertise), up to ")".
 func parseBrokerAPIVersions(s string) (map[int32]*listedBroker, error) {
 	out := map[int32]*listedBroker{}
@@ -681,7 +682,10 @@ func parseBrokerAPIVersions(s string) (map[int32]*listedBroker, error) {
 			}
 			key, _ := strconv.Atoi(m[1])
 			lo, _ := strconv.Atoi(m[2])
-			hi, _ := strconv.Atoi(m[3])
+			hi := lo
+			if m[3] != "" {
+				hi, _ = strconv.Atoi(m[3])
+			}
 			cur.ranges[int16(key)] = apiRange{int16(lo), int16(hi)}
 		}
 	}
