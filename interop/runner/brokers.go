@@ -23,6 +23,7 @@ type broker struct {
 	// controllers are the addresses of the CONTROLLER listeners
 	// (kafka-metadata-quorum --bootstrap-controller).
 	controllers string
+	nodes       int    // how many brokers the column runs
 	err         string // why it did not start; "" when it runs
 	stop        func()
 }
@@ -52,7 +53,7 @@ func startKafka(e *env, version string) *broker {
 	ports := freePorts(2)
 	name := "kafka-" + version
 	dir := filepath.Join(e.tmp, name)
-	b := &broker{name: name, stop: func() {
+	b := &broker{name: name, nodes: 1, stop: func() {
 		e.run(time.Minute, "", "scripts/kafka-reference", "--version", version, "stop", "--dir", dir)
 	}}
 	stopOnSignal(b)
@@ -73,7 +74,7 @@ func startKafka(e *env, version string) *broker {
 // again as --override flags. It returns once every node answers Metadata
 // listing all n brokers.
 func startSamsa(e *env, name string, n int, bin, buildErr string) *broker {
-	b := &broker{name: name, stop: func() {}}
+	b := &broker{name: name, nodes: n, stop: func() {}}
 	stopOnSignal(b)
 	if buildErr != "" {
 		b.err = buildErr

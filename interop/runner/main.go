@@ -1,12 +1,12 @@
-// Command runner is the interop matrix: it starts each broker (samsa, and
-// Apache Kafka as the reference, in two versions), runs every client's
-// scenarios against it, and prints a markdown table, rows = client/scenario,
-// columns = brokers, followed by the API version ranges each broker
-// advertises.
+// Command runner is the interop matrix: it starts each broker (samsa as one
+// node and as a cluster of three combined nodes, and Apache Kafka as the
+// reference, in two versions), runs every client's scenarios against it,
+// and prints a markdown table, rows = client/scenario, columns = brokers,
+// followed by the API version ranges each broker advertises.
 //
 // Run it from the repository root (scripts/interop does):
 //
-//	go run ./interop/runner [-brokers samsa,kafka-4.4.0,kafka-4.1.2] [-clients java,...] [-out docs/interop.md]
+//	go run ./interop/runner [-brokers samsa,samsa-cluster,kafka-4.4.0,kafka-4.1.2] [-clients java,...] [-out docs/interop.md]
 //
 // interop/expected.txt holds the expected outcome of every cell. The runner
 // exits 1 if a cell expected to PASS fails (a regression), or if samsa's API
@@ -129,7 +129,7 @@ type env struct {
 }
 
 func main() {
-	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run: samsa, kafka-VERSION")
+	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run: samsa, "+samsaCluster+", kafka-VERSION")
 	clients := flag.String("clients", "all", "clients (rows) to run, comma-separated (java selects every java-VERSION row)")
 	expectedPath := flag.String("expected", "interop/expected.txt", "expected results file")
 	out := flag.String("out", "docs/interop.md", "markdown file to write (empty: only print)")

@@ -137,6 +137,9 @@ func runToolsOf(e *env, version string, br *broker) []result {
 		brokers[b.NodeID] = fmt.Sprintf("%s:%d", b.Host, b.Port)
 	}
 	brokerIDs := slices.Sorted(maps.Keys(brokers))
+	if len(brokerIDs) != br.nodes {
+		return failAll(toolScenarios, fmt.Sprintf("Metadata lists brokers %v; the column runs %d", brokerIDs, br.nodes))
+	}
 	clusterID := ""
 	if md.ClusterID != nil {
 		clusterID = *md.ClusterID
