@@ -150,7 +150,8 @@ func runToolsOf(e *env, version string, br *broker) []result {
 		err := fn()
 		r := result{Scenario: scenario, Pass: err == nil}
 		if err != nil {
-			r.Reason = clip(err.Error())
+			// The admin client's exception wraps the Kafka error.
+			r.Reason = clip(strings.ReplaceAll(err.Error(), "java.util.concurrent.ExecutionException: ", ""))
 		}
 		out = append(out, r)
 	}
@@ -290,12 +291,23 @@ func runToolsOf(e *env, version string, br *broker) []result {
 		if err != nil {
 			return err
 		}
-		tmd, err := k.metadata(topic)
-		if err != nil {
-			return fmt.Errorf("Metadata: %v", err)
-		}
-		if len(tmd.Topics) != 1 || tmd.Topics[0].ErrorCode != 0 {
-			return fmt.Errorf("Metadata for the topic: %v", tmd.Topics)
+		// The node answering may apply the new topic a moment after the
+		// one the tool asked.
+		var tmd *kmsg.MetadataResponse
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			tmd, err = k.metadata(topic)
+			if err == nil && len(tmd.Topics) == 1 && tmd.Topics[0].ErrorCode == 0 && len(tmd.Topics[0].Partitions) == toolTopicPartitions {
+				break
+			}
+			if time.Now().After(deadline) {
+				if err == nil {
+					err = fmt.Errorf("%d topics in the answer", len(tmd.Topics))
+					if len(tmd.Topics) == 1 {
+						err = fmt.Errorf("error %v, %d partitions", kerr.ErrorForCode(tmd.Topics[0].ErrorCode), len(tmd.Topics[0].Partitions))
+					}
+				}
+				return fmt.Errorf("Metadata for the topic: %v", err)
+			}
 		}
 		mt := tmd.Topics[0]
 		if id := base64.RawURLEncoding.EncodeToString(mt.TopicID[:]); desc.topicID != id {
