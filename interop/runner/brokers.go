@@ -116,6 +116,9 @@ func startSamsa(e *env, name string, n int, bin, buildErr string) *broker {
 			}
 		}
 	}
+	// Set before the first node starts: an interrupted start-up stops the
+	// nodes started so far (stopAll sees procs as it grows).
+	b.stop = stopAll
 	for i := range n {
 		dir := filepath.Join(e.tmp, name)
 		if n > 1 {
@@ -157,7 +160,6 @@ func startSamsa(e *env, name string, n int, bin, buildErr string) *broker {
 		go func() { p.exited <- p.cmd.Wait(); logFile.Close() }()
 		procs = append(procs, p)
 	}
-	b.stop = stopAll
 	deadline := time.Now().Add(30 * time.Second)
 	for ready := 0; ready < n; {
 		if got, err := metadataBrokers(addrs[ready]); err == nil && got >= n {

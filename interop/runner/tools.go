@@ -69,7 +69,6 @@ type quorum struct {
 	hw                  int64
 	voters, observers   []int32
 	leaderLEO           int64
-	raw                 kmsg.DescribeQuorumResponseTopicPartition
 	voterSet, observSet map[int32]bool
 }
 
@@ -96,7 +95,7 @@ func (k *kafkaState) quorum() (*quorum, error) {
 	if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 		return nil, fmt.Errorf("DescribeQuorum partition: %w", err)
 	}
-	q := &quorum{leader: rp.LeaderID, epoch: rp.LeaderEpoch, hw: rp.HighWatermark, raw: rp,
+	q := &quorum{leader: rp.LeaderID, epoch: rp.LeaderEpoch, hw: rp.HighWatermark,
 		voterSet: map[int32]bool{}, observSet: map[int32]bool{}}
 	for _, v := range rp.CurrentVoters {
 		q.voters = append(q.voters, v.ReplicaID)
