@@ -512,3 +512,45 @@ func TestTruncateIntoCompactedSegment(t *testing.T) {
 	sameBatches(t, "after TruncateTo and a crash", rawOf(gapRead(t, c)), rawOf(bs[:k]))
 	checkIndexes(t, c)
 }
+
+// TestTruncateFullyRemovesMarkers: restarting a follower with gaps at a
+// later offset removes every segment with its gap marker; a crash keeps
+// the empty log at the new start, and the leader's next batches (with
+// gaps) continue it.
+func TestTruncateFullyRemovesMarkers(t *testing.T) {
+	leader := compactedLeader(t)
+	defer leader.Close()
+	m := vfs.NewCrashableMem()
+	memSetup(t, m)
+	f := memOpen(t, m, 300)
+	defer f.Close()
+	feed(t, rand.New(rand.NewPCG(3, 4)), leader, f)
+	if len(gapMarkers(t, m)) == 0 {
+		t.Fatal("no gap markers")
+	}
+	start := leader.LogEndOffset() + 10
+	if err := f.TruncateFullyAndStartAt(start); err != nil {
+		t.Fatal(err)
+	}
+	if got := gapMarkers(t, m); len(got) != 0 {
+		t.Fatalf("gap markers %v after TruncateFullyAndStartAt", got)
+	}
+	_, c := reopenCrashed(t, m, 300)
+	if c.LogStartOffset() != start || c.LogEndOffset() != start {
+		t.Fatalf("after a crash: start %d end %d, want %d", c.LogStartOffset(), c.LogEndOffset(), start)
+	}
+	c.Close()
+	more := moreBatches(t, start)
+	if _, err := f.AppendReplicated(concat(more)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	_, c = reopenCrashed(t, m, 300)
+	defer c.Close()
+	sameBatches(t, "after a crash", rawOf(gapRead(t, c)), more)
+	if got := gapMarkers(t, m); len(got) != 1 {
+		t.Fatalf("gap markers %v, want the new segment's", got)
+	}
+}
