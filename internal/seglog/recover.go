@@ -248,8 +248,9 @@ func loadIndexes(s *segment, size, next int64) error {
 
 // recoverSegment checks every batch of s (header, CRC, contiguous offsets,
 // or increasing ones for a sealed segment, which compaction may have
-// rewritten or which has a gap marker), rebuilds its indexes and truncates the file after the last good
-// batch. It reports whether the segment was whole.
+// rewritten or which has a gap marker), rebuilds its indexes and truncates
+// the file after the last good batch. It reports whether the segment was
+// whole.
 func (l *Log) recoverSegment(s *segment, sealed bool) (complete bool, err error) {
 	st, err := s.f.Stat()
 	if err != nil {
