@@ -26,7 +26,9 @@ import (
 //     ApiVersions: samsa accepts on broker listeners only once the broker
 //     has caught up with the metadata log and been unfenced;
 //   - a controller-only node is healthy once its controller listener
-//     answers DescribeQuorum with a known leader.
+//     answers ApiVersions and the quorum has an active controller: a voter
+//     of controller.quorum.voters answers DescribeQuorum naming a leader
+//     (only the active controller answers it; the others say NOT_CONTROLLER).
 
 func init() {
 	register("healthcheck", "probe the local node (the container image's HEALTHCHECK): exit 0 when it serves", runHealthcheck)
@@ -90,7 +92,11 @@ func probeNode(ctx context.Context, cfg *config.Config) (what string, err error)
 		return "broker listener " + brokerL.Name + " at " + addr, probeBroker(ctx, addr)
 	case cfg.IsController() && ctlL != nil:
 		addr := localAddr(*ctlL)
-		return "controller listener " + ctlL.Name + " at " + addr, probeQuorum(ctx, addr)
+		what := "controller listener " + ctlL.Name + " at " + addr
+		if err := probeBroker(ctx, addr); err != nil {
+			return what, err
+		}
+		return what, probeVoters(ctx, cfg.ControllerQuorumVoters)
 	}
 	return "configuration", errors.New("no listener to probe")
 }
@@ -119,6 +125,28 @@ func probeBroker(ctx context.Context, addr string) error {
 	}
 	return nil
 }
+
+// probeVoters succeeds when one of voters answers DescribeQuorum naming a
+// leader; else it returns the first voter's error.
+func probeVoters(ctx context.Context, voters []config.Voter) error {
+	if len(voters) == 0 {
+		return errors.New("no controller.quorum.voters to ask for the quorum's leader")
+	}
+	var first error
+	for _, v := range voters {
+		err := probeQuorum(ctx, v.Addr())
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("voter %d at %s: %w", v.ID, v.Addr(), err)
+		}
+	}
+	return first
+}
+
+// probeBroker is also the controller listener's liveness probe: every
+// listener answers ApiVersions.
 
 // probeQuorum succeeds when addr answers DescribeQuorum naming a leader.
 func probeQuorum(ctx context.Context, addr string) error {
