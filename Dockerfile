@@ -18,7 +18,10 @@ COPY bin/image/samsa /samsa
 
 USER 1000:1000
 EXPOSE 9092
-VOLUME ["/var/lib/kafka/data", "/mnt/shared/config"]
+# The data volume. /mnt/shared/config is where a server.properties is
+# bind-mounted; it is not declared a volume, so that containers without one
+# do not each leave an empty anonymous volume behind.
+VOLUME ["/var/lib/kafka/data"]
 
 # No shell to run a probe script: the binary asks its own broker (on a
 # controller-only node, the quorum) and exits 0 when it serves.
