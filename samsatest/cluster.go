@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -491,17 +492,31 @@ func (nd *ClusterNode) start() error {
 	if cfg.ClusterID == "" {
 		cfg.ClusterID = clusterID
 	}
-	b, err := server.Start(cfg, server.Options{
-		Logger: nd.c.set.logger.With("node", nd.ID),
-		Dial:   nd.c.dialer(nd.ID),
-	})
-	if err != nil {
-		return fmt.Errorf("node %d: %w", nd.ID, err)
+	var b *broker.Broker
+	// A restarted node binds the ports it had; while it was down another
+	// connection on this machine may have taken one as its ephemeral local
+	// port, so retry that for a while.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err = server.Start(cfg, server.Options{
+			Logger: nd.c.set.logger.With("node", nd.ID),
+			Dial:   nd.c.dialer(nd.ID),
+		})
+		if err == nil {
+			break
+		}
+		if !addrInUse(err) || time.Now().After(deadline) {
+			return fmt.Errorf("node %d: %w", nd.ID, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	nd.mu.Lock()
 	nd.b = b
 	nd.mu.Unlock()
 	return nil
+}
+
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 // clusterID is the cluster id of every test cluster (Kafka's docs' example).

@@ -3,6 +3,7 @@ package samsatest_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -127,5 +128,29 @@ func TestClusterNodeAccessors(t *testing.T) {
 	}
 	if !nd.Running() {
 		t.Fatal("node 2 not running after Restart")
+	}
+}
+
+// The last node of a cluster stopping (its peers are gone, so there is no
+// controller to hand leaderships to) stops after two election timeouts
+// instead of waiting out the caller's whole grace period.
+func TestClusterLastNodeStops(t *testing.T) {
+	c := samsatest.StartCluster(t, 3)
+	c.Node(2).Kill()
+	c.Node(3).Kill()
+	start := time.Now()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.Node(1).Stop(stopCtx)
+	took := time.Since(start)
+	if stopCtx.Err() != nil {
+		t.Fatalf("Stop waited out its whole context (%v): %v", took, err)
+	}
+	// Two election timeouts (1 s each) plus the heartbeat in flight.
+	if took > 8*time.Second {
+		t.Fatalf("Stop took %v with no controller alive", took)
+	}
+	if c.Node(1).Running() {
+		t.Fatal("node 1 still running")
 	}
 }

@@ -11,8 +11,9 @@ package broker
 // UNKNOWN_MEMBER_ID. Server assignors: uniform (default) and range, else
 // UNSUPPORTED_ASSIGNOR. Assignments name topics by id. A classic group
 // with members answers GROUP_ID_NOT_FOUND ("not a consumer group"); an
-// empty one is converted. Membership is kept in memory only (see package
-// group): after a restart members rejoin; offsets persist.
+// empty one is converted. The group's state is written to
+// __consumer_offsets in Kafka's records (package group) before the answer
+// that reveals it, and survives a move or restart of the coordinator.
 
 import (
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/batch"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
 )
@@ -52,25 +54,26 @@ func (b *Broker) handleConsumerGroupHeartbeat(r *request, kreq kmsg.Request) {
 			hb.Owned[t.TopicID] = append(hb.Owned[t.TopicID], t.Partitions...)
 		}
 	}
-	res := b.coord.consumerHeartbeat(req.Group, hb, topicMetas(b.image()))
-	resp.ErrorCode, resp.MemberEpoch = res.Err, res.Epoch
-	if res.Msg != "" {
-		resp.ErrorMessage = &res.Msg
-	}
-	if res.MemberID != "" {
-		resp.MemberID = &res.MemberID
-	}
-	resp.HeartbeatIntervalMillis = int32(b.opts.GroupConsumerHeartbeatInterval.Milliseconds())
-	if res.Err == 0 && res.Assignment != nil {
-		a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
-		for id, ps := range res.Assignment {
-			t := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
-			t.TopicID, t.Partitions = id, ps
-			a.Topics = append(a.Topics, t)
+	b.coord.consumerHeartbeat(req.Group, hb, topicMetas(b.image()), func(res group.CGResult) {
+		resp.ErrorCode, resp.MemberEpoch = res.Err, res.Epoch
+		if res.Msg != "" {
+			resp.ErrorMessage = &res.Msg
 		}
-		resp.Assignment = &a
-	}
-	r.respond(resp)
+		if res.MemberID != "" {
+			resp.MemberID = &res.MemberID
+		}
+		resp.HeartbeatIntervalMillis = int32(b.opts.GroupConsumerHeartbeatInterval.Milliseconds())
+		if res.Err == 0 && res.Assignment != nil {
+			a := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
+			for id, ps := range res.Assignment {
+				t := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
+				t.TopicID, t.Partitions = id, ps
+				a.Topics = append(a.Topics, t)
+			}
+			resp.Assignment = &a
+		}
+		r.respond(resp)
+	})
 }
 
 // topicMetas is the image's topics as the assignors see them: all of
@@ -84,21 +87,41 @@ func topicMetas(im *metadata.Image) map[string]group.TopicMeta {
 	return out
 }
 
-func (c *coordinator) consumerHeartbeat(id string, hb group.CGHeartbeat, topics map[string]group.TopicMeta) group.CGResult {
+// consumerHeartbeat runs a heartbeat and answers through done once the
+// records of what it changed are durable, as Kafka's coordinator answers
+// only after its write is committed; a failed write answers the error
+// and the records are written again with the next change.
+func (c *coordinator) consumerHeartbeat(id string, hb group.CGHeartbeat, topics map[string]group.TopicMeta, done func(group.CGResult)) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := c.b.opts.Now()
 	e := c.groups[id]
+	var convert []batch.Record
 	switch {
 	case e == nil && hb.Epoch != 0:
-		return group.CGResult{Err: kerr.UnknownMemberID.Code, MemberID: hb.MemberID, Epoch: hb.Epoch}
+		c.mu.Unlock()
+		done(group.CGResult{Err: kerr.UnknownMemberID.Code, MemberID: hb.MemberID, Epoch: hb.Epoch})
+		return
 	case e != nil && e.g != nil && e.hasMembers():
-		return group.CGResult{Err: kerr.GroupIDNotFound.Code, Msg: "group " + id + " is not a consumer group", MemberID: hb.MemberID}
-	case e == nil || e.g != nil:
+		c.mu.Unlock()
+		done(group.CGResult{Err: kerr.GroupIDNotFound.Code, Msg: "group " + id + " is not a consumer group", MemberID: hb.MemberID})
+		return
+	case e != nil && e.g != nil:
+		// An empty classic group becomes a consumer group: its metadata
+		// record is deleted first.
+		convert = append(convert, batch.Record{Key: group.GroupKey(id)})
+		fallthrough
+	case e == nil:
 		e = &groupEntry{cg: group.NewConsumerGroup(id, &c.ccfg, now)}
 		c.groups[id] = e
 	}
 	res := e.cg.Heartbeat(now, hb, topics)
 	c.scheduleLocked(id, e)
-	return res
+	post := c.persistCGLocked(id, e, convert, now, func(err error) {
+		if err != nil && res.Err == 0 {
+			res = group.CGResult{Err: commitErrorCode(err), MemberID: hb.MemberID, Epoch: hb.Epoch}
+		}
+		done(res)
+	})
+	c.mu.Unlock()
+	post.run()
 }

@@ -10,9 +10,13 @@ package broker
 //   - Deadlines (session expiry, rebalance and initial-delay timeouts) are
 //     purgatory ops on the broker's timer heap, one live op per group at
 //     its earliest deadline; a firing op calls Group.Tick.
-//   - State persists in __consumer_offsets (created through the
-//     controller on first use with offsets.topic.num.partitions and
-//     offsets.topic.replication.factor, cleanup.policy=compact). A group
+//   - State persists in __consumer_offsets: committed offsets, classic
+//     group snapshots, and the records of KIP-848 groups (the diff
+//     ConsumerGroup.Changes returns after each heartbeat or tick, written
+//     before the heartbeat is answered; persistCGLocked). The topic is
+//     created through the controller on first use with
+//     offsets.topic.num.partitions and offsets.topic.replication.factor,
+//     cleanup.policy=compact. A group
 //     hashes to a partition like Kafka (group.PartitionFor); the leader of
 //     that partition is the group's coordinator. Writes are appended to
 //     that partition and acknowledged once the high watermark passes them,
@@ -259,8 +263,22 @@ func (c *coordinator) withGroup(id string, create bool, fn func(g *group.Group, 
 		}
 		return kerr.UnknownMemberID.Code
 	case e == nil || e.cg != nil:
+		var post after
+		if e != nil {
+			// An empty consumer group becomes classic: its records are
+			// deleted first.
+			post = c.appendLocked(id, groupTombstonesLocked(id, e), now, func(err error) {
+				if err != nil {
+					c.b.log.Warn("writing consumer group tombstones", "group", id, "err", err)
+				}
+			})
+		}
 		e = &groupEntry{g: group.New(id, &c.cfg, now)}
 		c.groups[id] = e
+		post = append(post, c.effectsLocked(id, e, fn(e.g, now), now)...)
+		c.mu.Unlock()
+		post.run()
+		return 0
 	}
 	post := c.effectsLocked(id, e, fn(e.g, now), now)
 	c.mu.Unlock()
@@ -283,11 +301,52 @@ func (c *coordinator) effectsLocked(id string, e *groupEntry, eff group.Effects,
 			rep.To.(func(group.Reply))(rep)
 		}
 	}
+	if e.cg != nil {
+		return c.persistCGLocked(id, e, nil, now, deliver)
+	}
 	if !eff.Persist {
 		return after{func() { deliver(nil) }}
 	}
 	snap := e.g.Snapshot(now)
 	return c.appendLocked(id, []batch.Record{{Key: group.GroupKey(id), Value: group.GroupValue(snap)}}, now, deliver)
+}
+
+// persistCGLocked appends pre and then the records of what changed in
+// consumer group e (nothing to write: done(nil) at once) and returns the
+// wait for their durability. On failure the group is told, so the next
+// change writes them again.
+func (c *coordinator) persistCGLocked(id string, e *groupEntry, pre []batch.Record, now time.Time, done func(err error)) after {
+	kvs := e.cg.Changes()
+	recs := pre
+	for _, kv := range kvs {
+		recs = append(recs, batch.Record{Key: kv.Key, Value: kv.Value})
+	}
+	if len(recs) == 0 {
+		return after{func() { done(nil) }}
+	}
+	return c.appendLocked(id, recs, now, func(err error) {
+		if err != nil {
+			c.mu.Lock()
+			if c.groups[id] == e {
+				e.cg.WriteFailed(kvs)
+			}
+			c.mu.Unlock()
+		}
+		done(err)
+	})
+}
+
+// groupTombstonesLocked returns the records that delete group e from the
+// log: a classic group's metadata, or a consumer group's records.
+func groupTombstonesLocked(id string, e *groupEntry) []batch.Record {
+	if e == nil || e.cg == nil {
+		return []batch.Record{{Key: group.GroupKey(id)}}
+	}
+	var recs []batch.Record
+	for _, kv := range e.cg.Tombstones() {
+		recs = append(recs, batch.Record{Key: kv.Key})
+	}
+	return recs
 }
 
 // appendLocked appends records to group id's offsets partition and

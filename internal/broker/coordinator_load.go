@@ -57,9 +57,9 @@ func (c *coordinator) onImage(_, next *metadata.Image, _ []metadata.Record) {
 // loadOne replays one offsets partition and makes its groups live, unless
 // leadership moved on meanwhile (gen no longer current).
 func (c *coordinator) loadOne(idx int32, gen uint64, p *partition) {
-	snaps := map[string]*group.Snapshot{}
-	offs := &loadedOffsets{}
-	err := c.loadPartition(p, snaps, offs)
+	ld := &loaded{snaps: map[string]*group.Snapshot{}, cgs: map[string]*group.CGState{},
+		snapPos: map[string]int64{}, cgPos: map[string]int64{}}
+	err := c.loadPartition(p, ld)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.loaded[idx] != gen {
@@ -70,7 +70,7 @@ func (c *coordinator) loadOne(idx int32, gen uint64, p *partition) {
 		delete(c.loaded, idx) // the next image retries
 		return
 	}
-	for _, o := range offs.recs {
+	for _, o := range ld.offs {
 		if o.off == nil {
 			c.deleteOffsetLocked(o.group, o.tp)
 		} else {
@@ -78,11 +78,22 @@ func (c *coordinator) loadOne(idx int32, gen uint64, p *partition) {
 		}
 	}
 	now := c.b.opts.Now()
-	for id, s := range snaps {
+	for id, s := range ld.snaps {
 		if s == nil {
 			continue
 		}
+		if cs := ld.cgs[id]; cs != nil && cs.Live() && ld.cgPos[id] > ld.snapPos[id] {
+			continue // converted to a consumer group later
+		}
 		e := &groupEntry{g: group.Restore(id, &c.cfg, *s, now)}
+		c.groups[id] = e
+		c.scheduleLocked(id, e)
+	}
+	for id, cs := range ld.cgs {
+		if !cs.Live() || (ld.snaps[id] != nil && ld.snapPos[id] > ld.cgPos[id]) {
+			continue
+		}
+		e := &groupEntry{cg: group.RestoreConsumerGroup(id, &c.ccfg, cs, now)}
 		c.groups[id] = e
 		c.scheduleLocked(id, e)
 	}
@@ -120,10 +131,17 @@ func (c *coordinator) partitionOfLocked(id string) int32 {
 // loadedLocked reports whether partition idx's state is live here.
 func (c *coordinator) loadedLocked(idx int32) bool { return c.done[idx] }
 
-// loadedOffsets collects a partition's offset records in log order, so
-// they are applied under mu in one step.
-type loadedOffsets struct {
-	recs []loadedOffset
+// loaded collects what a partition's records say: the latest classic
+// snapshot and consumer group records per group (with the log position
+// of the last of each, which decides a group converted between the two
+// kinds) and the offset records in log order, applied under mu in one
+// step.
+type loaded struct {
+	snaps   map[string]*group.Snapshot
+	snapPos map[string]int64
+	cgs     map[string]*group.CGState
+	cgPos   map[string]int64
+	offs    []loadedOffset
 }
 
 type loadedOffset struct {
@@ -134,7 +152,7 @@ type loadedOffset struct {
 }
 
 // loadPartition replays one partition below its high watermark.
-func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapshot, offs *loadedOffsets) error {
+func (c *coordinator) loadPartition(p *partition, ld *loaded) error {
 	offset, hw := p.log.LogStartOffset(), p.hw.Load()
 	for offset < hw {
 		rr, err := p.log.Read(offset, 1<<20, hw)
@@ -149,7 +167,7 @@ func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapsh
 				return nil
 			}
 			return batch.ReadRecords(&h, b[batch.HeaderSize:h.Size()], 64<<20, func(r batch.Record) error {
-				return replay(r, h.BaseOffset+int64(r.OffsetDelta), snaps, offs)
+				return replay(r, h.BaseOffset+int64(r.OffsetDelta), ld)
 			})
 		})
 		if err != nil {
@@ -162,7 +180,7 @@ func (c *coordinator) loadPartition(p *partition, snaps map[string]*group.Snapsh
 
 // replay applies one record: the latest value per key wins, a null value
 // deletes.
-func replay(r batch.Record, pos int64, snaps map[string]*group.Snapshot, offs *loadedOffsets) error {
+func replay(r batch.Record, pos int64, ld *loaded) error {
 	rec, err := group.Decode(r.Key, r.Value)
 	if errors.Is(err, group.ErrUnknownRecord) {
 		return nil
@@ -170,12 +188,23 @@ func replay(r batch.Record, pos int64, snaps map[string]*group.Snapshot, offs *l
 	if err != nil {
 		return err
 	}
-	if !rec.IsOffset {
-		snaps[rec.Group] = rec.Snapshot
+	switch {
+	case rec.CG != nil:
+		cs := ld.cgs[rec.Group]
+		if cs == nil {
+			cs = &group.CGState{}
+			ld.cgs[rec.Group] = cs
+		}
+		cs.Apply(rec.CG)
+		ld.cgPos[rec.Group] = pos
+		return nil
+	case !rec.IsOffset:
+		ld.snaps[rec.Group] = rec.Snapshot
+		ld.snapPos[rec.Group] = pos
 		return nil
 	}
 	tp := group.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
-	offs.recs = append(offs.recs, loadedOffset{group: rec.Group, tp: tp, off: rec.Offset, pos: pos})
+	ld.offs = append(ld.offs, loadedOffset{group: rec.Group, tp: tp, off: rec.Offset, pos: pos})
 	return nil
 }
 
@@ -207,7 +236,7 @@ func (c *coordinator) expireOffsets() {
 		}
 		if !c.offsets.Has(id) {
 			if e := c.groups[id]; e != nil && !e.hasMembers() {
-				recs = append(recs, batch.Record{Key: group.GroupKey(id)})
+				recs = append(recs, groupTombstonesLocked(id, e)...)
 				delete(c.groups, id)
 			}
 		}

@@ -60,7 +60,7 @@ func (c *coordinator) deleteGroup(id string) int16 {
 		recs = append(recs, batch.Record{Key: group.OffsetKey(id, tp.Topic, tp.Partition)})
 		c.deleteOffsetLocked(id, tp)
 	}
-	recs = append(recs, batch.Record{Key: group.GroupKey(id)})
+	recs = append(recs, groupTombstonesLocked(id, e)...)
 	var post after
 	if e != nil && e.g != nil {
 		post = c.effectsLocked(id, e, e.g.MarkDead(), now)

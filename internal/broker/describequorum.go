@@ -3,7 +3,9 @@ package broker
 // DescribeQuorum (key 55), versions 0-2: the controller quorum as the
 // active controller sees it, what `kafka-metadata-quorum describe
 // --status` and `--replication` print. Brokers forward it to the active
-// controller (forward.go), as Kafka's do.
+// controller (forward.go), as Kafka's do; on a controller listener, a
+// voter that does not lead answers NOT_LEADER_OR_FOLLOWER for the
+// partition, as Kafka's raft client does.
 //
 // One topic, __cluster_metadata, partition 0: the leader and its epoch
 // (the Raft term), the high watermark (the commit index), every voter's log
@@ -16,6 +18,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strconv"
@@ -34,16 +37,31 @@ func init() {
 }
 
 func (b *Broker) handleDescribeQuorum(r *request, kreq kmsg.Request) {
+	if r.conn.listener.controller && !b.active() {
+		// Asked on a controller listener, a voter that does not lead
+		// answers as Kafka's KafkaRaftClient does: NOT_LEADER_OR_FOLLOWER
+		// for the partition (not the NOT_CONTROLLER of controller APIs).
+		kreq.SetVersion(r.hdr.Version)
+		r.respond(b.quorumResponse(kreq.(*kmsg.DescribeQuorumRequest), raft.Status{}, errNotLeader))
+		return
+	}
 	b.toController(r, kreq, b.decideDescribeQuorum)
 }
 
+var errNotLeader = errors.New("not the quorum's leader")
+
 func (b *Broker) decideDescribeQuorum(kreq kmsg.Request) kmsg.Response {
-	req := kreq.(*kmsg.DescribeQuorumRequest)
-	resp := kmsg.NewPtrDescribeQuorumResponse()
-	resp.SetVersion(req.GetVersion())
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	st, err := b.raft.Status(ctx)
+	return b.quorumResponse(kreq.(*kmsg.DescribeQuorumRequest), st, err)
+}
+
+// quorumResponse answers req with st, or with NOT_LEADER_OR_FOLLOWER for
+// the metadata partition when err is set.
+func (b *Broker) quorumResponse(req *kmsg.DescribeQuorumRequest, st raft.Status, err error) *kmsg.DescribeQuorumResponse {
+	resp := kmsg.NewPtrDescribeQuorumResponse()
+	resp.SetVersion(req.GetVersion())
 	for _, rt := range req.Topics {
 		t := kmsg.NewDescribeQuorumResponseTopic()
 		t.Topic = rt.Topic

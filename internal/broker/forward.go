@@ -88,7 +88,8 @@ func requestTimeout(kreq kmsg.Request) time.Duration {
 }
 
 // notControllerThroughout reports whether every result of resp is
-// NOT_CONTROLLER (the request was not acted on).
+// NOT_CONTROLLER (the request was not acted on), or the quorum was asked
+// of a voter that does not lead.
 func notControllerThroughout(resp kmsg.Response) bool {
 	nc := kerr.NotController.Code
 	all := func(n int, code func(int) int16) bool {
@@ -116,6 +117,15 @@ func notControllerThroughout(resp kmsg.Response) bool {
 	case *kmsg.UnregisterBrokerResponse:
 		return r.ErrorCode == nc
 	case *kmsg.DescribeQuorumResponse:
+		// A voter that does not lead answers NOT_LEADER_OR_FOLLOWER for
+		// the metadata partition, as Kafka's do (describequorum.go).
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if t.Topic == metadataTopic && p.Partition == 0 && p.ErrorCode == kerr.NotLeaderForPartition.Code {
+					return true
+				}
+			}
+		}
 		return r.ErrorCode == nc
 	case *kmsg.ElectLeadersResponse:
 		return r.ErrorCode == nc

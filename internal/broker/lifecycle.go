@@ -161,6 +161,7 @@ func (b *Broker) register() error {
 func (b *Broker) heartbeatLoop() bool {
 	lc := &b.life
 	fenced := true
+	var unanswered time.Time // when shutting down: since when no controller answered
 	for {
 		wantShutdown := false
 		select {
@@ -210,6 +211,23 @@ func (b *Broker) heartbeatLoop() bool {
 				wait = min(wait, 100*time.Millisecond)
 			}
 		}
+		if wantShutdown {
+			// No controller to hand leaderships to (the quorum lost its
+			// majority, e.g. the last nodes of a cluster stopping): after
+			// two election timeouts without an active controller's answer,
+			// stop without it.
+			answered := err == nil && resp.(*kmsg.BrokerHeartbeatResponse).ErrorCode != kerr.NotController.Code
+			switch {
+			case answered:
+				unanswered = time.Time{}
+			case unanswered.IsZero():
+				unanswered = time.Now()
+			case time.Since(unanswered) > 2*b.opts.ElectionTimeout:
+				b.log.Warn("controlled shutdown: no controller answers; stopping without handing leaderships over",
+					"waited", time.Since(unanswered).Round(time.Millisecond))
+				return false
+			}
+		}
 		// While fenced (catching up), a newly applied entry is worth a
 		// heartbeat at once; a shutdown request is, unless it is on.
 		var changed, shutdown <-chan struct{}
@@ -242,7 +260,8 @@ func (b *Broker) becameReady() {
 // Shutdown is Kafka's controlled shutdown: the controller moves every
 // partition this broker leads to another replica before it stops, so
 // clients switch leaders with no errors but retriable ones. It returns
-// when the controller agreed, ctx ended, or no controller answers. A
+// when the controller agreed, ctx ended, or no controller answered for two
+// election timeouts. A
 // node that is the active controller hands the quorum's leadership to
 // another voter. Close follows.
 func (b *Broker) Shutdown(ctx context.Context) error {
@@ -269,7 +288,8 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// transferTarget picks the most caught-up other voter.
+// transferTarget picks the most caught-up other voter among those heard
+// from within an election timeout (a stopped voter cannot take over).
 func (b *Broker) transferTarget(ctx context.Context) int32 {
 	st, err := b.raft.Status(ctx)
 	if err != nil {
@@ -277,7 +297,7 @@ func (b *Broker) transferTarget(ctx context.Context) int32 {
 	}
 	best, bestMatch := int32(-1), uint64(0)
 	for _, v := range st.Voters {
-		if v.ID == b.opts.NodeID {
+		if v.ID == b.opts.NodeID || time.Since(v.LastContact) > b.opts.ElectionTimeout {
 			continue
 		}
 		if best < 0 || v.MatchIndex > bestMatch {

@@ -111,9 +111,18 @@ func commitV10(t *testing.T, c *conn, group string, topics ...kmsg.OffsetCommitR
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.SetVersion(10)
 	req.Group, req.Generation, req.Topics = group, -1, topics
-	resp := kmsg.NewPtrOffsetCommitResponse()
-	c.roundTrip(t, req, resp)
-	return resp
+	// The coordinator may still be loading its __consumer_offsets
+	// partition (COORDINATOR_LOAD_IN_PROGRESS, retriable): retry as clients do.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp := kmsg.NewPtrOffsetCommitResponse()
+		c.roundTrip(t, req, resp)
+		loading := len(resp.Topics) > 0 && len(resp.Topics[0].Partitions) > 0 &&
+			resp.Topics[0].Partitions[0].ErrorCode == kerr.CoordinatorLoadInProgress.Code
+		if !loading || time.Now().After(deadline) {
+			return resp
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func commitTopic(id [16]byte, offsets map[int32]int64, order ...int32) kmsg.OffsetCommitRequestTopic {

@@ -14,8 +14,11 @@ package group
 // owns, and the new epoch. A partition is never handed to a member while
 // another still owns it.
 //
-// Membership is not persisted: after a restart members get
-// UNKNOWN_MEMBER_ID and rejoin with epoch 0 (committed offsets persist).
+// Persistence (consumer_records.go): the group, its members and their
+// target and current assignments are written to __consumer_offsets in
+// Kafka's record schemas; Changes returns what a call changed, and
+// RestoreConsumerGroup rebuilds the group on load, members keeping their
+// epochs and assignments with their sessions restarted.
 
 import (
 	"fmt"
@@ -85,6 +88,7 @@ type CGMember struct {
 	Regex            string
 	re               *regexp.Regexp // Regex compiled, anchored at both ends
 	RebalanceTimeout time.Duration
+	Assignor         *string    // the server assignor it asked for
 	Assigned         Assignment // what the member was told it owns
 	Pending          Assignment // revoked, not yet acknowledged
 	expires          time.Time
@@ -101,14 +105,22 @@ type ConsumerGroup struct {
 	assignor        string
 	members         map[string]*CGMember
 	target          map[string]Assignment
-	topicsKey       string // subscribed topics' ids and sizes when last assigned
+	topicsHash      uint64 // hash of subscribed topics' ids and sizes when last assigned
 	emptySince      time.Time
+
+	// Persistence bookkeeping: the members a change touched (touchedAll:
+	// every member, after a reassignment) and the value of each record
+	// key as written (Changes diffs against it).
+	touched    map[string]bool
+	touchedAll bool
+	written    map[string][]byte
 }
 
 // NewConsumerGroup returns an empty consumer group.
 func NewConsumerGroup(id string, cfg *ConsumerConfig, now time.Time) *ConsumerGroup {
 	return &ConsumerGroup{ID: id, cfg: cfg, assignor: "uniform", members: map[string]*CGMember{},
-		target: map[string]Assignment{}, emptySince: now}
+		target: map[string]Assignment{}, emptySince: now,
+		touched: map[string]bool{}, written: map[string][]byte{}}
 }
 
 // Epoch and AssignmentEpoch are the group and target-assignment epochs.
@@ -162,6 +174,7 @@ func (g *ConsumerGroup) Heartbeat(now time.Time, req CGHeartbeat, topics map[str
 	if res.Err != 0 {
 		return res
 	}
+	g.touched[m.ID] = true
 	g.update(m, req)
 	m.expires = now.Add(g.cfg.SessionTimeout)
 	g.maybeReassign(topics)
@@ -236,7 +249,10 @@ func ownsSubset(owned, assigned Assignment) bool {
 // update applies the request's member fields; a changed subscription
 // bumps the group epoch.
 func (g *ConsumerGroup) update(m *CGMember, req CGHeartbeat) {
-	m.InstanceID, m.ClientID, m.ClientHost = req.InstanceID, req.ClientID, req.ClientHost
+	m.ClientID, m.ClientHost = req.ClientID, req.ClientHost
+	if req.InstanceID != nil { // null: unchanged
+		m.InstanceID = req.InstanceID
+	}
 	if req.RackID != nil {
 		m.RackID = req.RackID
 	}
@@ -245,6 +261,8 @@ func (g *ConsumerGroup) update(m *CGMember, req CGHeartbeat) {
 	}
 	if req.Assignor != nil && *req.Assignor != "" {
 		g.assignor = *req.Assignor
+		a := *req.Assignor
+		m.Assignor = &a
 	}
 	if req.Subscribed != nil {
 		subs := slices.Sorted(slices.Values(req.Subscribed))
@@ -304,8 +322,8 @@ func (g *ConsumerGroup) maybeReassign(topics map[string]TopicMeta) {
 			key += fmt.Sprintf("%x:%d,", t.ID, t.Partitions)
 		}
 	}
-	if key != g.topicsKey {
-		g.topicsKey = key
+	if h := hashTopics(key); h != g.topicsHash {
+		g.topicsHash = h
 		if g.assignmentEpoch == g.epoch {
 			g.epoch++
 		}
@@ -323,6 +341,7 @@ func (g *ConsumerGroup) maybeReassign(topics map[string]TopicMeta) {
 		g.target = assignUniform(subs, g.target)
 	}
 	g.assignmentEpoch = g.epoch
+	g.touchedAll = true
 }
 
 // reconcile moves m towards its target: revoke first, then add what
@@ -380,6 +399,7 @@ func (g *ConsumerGroup) leave(now time.Time, req CGHeartbeat) CGResult {
 func (g *ConsumerGroup) removeMember(now time.Time, m *CGMember) {
 	delete(g.members, m.ID)
 	delete(g.target, m.ID)
+	g.touched[m.ID] = true
 	g.epoch++
 	if len(g.members) == 0 {
 		g.emptySince = now

@@ -7,6 +7,7 @@ package group
 //	  {offset, leaderEpoch, metadata, commitTimestamp}
 //	key v2    GroupMetadataKey{group} → GroupMetadataValue v3 {protocolType,
 //	  generation, protocol, leader, currentStateTimestamp, members}
+//	key v3-v8 the records of KIP-848 consumer groups (consumer_records.go)
 //
 // A null value is a tombstone: the offset or the group was deleted. The
 // topic is compacted conceptually: reload keeps the latest value per key.
@@ -26,8 +27,8 @@ const (
 	groupValueVersion  = 3
 )
 
-// ErrUnknownRecord is a key version samsa does not know (e.g. a KIP-848
-// record written by another implementation): reload skips it.
+// ErrUnknownRecord is a key version samsa does not know (e.g. a share or
+// streams group record, or Kafka's resolved-regex cache): reload skips it.
 var ErrUnknownRecord = errors.New("group: unknown __consumer_offsets record")
 
 // OffsetKey encodes the key of a committed offset.
@@ -68,8 +69,9 @@ func GroupValue(s Snapshot) []byte {
 	return v.AppendTo(nil)
 }
 
-// Record is one decoded __consumer_offsets record. Exactly one of the
-// key kinds is set; a nil Offset/Group with its key set is a tombstone.
+// Record is one decoded __consumer_offsets record: an offset (IsOffset), a
+// KIP-848 consumer group record (CG), or else a classic group's metadata.
+// A nil Offset/Snapshot (CG.Tombstone) is a tombstone.
 type Record struct {
 	Group     string
 	IsOffset  bool
@@ -77,6 +79,7 @@ type Record struct {
 	Partition int32
 	Offset    *Offset
 	Snapshot  *Snapshot
+	CG        *CGRecord // a KIP-848 consumer group record (consumer_records.go)
 }
 
 // Decode parses a record's key and value (value nil = tombstone).
@@ -90,6 +93,9 @@ func Decode(key, value []byte) (Record, error) {
 		return decodeOffset(key, value)
 	case 2:
 		return decodeGroup(key, value)
+	case CGMetadataKind, CGPartitionMetadataKind, CGMemberMetadataKind, CGTargetMetadataKind,
+		CGTargetMemberKind, CGCurrentAssignmentKind:
+		return decodeCG(version, key, value)
 	}
 	return Record{}, fmt.Errorf("%w: key version %d", ErrUnknownRecord, version)
 }

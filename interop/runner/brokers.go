@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,8 +20,12 @@ import (
 type broker struct {
 	name      string
 	bootstrap string
-	err       string // why it did not start; "" when it runs
-	stop      func()
+	// controllers are the addresses of the CONTROLLER listeners
+	// (kafka-metadata-quorum --bootstrap-controller).
+	controllers string
+	nodes       int    // how many brokers the column runs
+	err         string // why it did not start; "" when it runs
+	stop        func()
 }
 
 // freePorts returns n ports that were free a moment ago. Never a fixed port:
@@ -47,7 +53,7 @@ func startKafka(e *env, version string) *broker {
 	ports := freePorts(2)
 	name := "kafka-" + version
 	dir := filepath.Join(e.tmp, name)
-	b := &broker{name: name, stop: func() {
+	b := &broker{name: name, nodes: 1, stop: func() {
 		e.run(time.Minute, "", "scripts/kafka-reference", "--version", version, "stop", "--dir", dir)
 	}}
 	stopOnSignal(b)
@@ -58,80 +64,159 @@ func startKafka(e *env, version string) *broker {
 		return b
 	}
 	b.bootstrap = strings.TrimSpace(o.stdout)
+	b.controllers = fmt.Sprintf("127.0.0.1:%d", ports[1])
 	return b
 }
 
-// startSamsa runs `samsa serve` with the same server.properties the
-// reference broker gets (Kafka's key names), plus the essentials again as
-// --override flags.
-func startSamsa(e *env, bin, buildErr string) *broker {
-	b := &broker{name: "samsa", stop: func() {}}
+// startSamsa runs n combined nodes of `samsa serve`, each with the
+// server.properties the reference would get (Kafka's key names; for n > 1
+// node i of scripts/kafka-reference's --cluster n), plus the essentials
+// again as --override flags. It returns once every node answers Metadata
+// listing all n brokers.
+func startSamsa(e *env, name string, n int, bin, buildErr string) *broker {
+	b := &broker{name: name, nodes: n, stop: func() {}}
 	stopOnSignal(b)
 	if buildErr != "" {
 		b.err = buildErr
 		return b
 	}
-	ports := freePorts(2)
-	dir := filepath.Join(e.tmp, "samsa")
-	o := e.run(time.Minute, "", "scripts/kafka-reference", "config", "--dir", dir,
-		"--port", strconv.Itoa(ports[0]), "--controller-port", strconv.Itoa(ports[1]))
-	if o.err != nil {
-		b.err = "writing server.properties: " + o.why()
-		return b
+	var ports, ctlPorts []int
+	if n == 1 {
+		p := freePorts(2)
+		ports, ctlPorts = p[:1], p[1:]
+	} else {
+		ports = freeRun(n, nil)
+		ctlPorts = freeRun(n, ports)
 	}
-	listeners := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[0], ports[1])
-	args := []string{"serve", "-c", filepath.Join(dir, "server.properties"),
-		"--override", "log.dirs=" + filepath.Join(dir, "data"),
-		"--override", "listeners=" + listeners,
-		"--override", fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", ports[0]),
-		"--override", fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ports[1]),
+	var voters, addrs, ctls []string
+	for i := range n {
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctlPorts[i]))
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+		ctls = append(ctls, fmt.Sprintf("127.0.0.1:%d", ctlPorts[i]))
 	}
-	logPath := filepath.Join(dir, "samsa.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		b.err = err.Error()
-		return b
+	type proc struct {
+		cmd     *exec.Cmd
+		exited  chan error
+		logPath string
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CLUSTER_ID=4L6g3nShT-eMCtK--X86sw")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		b.err = err.Error()
-		return b
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logFile.Close() }()
-	b.stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+	var procs []*proc
+	stopAll := func() {
+		// All at once: a node's controlled shutdown needs the quorum the
+		// others form, so none waits for another's exit.
+		for _, p := range procs {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			select {
+			case err := <-p.exited:
+				p.exited <- err
+			case <-time.After(15 * time.Second):
+				_ = p.cmd.Process.Kill()
+				p.exited <- <-p.exited
+			}
 		}
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	// Set before the first node starts: an interrupted start-up stops the
+	// nodes started so far (stopAll sees procs as it grows).
+	b.stop = stopAll
+	for i := range n {
+		dir := filepath.Join(e.tmp, name)
+		if n > 1 {
+			dir = filepath.Join(dir, fmt.Sprintf("node-%d", i+1))
+		}
+		cfg := []string{"config", "--dir", dir, "--port", strconv.Itoa(ports[0]), "--controller-port", strconv.Itoa(ctlPorts[0])}
+		if n > 1 {
+			cfg = append(cfg, "--cluster", strconv.Itoa(n), "--node", strconv.Itoa(i+1))
+		}
+		if o := e.run(time.Minute, "", "scripts/kafka-reference", cfg...); o.err != nil {
+			stopAll()
+			b.err = "writing server.properties: " + o.why()
+			return b
+		}
+		args := []string{"serve", "-c", filepath.Join(dir, "server.properties"),
+			"--override", "node.id=" + strconv.Itoa(i+1),
+			"--override", "log.dirs=" + filepath.Join(dir, "data"),
+			"--override", fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", addrs[i], ctls[i]),
+			"--override", "advertised.listeners=PLAINTEXT://" + addrs[i],
+			"--override", "controller.quorum.voters=" + strings.Join(voters, ","),
+		}
+		p := &proc{logPath: filepath.Join(dir, "samsa.log"), exited: make(chan error, 1)}
+		logFile, err := os.Create(p.logPath)
+		if err != nil {
+			stopAll()
+			b.err = err.Error()
+			return b
+		}
+		p.cmd = exec.Command(bin, args...)
+		p.cmd.Dir = dir
+		p.cmd.Env = append(os.Environ(), "CLUSTER_ID=4L6g3nShT-eMCtK--X86sw")
+		p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+		if err := p.cmd.Start(); err != nil {
+			logFile.Close()
+			stopAll()
+			b.err = err.Error()
+			return b
+		}
+		go func() { p.exited <- p.cmd.Wait(); logFile.Close() }()
+		procs = append(procs, p)
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if n, err := metadataBrokers(addr); err == nil && n >= 1 {
-			b.bootstrap = addr
-			return b
+	for ready := 0; ready < n; {
+		if got, err := metadataBrokers(addrs[ready]); err == nil && got >= n {
+			ready++
+			continue
 		}
-		select {
-		case err := <-exited:
-			exited <- err
-			b.err = fmt.Sprintf("samsa serve exited (%v): %s", err, tail(logPath))
-			return b
-		case <-time.After(200 * time.Millisecond):
+		for i, p := range procs {
+			select {
+			case err := <-p.exited:
+				p.exited <- err
+				stopAll()
+				b.err = fmt.Sprintf("samsa serve (node %d) exited (%v): %s", i+1, err, tail(p.logPath))
+				return b
+			default:
+			}
 		}
 		if time.Now().After(deadline) {
-			b.stop()
-			b.err = "no Metadata answer within 30s: " + tail(logPath)
+			stopAll()
+			b.err = fmt.Sprintf("node %d: no Metadata answer listing %d brokers within 30s: %s", ready+1, n, tail(procs[ready].logPath))
 			return b
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
+	b.bootstrap, b.controllers = strings.Join(addrs, ","), strings.Join(ctls, ",")
+	return b
+}
+
+// freeRun returns n consecutive ports that were free a moment ago, below
+// the ephemeral range (the reference's --cluster numbering: node i on
+// base+i-1), none of them in taken.
+func freeRun(n int, taken []int) []int {
+	for try := 0; try < 100; try++ {
+		base := 20000 + rand.IntN(10000)
+		if slices.ContainsFunc(taken, func(p int) bool { return p >= base && p < base+n }) {
+			continue
+		}
+		var ls []net.Listener
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if len(ls) == n {
+			ports := make([]int, n)
+			for i := range ports {
+				ports[i] = base + i
+			}
+			return ports
+		}
+	}
+	fatalf("no run of %d free ports", n)
+	return nil
 }
 
 // metadataBrokers sends a Metadata v1 request for all topics and returns the

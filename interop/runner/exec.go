@@ -106,9 +106,11 @@ func (e *env) build(sel []row, wantSamsa bool, kafkaVersions []string) (samsaBin
 		if v := kafkaVersion(r.client, "java"); v != "" {
 			e.java[v] = &javaBuild{}
 		}
-		// The CLI row runs the tools from the reference jars.
-		if v := kafkaVersion(r.client, "kafka-cli"); v != "" && !slices.Contains(fetch, v) {
-			fetch = append(fetch, v)
+		// The CLI and tools rows run the tools from the reference jars.
+		for _, prefix := range []string{"kafka-cli", "kafka-tools"} {
+			if v := kafkaVersion(r.client, prefix); v != "" && !slices.Contains(fetch, v) {
+				fetch = append(fetch, v)
+			}
 		}
 	}
 	var wg sync.WaitGroup

@@ -1,12 +1,12 @@
-// Command runner is the interop matrix: it starts each broker (samsa, and
-// Apache Kafka as the reference, in two versions), runs every client's
-// scenarios against it, and prints a markdown table, rows = client/scenario,
-// columns = brokers, followed by the API version ranges each broker
-// advertises.
+// Command runner is the interop matrix: it starts each broker (samsa as one
+// node and as a cluster of three combined nodes, and Apache Kafka as the
+// reference, in two versions), runs every client's scenarios against it,
+// and prints a markdown table, rows = client/scenario, columns = brokers,
+// followed by the API version ranges each broker advertises.
 //
 // Run it from the repository root (scripts/interop does):
 //
-//	go run ./interop/runner [-brokers samsa,kafka-4.4.0,kafka-4.1.2] [-clients java,...] [-out docs/interop.md]
+//	go run ./interop/runner [-brokers samsa,samsa-cluster,kafka-4.4.0,kafka-4.1.2] [-clients java,...] [-out docs/interop.md]
 //
 // interop/expected.txt holds the expected outcome of every cell. The runner
 // exits 1 if a cell expected to PASS fails (a regression), or if samsa's API
@@ -45,9 +45,10 @@ func (r result) key() string { return r.Client + " " + r.Scenario + " " + r.Brok
 type row struct {
 	client    string
 	scenarios []string
-	// run runs all scenarios against bootstrap and returns one result per
-	// scenario it got to; missing scenarios are filled in as failures.
-	run func(env *env, broker, bootstrap string) []result
+	// run runs all scenarios against the broker column and returns one
+	// result per scenario it got to; missing scenarios are filled in as
+	// failures.
+	run func(env *env, br *broker) []result
 }
 
 // Versions of Apache Kafka the matrix runs. The reference is the newest
@@ -69,6 +70,7 @@ var rows = []row{
 	{"java-" + referenceVersion, javaScenarios, runJava(referenceVersion)},
 	{"java-" + oldJavaClients, javaScenarios, runJava(oldJavaClients)},
 	{"kafka-cli-" + referenceVersion, []string{"create", "describe", "produce", "group", "perf", "delete"}, runCLI(referenceVersion)},
+	{"kafka-tools-" + referenceVersion, toolScenarios, runTools(referenceVersion)},
 	{"kcat", []string{"describe", "produce", "group"}, runKcat},
 	{"franz-go", goScenarios, runGoClient("franz-go")},
 	{"sarama", goScenarios, runGoClient("sarama")},
@@ -77,7 +79,11 @@ var rows = []row{
 	{"kafkajs", goScenarios, runKafkajs},
 }
 
-var brokerOrder = []string{"samsa", "kafka-" + referenceVersion, "kafka-" + secondReference}
+// samsaCluster is the column of three combined samsa nodes (the same
+// server.properties as the reference's --cluster 3, one per node).
+const samsaCluster = "samsa-cluster"
+
+var brokerOrder = []string{"samsa", samsaCluster, "kafka-" + referenceVersion, "kafka-" + secondReference}
 
 // kafkaVersion returns the version of a kafka-X.Y.Z column or row name
 // ("" if name is not one).
@@ -93,6 +99,9 @@ func kafkaVersion(name, prefix string) string {
 func columnTitle(broker string) string {
 	if v := kafkaVersion(broker, "kafka"); v != "" {
 		return "Apache Kafka " + v
+	}
+	if broker == samsaCluster {
+		return "samsa, 3 nodes"
 	}
 	return broker
 }
@@ -120,7 +129,7 @@ type env struct {
 }
 
 func main() {
-	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run: samsa, kafka-VERSION")
+	brokers := flag.String("brokers", strings.Join(brokerOrder, ","), "brokers (columns) to run: samsa, "+samsaCluster+", kafka-VERSION")
 	clients := flag.String("clients", "all", "clients (rows) to run, comma-separated (java selects every java-VERSION row)")
 	expectedPath := flag.String("expected", "interop/expected.txt", "expected results file")
 	out := flag.String("out", "docs/interop.md", "markdown file to write (empty: only print)")
@@ -165,8 +174,8 @@ func main() {
 	for _, b := range selBrokers {
 		if v := kafkaVersion(b, "kafka"); v != "" {
 			kafkaVersions = append(kafkaVersions, v)
-		} else if b != "samsa" {
-			fatalf("unknown broker %q (samsa or kafka-VERSION, e.g. kafka-%s)", b, referenceVersion)
+		} else if b != "samsa" && b != samsaCluster {
+			fatalf("unknown broker %q (samsa, %s or kafka-VERSION, e.g. kafka-%s)", b, samsaCluster, referenceVersion)
 		}
 	}
 	full := len(selRows) == len(rows) && slices.Equal(selBrokers, brokerOrder)
@@ -175,7 +184,8 @@ func main() {
 	}
 
 	begin := time.Now()
-	samsaBin, samsaBuildErr := e.build(selRows, slices.Contains(selBrokers, "samsa"), kafkaVersions)
+	wantSamsa := slices.Contains(selBrokers, "samsa") || slices.Contains(selBrokers, samsaCluster)
+	samsaBin, samsaBuildErr := e.build(selRows, wantSamsa, kafkaVersions)
 	logf("builds done in %v", time.Since(begin).Round(100*time.Millisecond))
 
 	var results []result
@@ -183,13 +193,19 @@ func main() {
 	for _, b := range selBrokers {
 		start := time.Now()
 		var br *broker
-		if v := kafkaVersion(b, "kafka"); v != "" {
+		switch v := kafkaVersion(b, "kafka"); {
+		case v != "":
 			br = startKafka(e, v)
-		} else {
-			br = startSamsa(e, samsaBin, samsaBuildErr)
+		case b == samsaCluster:
+			br = startSamsa(e, b, 3, samsaBin, samsaBuildErr)
+		default:
+			br = startSamsa(e, b, 1, samsaBin, samsaBuildErr)
 		}
 		logf("%s: broker up=%v in %v", b, br.err == "", time.Since(start).Round(100*time.Millisecond))
-		if br.err == "" {
+		// The cluster's nodes run samsa's binary: the range table compares
+		// one samsa with the references (the tools row compares every
+		// node's ApiVersions with what kafka-broker-api-versions shows).
+		if br.err == "" && b != samsaCluster {
 			if rs, err := apiVersionsOf(strings.Split(br.bootstrap, ",")[0]); err != nil {
 				logf("%s: ApiVersions: %v", b, err)
 			} else {
@@ -243,7 +259,7 @@ func runRow(e *env, r row, br *broker) []result {
 		}
 		return got
 	}
-	got = r.run(e, br.name, br.bootstrap)
+	got = r.run(e, br)
 	byScenario := map[string]result{}
 	for _, g := range got {
 		g.Client, g.Broker = r.client, br.name

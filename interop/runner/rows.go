@@ -13,8 +13,8 @@ import (
 
 // runJava runs every Java scenario in one JVM (JVM start-up is the cost),
 // with interop/java built against kafka-clients version.
-func runJava(version string) func(e *env, _, bootstrap string) []result {
-	return func(e *env, _, bootstrap string) []result {
+func runJava(version string) func(e *env, br *broker) []result {
+	return func(e *env, br *broker) []result {
 		jb := e.java[version]
 		if jb == nil || jb.cp == "" {
 			why := "interop/java was not built"
@@ -25,7 +25,7 @@ func runJava(version string) func(e *env, _, bootstrap string) []result {
 		}
 		o := e.run(4*time.Minute, "", "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 			"-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-cp", jb.cp,
-			"Scenario", "--bootstrap", bootstrap, "--scenario", "all")
+			"Scenario", "--bootstrap", br.bootstrap, "--scenario", "all")
 		rs := parseResults(o.stdout)
 		if o.err != nil {
 			rs = fillMissing(rs, javaScenarios, "Scenario "+o.why())
@@ -35,9 +35,9 @@ func runJava(version string) func(e *env, _, bootstrap string) []result {
 }
 
 // runGoClient runs one Go client's scenarios with interop/goclients.
-func runGoClient(client string) func(e *env, _, bootstrap string) []result {
-	return func(e *env, _, bootstrap string) []result {
-		o := e.run(4*time.Minute, "", e.goclients, "-bootstrap", bootstrap, "-clients", client)
+func runGoClient(client string) func(e *env, br *broker) []result {
+	return func(e *env, br *broker) []result {
+		o := e.run(4*time.Minute, "", e.goclients, "-bootstrap", br.bootstrap, "-clients", client)
 		rs := parseResults(o.stdout)
 		if o.err != nil {
 			rs = fillMissing(rs, goScenarios, "goclients "+o.why())
@@ -48,11 +48,11 @@ func runGoClient(client string) func(e *env, _, bootstrap string) []result {
 
 // runKafkajs runs interop/kafkajs (kafkajs 2.2.4 on Node), which prints the
 // same RESULT lines as goclients.
-func runKafkajs(e *env, _, bootstrap string) []result {
+func runKafkajs(e *env, br *broker) []result {
 	if e.nodeErr != "" {
 		return failAll(goScenarios, e.nodeErr)
 	}
-	o := e.run(4*time.Minute, "", "node", "interop/kafkajs/scenario.js", "--bootstrap", bootstrap)
+	o := e.run(4*time.Minute, "", "node", "interop/kafkajs/scenario.js", "--bootstrap", br.bootstrap)
 	rs := parseResults(o.stdout)
 	if o.err != nil {
 		rs = fillMissing(rs, goScenarios, "kafkajs "+o.why())
@@ -106,8 +106,8 @@ const cliRecords = 10
 // kafka-topics.sh, kafka-console-producer.sh, kafka-console-consumer.sh,
 // kafka-consumer-groups.sh, kafka-producer-perf-test.sh) of the given
 // version through scripts/kafka-reference tool.
-func runCLI(version string) func(e *env, _, bootstrap string) []result {
-	return func(e *env, _, bootstrap string) []result { return runCLIOf(e, version, bootstrap) }
+func runCLI(version string) func(e *env, br *broker) []result {
+	return func(e *env, br *broker) []result { return runCLIOf(e, version, br.bootstrap) }
 }
 
 func runCLIOf(e *env, version, bootstrap string) []result {
@@ -219,7 +219,8 @@ func runCLIOf(e *env, version, bootstrap string) []result {
 
 // runKcat drives kcat (librdkafka). kcat cannot create or delete topics: the
 // topic is made and removed with franz-go through goclients -admin.
-func runKcat(e *env, _, bootstrap string) []result {
+func runKcat(e *env, br *broker) []result {
+	bootstrap := br.bootstrap
 	scenarios := []string{"describe", "produce", "group"}
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
