@@ -6,7 +6,6 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-
 // topicConfig is what a partition keeps of its topic's configuration: the
 // typed config package config builds (the broker's topic defaults overlaid
 // with the topic's dynamic configs from the metadata image), and what the
