@@ -150,7 +150,49 @@ func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsRespo
 }
 
 func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
-	b.toController(r, kreq, b.decideAlterConfigs)
+	req := kreq.(*kmsg.AlterConfigsRequest)
+	if r.conn.listener.controller {
+		b.toController(r, kreq, b.decideAlterConfigs)
+		return
+	}
+	// A broker listener answers BROKER resources naming another broker
+	// itself, as Kafka's ConfigAdminManager does before forwarding: a
+	// broker's own configs are altered through that broker.
+	var own []kmsg.AlterConfigsRequestResource
+	var foreign []kmsg.AlterConfigsResponseResource
+	for _, rr := range req.Resources {
+		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+			sr := kmsg.NewAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
+			foreign = append(foreign, sr)
+			continue
+		}
+		own = append(own, rr)
+	}
+	if len(foreign) == 0 {
+		b.toController(r, kreq, b.decideAlterConfigs)
+		return
+	}
+	req.Resources = own
+	b.toControllerThen(r, req, b.decideAlterConfigs, func(resp kmsg.Response) kmsg.Response {
+		ar := resp.(*kmsg.AlterConfigsResponse)
+		ar.Resources = append(ar.Resources, foreign...)
+		return ar
+	})
+}
+
+// foreignBroker reports whether a BROKER resource names a broker other
+// than this one (by a valid id), with Kafka's message.
+func (b *Broker) foreignBroker(typ int8, name string) (string, bool) {
+	if typ != resourceBroker || name == "" {
+		return "", false
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil || int32(id) == b.opts.NodeID {
+		return "", false // the controller refuses a bad name
+	}
+	return "Unexpected broker id, expected " + strconv.Itoa(int(b.opts.NodeID)) + ", but received " + name, true
 }
 
 func (b *Broker) decideAlterConfigs(kreq kmsg.Request) kmsg.Response {
@@ -171,7 +213,33 @@ func (b *Broker) decideAlterConfigs(kreq kmsg.Request) kmsg.Response {
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
-	b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	if r.conn.listener.controller {
+		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+		return
+	}
+	var own []kmsg.IncrementalAlterConfigsRequestResource
+	var foreign []kmsg.IncrementalAlterConfigsResponseResource
+	for _, rr := range req.Resources {
+		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
+			foreign = append(foreign, sr)
+			continue
+		}
+		own = append(own, rr)
+	}
+	if len(foreign) == 0 {
+		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+		return
+	}
+	req.Resources = own
+	b.toControllerThen(r, req, b.decideIncrementalAlterConfigs, func(resp kmsg.Response) kmsg.Response {
+		ir := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		ir.Resources = append(ir.Resources, foreign...)
+		return ir
+	})
 }
 
 func (b *Broker) decideIncrementalAlterConfigs(kreq kmsg.Request) kmsg.Response {

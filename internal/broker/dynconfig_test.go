@@ -199,6 +199,31 @@ func TestDynamicBrokerConfigsCluster(t *testing.T) {
 		}
 	}
 	check("altered")
+	// A raw request to broker 1 for broker 3's resource is refused there,
+	// the topic resource next to it is still decided.
+	cl := newClient(t, c.Node(1).Addr())
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for _, name := range []string{"3", "1"} {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
+		rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		rc.Name, rc.Value = "log.cleaner.threads", kmsg.StringPtr("5")
+		rr.Configs = append(rr.Configs, rc)
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, err := req.RequestWith(ctx, cl.Broker(1))
+	if err != nil || len(resp.Resources) != 2 {
+		t.Fatalf("raw request: %v %+v", err, resp)
+	}
+	for _, r := range resp.Resources {
+		want := int16(0)
+		if r.ResourceName == "3" {
+			want = kerr.InvalidRequest.Code
+		}
+		if r.ErrorCode != want {
+			t.Fatalf("raw request, resource %s: error %d %v", r.ResourceName, r.ErrorCode, r.ErrorMessage)
+		}
+	}
 	c.Node(3).Kill()
 	if err := c.Node(3).Restart(); err != nil {
 		t.Fatal(err)
