@@ -87,3 +87,13 @@ func TestWithDynamicPrecedence(t *testing.T) {
 		t.Fatalf("static config changed: %+v", e)
 	}
 }
+
+// TestLiveDynamicKeysAreDynamic: every key samsa applies live is one
+// Kafka can change for the whole cluster.
+func TestLiveDynamicKeysAreDynamic(t *testing.T) {
+	for _, k := range LiveDynamicKeys {
+		if DynamicMode(k) != "cluster-wide" {
+			t.Errorf("%s: %s", k, DynamicMode(k))
+		}
+	}
+}
