@@ -62,9 +62,13 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	parts  *partitionManager
-	timers *purgatory.Timers
-	pids   producerIDs
+	parts *partitionManager
+	// fetchers replicate the partitions this node follows (follower.go);
+	// isrWake pokes the ISR loop (replication.go).
+	fetchers *fetcherManager
+	isrWake  chan struct{}
+	timers   *purgatory.Timers
+	pids     producerIDs
 
 	// dyn is the configuration with the dynamic broker configs of the
 	// image on top (dynconfig.go); cleanerKick wakes the cleaner when its
@@ -107,6 +111,8 @@ func New(opts Options) (*Broker, error) {
 	}
 	b.timers = purgatory.NewTimers()
 	b.parts = newPartitionManager(b)
+	b.fetchers = newFetcherManager(b)
+	b.isrWake = make(chan struct{}, 1)
 	b.coord = newCoordinator(b)
 	if opts.BrokerRole {
 		if err := b.parts.scanDirs(); err != nil {
@@ -246,6 +252,8 @@ func (b *Broker) Start() error {
 		go b.retentionLoop()
 		b.wg.Add(1)
 		go b.cleanerLoop()
+		b.wg.Add(1)
+		go b.isrLoop()
 		b.coord.scheduleExpiry()
 	} else {
 		close(b.ready)
@@ -360,6 +368,7 @@ func (b *Broker) Close() error {
 		}
 	}
 	b.wg.Wait()
+	b.fetchers.close()
 	b.async.Stop()
 	b.coord.stopAsync() // durability completions of group writes
 	if b.fwd != nil {

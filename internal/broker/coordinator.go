@@ -373,6 +373,9 @@ func appendInternal(p *partition, recs []batch.Record, now time.Time) (int64, er
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	if !p.leading.Load() {
+		return 0, kerr.NotCoordinator // the leadership moved
+	}
 	res, err := p.log.Append(buf, p.leaderEpoch.Load(), now.UnixMilli(), false)
 	if err != nil {
 		return 0, err
@@ -384,11 +387,15 @@ func appendInternal(p *partition, recs []batch.Record, now time.Time) (int64, er
 // whenDurable calls done once p's high watermark reaches end, or with an
 // error on timeout or storage failure.
 func (c *coordinator) whenDurable(p *partition, end int64, done func(err error)) {
-	check := func() bool { return p.hw.Load() >= end || p.storageError() != nil }
+	// A leadership that ends first leaves the write's fate to the next
+	// leader: the offsets below end may then be other records.
+	epoch := p.leaderEpoch.Load()
+	deposed := func() bool { return !p.leading.Load() || p.leaderEpoch.Load() != epoch }
+	check := func() bool { return p.hw.Load() >= end || p.storageError() != nil || deposed() }
 	op := purgatory.NewOp(check, func(timedOut bool) {
 		var err error
 		switch {
-		case p.hw.Load() >= end:
+		case p.hw.Load() >= end && !deposed():
 		case p.storageError() != nil:
 			err = p.storageError()
 		case timedOut:

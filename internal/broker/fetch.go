@@ -17,6 +17,12 @@ package broker
 // read_committed sees the same data as read_uncommitted (no transactions
 // yet: the last stable offset is the high watermark).
 //
+// A follower's fetch (ReplicaID, or ReplicaState v15+, >= 0; replication.go)
+// reads up to the log end instead, is answered DivergingEpoch when its last
+// fetched epoch disagrees with the leader's log, parks on bytes appended at
+// the log end, and records the follower's fetch offset (its durable log
+// end), which may move the high watermark.
+//
 // Each partition is resolved by lookupPartition (hosted.go), which applies
 // Kafka's order of errors. v16+: a partition answered NOT_LEADER_OR_FOLLOWER
 // or FENCED_LEADER_EPOCH names the current leader and its epoch, and the
@@ -54,7 +60,7 @@ func (b *Broker) handleFetch(r *request, kreq kmsg.Request) {
 		return
 	}
 	releaseBufs(bufs) // the answer is read again when it is due
-	b.parkFetch(r, req, bytes, watched)
+	b.parkFetch(r, req, bytes, watched, fetchReplicaID(r.hdr.Version, req) >= 0)
 }
 
 func sessionError(req *kmsg.FetchRequest) *kerr.Error {
@@ -85,6 +91,12 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 	var watched []*partition
 	var bufs [][]byte
 	hints := leaderHints{im: im, listener: listener}
+	replicaID := fetchReplicaID(version, req)
+	replicaEpoch := int64(-1)
+	if version >= 15 {
+		replicaEpoch = req.ReplicaState.Epoch
+	}
+	now := b.opts.Now()
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -112,9 +124,15 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 					hints.add(h.leader)
 				}
 				immediate = true
+			} else if replicaID >= 0 && !b.replicaFetchable(version, h.p, replicaID, replicaEpoch, &rp, &sp, now) {
+				immediate = true // diverging, out of range or not a replica: answer now
 			} else {
 				p := h.p
-				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel, &bufs)
+				maxOffset := p.hw.Load()
+				if replicaID >= 0 {
+					maxOffset = p.log.LogEndOffset() // followers read up to the log end
+				}
+				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel, maxOffset, &bufs)
 				total += n
 				if err != nil {
 					immediate = true
@@ -134,7 +152,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 
 // readPartition fills sp from the log and returns the bytes added.
 func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
-	budget int, first bool, isolation int8, bufs *[][]byte) (int, error) {
+	budget int, first bool, isolation int8, maxOffset int64, bufs *[][]byte) (int, error) {
 	hw := p.hw.Load()
 	sp.HighWatermark = hw
 	sp.LastStableOffset = hw
@@ -147,7 +165,7 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, seglog.ErrOffsetOutOfRange
 	}
-	if rp.FetchOffset >= hw || (budget <= 0 && !first) {
+	if rp.FetchOffset >= maxOffset || (budget <= 0 && !first) {
 		return 0, nil
 	}
 	max := min(int(rp.PartitionMaxBytes), budget)
@@ -159,7 +177,7 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 	// 1 MiB producer batch) or more (KIP-74), hence the headroom. A larger
 	// read grows past it into a buffer of its own.
 	buf := getBuf(min(max, 1<<20) + 64<<10)
-	res, err := p.log.ReadInto(buf, rp.FetchOffset, max, hw)
+	res, err := p.log.ReadInto(buf, rp.FetchOffset, max, maxOffset)
 	if cap(res.Records) == 0 || unsafe.SliceData(res.Records) != unsafe.SliceData(buf) {
 		putBuf(buf)
 	}
@@ -187,16 +205,25 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 
 // parkFetch waits until min_bytes are available or max_wait passes, then
 // reads again and answers.
-func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched []*partition) {
+// A follower's fetch (fromReplica) waits for bytes at the log end, not
+// below the high watermark: the high watermark moves only once followers
+// fetch.
+func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched []*partition, fromReplica bool) {
+	bytes := func(p *partition) int64 {
+		if fromReplica {
+			return p.leoBytes.Load()
+		}
+		return p.hwBytes.Load()
+	}
 	start := make([]int64, len(watched))
 	for i, p := range watched {
-		start[i] = p.hwBytes.Load()
+		start[i] = bytes(p)
 	}
 	need := int64(int(req.MinBytes) - have)
 	check := func() bool {
 		var got int64
 		for i, p := range watched {
-			got += p.hwBytes.Load() - start[i]
+			got += bytes(p) - start[i]
 		}
 		return got >= need
 	}

@@ -18,8 +18,10 @@ package broker
 //  3. the request's current_leader_epoch (KIP-320; -1 = not checked)
 //     against the hosted partition's epoch: older is FENCED_LEADER_EPOCH,
 //     newer is UNKNOWN_LEADER_EPOCH.
-//  4. this node is a follower and the request needs the leader (producers,
-//     consumers not allowed to read from followers): NOT_LEADER_OR_FOLLOWER.
+//  4. this node is a follower (the partition's role, replication.go) and
+//     the request needs the leader (producers, consumers not allowed to
+//     read from followers, and followers' own fetches):
+//     NOT_LEADER_OR_FOLLOWER, naming the leader the follower follows.
 //  5. a request that changes the log, on a log whose fsync failed:
 //     KAFKA_STORAGE_ERROR. Reads keep serving what is below the high
 //     watermark, which was synced before it moved.
@@ -41,9 +43,8 @@ type partitionQuery struct {
 	// -1 when the request has none or does not want it checked.
 	currentLeaderEpoch int32
 	// followerOK: a follower replica may answer (KIP-392 consumers allowed
-	// to read from followers; replication's own fetches). Otherwise only
-	// the leader does. No API sets it until replication exists: a
-	// follower's log is not being replicated yet.
+	// to read from followers). Otherwise only the leader does. No API sets
+	// it yet: samsa does not serve consumers from followers.
 	followerOK bool
 	// write: the request changes the log (Produce, DeleteRecords).
 	write bool
@@ -89,11 +90,16 @@ func (b *Broker) lookupPartition(q partitionQuery) hostedPartition {
 	}
 	epoch := p.leaderEpoch.Load()
 	h.leaderEpoch = epoch
+	if l := p.followLeader.Load(); l >= 0 {
+		// The partition's own view (a follower knows whom it follows,
+		// possibly before this request's image does).
+		h.leader = l
+	}
 	if code := checkLeaderEpoch(q.currentLeaderEpoch, epoch); code != nil {
 		h.err = code
 		return h
 	}
-	if pm.Leader != b.opts.NodeID && !q.followerOK {
+	if !p.leading.Load() && !q.followerOK {
 		h.err = kerr.NotLeaderForPartition
 		return h
 	}

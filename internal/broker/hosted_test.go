@@ -40,6 +40,10 @@ func lookupFixture(t *testing.T) (*Broker, *metadata.Topic, *metadata.Image) {
 	host := func(i, epoch int32, topicID metadata.Uuid) *partition {
 		p := &partition{topic: "t", index: i, topicID: topicID}
 		p.leaderEpoch.Store(epoch)
+		// The role the image gives (replication.go applies it).
+		leader := im.TopicByID(id).Partitions[i].Leader
+		p.followLeader.Store(leader)
+		p.leading.Store(leader == 1)
 		b.parts.parts[partKey{"t", i}] = p
 		return p
 	}

@@ -36,7 +36,7 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 			if h.err != nil {
 				sp.ErrorCode = h.err.Code
 			} else {
-				b.listOffset(h.p, r.hdr.Version, rp.Timestamp, &sp)
+				b.listOffset(h.p, r.hdr.Version, rp.Timestamp, req.ReplicaID >= 0, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -49,7 +49,9 @@ func (b *Broker) handleListOffsets(r *request, kreq kmsg.Request) {
 // timestamp.
 var timestampSince = map[int64]int16{-1: 0, -2: 0, -3: 7, -4: 8, -5: 9, -6: 11}
 
-func (b *Broker) listOffset(p *partition, version int16, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+// fromReplica: a follower asks (its latest offset is the log end, Kafka's
+// rule for replica ids >= 0; consumers get the high watermark).
+func (b *Broker) listOffset(p *partition, version int16, ts int64, fromReplica bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	if since, ok := timestampSince[ts]; ts < 0 && (!ok || version < since) {
 		sp.ErrorCode = kerr.UnsupportedVersion.Code
 		return
@@ -58,6 +60,9 @@ func (b *Broker) listOffset(p *partition, version int16, ts int64, sp *kmsg.List
 	switch ts {
 	case -1:
 		sp.Offset, sp.LeaderEpoch = p.hw.Load(), epoch
+		if fromReplica {
+			sp.Offset = p.log.LogEndOffset()
+		}
 	case -2, -4:
 		sp.Offset, sp.LeaderEpoch = p.log.LogStartOffset(), epoch
 	case -3:

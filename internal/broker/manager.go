@@ -103,10 +103,12 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// Remove partitions whose topic is gone (or was re-created with a new id).
+	// Remove partitions whose topic is gone (or was re-created with a new
+	// id), and replicas no longer assigned here.
 	for k, p := range m.parts {
 		t := next.Topic(k.topic)
-		if t == nil || t.ID != p.topicID || int(k.index) >= len(t.Partitions) {
+		if t == nil || t.ID != p.topicID || int(k.index) >= len(t.Partitions) ||
+			!hosts(t.Partitions[k.index].Replicas, m.b.opts.NodeID) {
 			m.removeLocked(k, p)
 		}
 	}
@@ -117,6 +119,7 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 			}
 			k := partKey{t.Name, int32(i)}
 			p := m.parts[k]
+			opened := p == nil
 			if p == nil {
 				var err error
 				if p, err = m.openLocked(next, t, int32(i)); err != nil {
@@ -131,7 +134,7 @@ func (m *partitionManager) onImage(prev, next *metadata.Image, recs []metadata.R
 				// recs is nil for a snapshot: anything may have changed.
 				m.configureLocked(next, p)
 			}
-			p.leaderEpoch.Store(pm.LeaderEpoch)
+			m.applyRoleLocked(next, p, &t.Partitions[i], opened)
 		}
 	}
 }
@@ -199,6 +202,7 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	p := &partition{topic: t.Name, index: index, topicID: t.ID, dir: path, log: l}
+	p.followLeader.Store(-1)
 	p.applyConfig(tc)
 	// Everything recovered from disk was durable before the restart
 	// (recovery truncated what was not), so it is all visible at once.
@@ -235,12 +239,16 @@ func (m *partitionManager) configureLocked(im *metadata.Image, p *partition) {
 		p.startFlusher(m.b.log.Error)
 	}
 	if !p.fsyncOnAck.Load() {
-		p.advanceHW(p.log.LogEndOffset())
+		p.localDurable(p.log.LogEndOffset())
 	}
 }
 
 func (m *partitionManager) removeLocked(k partKey, p *partition) {
 	delete(m.parts, k)
+	m.b.fetchers.remove(p)
+	p.appendMu.Lock()
+	p.becomeFollowerLocked(-1, p.leaderEpoch.Load())
+	p.appendMu.Unlock()
 	p.waiters.CompleteAll()
 	p.stopFlusher()
 	if err := p.log.Delete(); err != nil {

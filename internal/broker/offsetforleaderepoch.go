@@ -5,7 +5,8 @@ package broker
 // For each partition: the largest leader epoch <= the requested one and
 // the offset where the next epoch starts (the log end for the current
 // epoch), KIP-101/KIP-320. Consumers call it (ReplicaID -1) to validate
-// their position after a leader change.
+// their position after a leader change and never learn of offsets above the
+// high watermark; a follower (ReplicaID >= 0) gets the log end.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +35,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *request, kreq kmsg.Request) {
 			} else {
 				p := h.p
 				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
-				if sp.EndOffset > p.hw.Load() && sp.LeaderEpoch == p.leaderEpoch.Load() {
+				if req.ReplicaID < 0 && sp.EndOffset > p.hw.Load() && sp.LeaderEpoch == p.leaderEpoch.Load() {
 					// Consumers must not learn of offsets above the high watermark.
 					sp.EndOffset = p.hw.Load()
 				}

@@ -157,6 +157,16 @@ type Options struct {
 	// ElectionTimeout is controller.quorum.election.timeout.ms (1 s).
 	ElectionTimeout time.Duration
 
+	// Replication (follower.go, replication.go). InterBrokerListener is
+	// inter.broker.listener.name: the listener followers fetch from (""
+	// means the first advertised broker listener).
+	InterBrokerListener          string
+	ReplicaLagTimeMax            time.Duration // replica.lag.time.max.ms (30 s)
+	ReplicaFetchWaitMax          time.Duration // replica.fetch.wait.max.ms (500 ms)
+	ReplicaFetchMaxBytes         int32         // replica.fetch.max.bytes (1 MiB)
+	ReplicaFetchResponseMaxBytes int32         // replica.fetch.response.max.bytes (10 MiB)
+	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms (1 s)
+
 	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
 	Listen func(network, address string) (net.Listener, error)
 	// Dial opens connections to other nodes (controllers; nil: net.Dialer).
@@ -222,6 +232,21 @@ func (o *Options) setDefaults() {
 	}
 	if o.GroupConsumerHeartbeatInterval == 0 {
 		o.GroupConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if o.ReplicaLagTimeMax <= 0 {
+		o.ReplicaLagTimeMax = 30 * time.Second
+	}
+	if o.ReplicaFetchWaitMax <= 0 {
+		o.ReplicaFetchWaitMax = 500 * time.Millisecond
+	}
+	if o.ReplicaFetchMaxBytes <= 0 {
+		o.ReplicaFetchMaxBytes = 1 << 20
+	}
+	if o.ReplicaFetchResponseMaxBytes <= 0 {
+		o.ReplicaFetchResponseMaxBytes = 10 << 20
+	}
+	if o.ReplicaFetchBackoff <= 0 {
+		o.ReplicaFetchBackoff = time.Second
 	}
 	if o.Listen == nil {
 		o.Listen = net.Listen

@@ -7,6 +7,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/purgatory"
+	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
@@ -27,6 +28,23 @@ type partition struct {
 	cfg atomic.Pointer[topicConfig]
 
 	leaderEpoch atomic.Int32
+	// Replication role (leaderstate.go): leading is set while this node
+	// leads at leaderEpoch; followLeader is the leader it knows (itself
+	// when leading, -1 none); hasFollowers: leading with other replicas,
+	// so appends wake parked follower fetches.
+	leading      atomic.Bool
+	followLeader atomic.Int32
+	hasFollowers atomic.Bool
+	// repMu guards rl, replicas, partEpoch and fetchEpochs (a leaf after
+	// appendMu).
+	repMu       sync.Mutex
+	rl          *replica.Leader // nil unless leading
+	replicas    []int32
+	partEpoch   int32
+	fetchEpochs map[int32]int64 // follower → broker epoch its last fetch named
+	// leoBytes counts bytes appended at the log end since open (totalBytes
+	// as an atomic): parked follower fetches wait on it, not on hwBytes.
+	leoBytes atomic.Int64
 	// hw is the high watermark: the first offset not yet visible to
 	// consumers and not yet acknowledged to acks=all producers.
 	hw atomic.Int64
@@ -98,7 +116,7 @@ func (p *partition) startFlusher(log func(msg string, args ...any)) {
 				continue
 			}
 			if p.fsyncOnAck.Load() {
-				p.advanceHW(synced)
+				p.localDurable(synced)
 			}
 		}
 	}()
@@ -125,12 +143,17 @@ func (p *partition) appended(end int64, n int, msgs int64) {
 	p.marksMu.Lock()
 	p.totalBytes += int64(n)
 	p.marks = append(p.marks, byteMark{end: end, bytes: p.totalBytes})
+	p.leoBytes.Store(p.totalBytes)
 	p.marksMu.Unlock()
+	if p.hasFollowers.Load() {
+		p.localWritten(end)
+		p.waiters.Progress() // parked follower fetches wait for new data
+	}
 	if p.fsyncOnAck.Load() {
 		p.requestFlush()
 		return
 	}
-	p.advanceHW(end)
+	p.localDurable(end)
 	if fm := p.flushMsgs.Load(); fm > 0 && p.unflushed.Add(msgs) >= fm {
 		p.unflushed.Store(0)
 		p.requestFlush()

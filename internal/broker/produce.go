@@ -9,8 +9,13 @@ package broker
 // requires for v3+), validated (CRC, sizes, count, codec) outside the
 // partition lock, then appended: offsets and leader epoch assigned,
 // idempotent sequence checked. acks=0: no response. acks=1: answered after
-// the append. acks=all: parked until the high watermark passes the last
-// offset (with samsa's default that means fsynced), or REQUEST_TIMED_OUT.
+// the append. acks=all: refused with NOT_ENOUGH_REPLICAS while the committed
+// ISR is smaller than min.insync.replicas, else parked until the high
+// watermark passes the last offset (every ISR member has it, fsynced with
+// samsa's default), or REQUEST_TIMED_OUT; NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// when the ISR shrank below min.insync.replicas meanwhile (without eligible
+// leader replicas; with them the high watermark waits), and
+// NOT_LEADER_OR_FOLLOWER when the leadership moved before.
 //
 // The partition is resolved by lookupPartition (hosted.go): only its
 // leader takes writes, and not after its fsync failed. v10+: a partition
@@ -38,6 +43,10 @@ type producePart struct {
 	p    *partition
 	out  *kmsg.ProduceResponseTopicPartition
 	need int64 // hw needed for acks=all; 0 = nothing to wait for
+	// epoch is the leader epoch the batch was appended at; minISR the
+	// topic's min.insync.replicas then.
+	epoch  int32
+	minISR int
 }
 
 func (b *Broker) handleProduce(r *request, kreq kmsg.Request) {
@@ -124,7 +133,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 	}
 	p := h.p
 	tc := p.cfg.Load()
-	if req.Acks == -1 && len(h.pm.ISR) < tc.MinInsyncReplicas {
+	if req.Acks == -1 && !p.enoughReplicas(tc.MinInsyncReplicas) {
 		return fail(kerr.NotEnoughReplicas, "")
 	}
 	hdr, err := b.validateProduce(rp.Records, tc)
@@ -139,7 +148,13 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 		return fail(kerr.InvalidTimestamp, msg)
 	}
 	p.appendMu.Lock()
-	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load(), now.UnixMilli(), tc.MessageTimestampLogAppendTime)
+	if !p.leading.Load() {
+		// The leadership moved between the lookup and the lock.
+		p.appendMu.Unlock()
+		return fail(kerr.NotLeaderForPartition, "")
+	}
+	epoch := p.leaderEpoch.Load()
+	res, err := p.log.Append(rp.Records, epoch, now.UnixMilli(), tc.MessageTimestampLogAppendTime)
 	if err == nil && !res.Duplicate {
 		p.appended(res.LastOffset+1, len(rp.Records), int64(hdr.NumRecords))
 	}
@@ -150,7 +165,7 @@ func (b *Broker) producePartition(r *request, req *kmsg.ProduceRequest, t *metad
 	out.BaseOffset = res.BaseOffset
 	out.LogAppendTime = res.LogAppendTime
 	out.LogStartOffset = res.LogStartOffset
-	return producePart{p: p, out: out, need: res.LastOffset + 1}
+	return producePart{p: p, out: out, need: res.LastOffset + 1, epoch: epoch, minISR: tc.MinInsyncReplicas}
 }
 
 // validateProduce checks one partition's records: exactly one batch, no
@@ -238,9 +253,11 @@ func produceErrorCode(err error) *kerr.Error {
 // parkProduce waits for every appended partition's high watermark.
 func (b *Broker) parkProduce(r *request, resp *kmsg.ProduceResponse, waits []producePart, timeout time.Duration) {
 	satisfied := func(w producePart) bool { return w.p.hw.Load() >= w.need }
+	// deposed: the batch's leadership ended; its fate is the new leader's.
+	deposed := func(w producePart) bool { return !w.p.leading.Load() || w.p.leaderEpoch.Load() != w.epoch }
 	check := func() bool {
 		for _, w := range waits {
-			if !satisfied(w) && w.p.storageError() == nil {
+			if !satisfied(w) && w.p.storageError() == nil && !deposed(w) {
 				return false
 			}
 		}
@@ -249,6 +266,12 @@ func (b *Broker) parkProduce(r *request, resp *kmsg.ProduceResponse, waits []pro
 	op := purgatory.NewOp(check, func(timedOut bool) {
 		for _, w := range waits {
 			if satisfied(w) {
+				if !w.p.enoughReplicas(w.minISR) {
+					// Kafka's rule: replicated to the ISR, but the ISR shrank
+					// below min.insync.replicas meanwhile.
+					w.out.BaseOffset = -1
+					w.out.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+				}
 				continue
 			}
 			w.out.BaseOffset = -1

@@ -607,8 +607,13 @@ func removeSources(fsys vfs.FS, srcs []segView) error {
 			}
 		}
 		if i > 0 {
-			if err := fsys.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
+			// The gap marker after the .log: a source without its marker
+			// that survives a crash is one the swap replaces anyway. The
+			// first source's marker stays with the cleaned segment.
+			for _, path := range []string{s.path, s.gapsPath()} {
+				if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
 			}
 		}
 	}
@@ -627,6 +632,8 @@ func (l *Log) publishCleaned(p *compactPlan, groups []cleanedGroup) {
 			}
 			continue
 		}
+		// The first source's gap marker is now the cleaned segment's.
+		g.seg.gaps = p.srcs[g.from].s.gaps
 		segs = append(segs, g.seg)
 		for i := g.from; i < g.to; i++ {
 			old = append(old, p.srcs[i].s)
@@ -723,6 +730,9 @@ func completeSwap(fsys vfs.FS, dir string, base int64) error {
 		}
 		if b != base {
 			if err := fsys.Remove(s.path); err != nil {
+				return err
+			}
+			if err := fsys.Remove(s.gapsPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}

@@ -21,6 +21,10 @@
 //	                 holding that largest timestamp. Timestamps and offsets are
 //	                 non-decreasing, so every batch before an entry's moment of
 //	                 writing has maxTimestamp <= entry.timestamp.
+//	%020d.gaps       gap marker, "0\n": offsets may jump forward between the
+//	                 batches of this segment (a compacted leader's gaps copied
+//	                 by a follower, see Replication); durable before the first
+//	                 such batch is written.
 //	log-start-offset         "0\n<offset>\n"
 //	recovery-point           "0\n<offset>\n<clean 0|1>\n"
 //	leader-epoch-checkpoint  "0\n<count>\n<epoch> <startOffset>\n..." (Kafka's format)
@@ -56,7 +60,8 @@
 // Open trusts segments before the one containing the recovery point (only
 // their batch headers are walked, to rebuild producer state and to check that
 // the offsets chain), and recovers the segment containing it and all later
-// ones: ParseHeader + CheckCRC for every batch, base offsets contiguous, the
+// ones: ParseHeader + CheckCRC for every batch, base offsets contiguous
+// (only increasing in a segment with a gap marker), the
 // file truncated after the last good batch, later segments removed, indexes
 // rebuilt. Close writes recovery-point = log end offset with clean=1, so a
 // clean restart scans no CRCs at all; Open rewrites it with clean=0 before it
@@ -127,9 +132,21 @@
 //
 // AppendReplicated stores the leader's batches unchanged (offsets, leader
 // epochs, timestamps, CRCs), learning new leader epochs from their
-// PartitionLeaderEpoch and producer state from their headers; it must
-// continue the log exactly (ErrOffsetMismatch otherwise; a compacted
-// leader's gaps are not copied yet). TruncateTo and
+// PartitionLeaderEpoch (at the batch's base offset) and producer state
+// from their headers. Offsets may jump forward, as a compacted leader's do:
+// the first batch at or after the log end offset, each next one after the
+// previous one's last offset; an overlap or a step back is
+// ErrOffsetMismatch. The base offset is not covered by the CRC, and
+// recovery relies on contiguous offsets above the recovery point to tell a
+// corrupt base offset, so a gap is allowed only where it is declared: before
+// the first batch with a gap is written to a segment, that segment's gap
+// marker (%020d.gaps) is written and made durable (vfs.WriteFileAtomic), and
+// recovery accepts increasing offsets in marked segments, as it does below
+// the recovery point for compacted ones. Gaps lie inside segments only (a
+// roll starts the new segment at the log end offset, as always), so the
+// chaining of segments stays as strict as before. A marker goes with its
+// segment's files (retention, truncation, compaction's sources after the
+// first). TruncateTo and
 // TruncateFullyAndStartAt cut a diverged log; both are durable on return.
 // TruncateTo first moves the recovery point below the cut (so a crash
 // recovers every affected segment from its batches and re-learns its
@@ -137,7 +154,10 @@
 // (a segment created later at the same base must not collide with them;
 // one that a crash brings back no longer chains and is dropped), cuts and
 // fsyncs the segment holding the cut, and syncs the rest. A batch is never
-// split: the new end is the base of the first batch reaching the cut.
+// split: the new end is the offset after the last batch below the cut
+// (below the cut's offset if a gap precedes it). If the segment holding the
+// cut has gaps (compacted) it gets a gap marker before the recovery point
+// moves into it.
 // TruncateFullyAndStartAt moves the recovery point to the first segment,
 // empties the epoch cache, cuts every segment file to zero and fsyncs it
 // from the last to the first (a crash leaves a prefix of the old log), then

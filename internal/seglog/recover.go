@@ -29,7 +29,7 @@ func readRecoveryPoint(fsys vfs.FS, dir string) (off int64, clean bool, err erro
 
 // listSegments returns the base offsets of the .log files in dir, ascending,
 // and removes leftovers: temporary checkpoint files and index files without
-// a segment.
+// a segment, gap markers without a segment.
 func listSegments(fsys vfs.FS, dir string) ([]int64, error) {
 	ents, err := fsys.ReadDir(dir)
 	if err != nil {
@@ -57,6 +57,7 @@ func listSegments(fsys vfs.FS, dir string) ([]int64, error) {
 	for _, e := range ents {
 		stem, _ := strings.CutSuffix(e.Name(), ".timeindex")
 		stem, _ = strings.CutSuffix(stem, ".index")
+		stem, _ = strings.CutSuffix(stem, ".gaps")
 		if stem != e.Name() && !logs[stem] {
 			fsys.Remove(filepath.Join(dir, e.Name()))
 		}
@@ -117,7 +118,11 @@ func (l *Log) openSegments(bases []int64) error {
 		if err != nil {
 			return err
 		}
-		l.segs = append(l.segs, newSegment(l.fs, l.dir, base, f))
+		s := newSegment(l.fs, l.dir, base, f)
+		l.segs = append(l.segs, s)
+		if s.gaps, err = hasGapMarker(s); err != nil {
+			return err
+		}
 	}
 	if len(l.segs) == 0 {
 		s, err := createSegment(l.fs, l.dir, l.logStart)
@@ -147,8 +152,11 @@ func (l *Log) recoverSegments(rp int64, clean bool) ([]*segment, error) {
 		s := l.segs[i]
 		// Compaction rewrites only segments below the recovery point; it
 		// may leave a gap after them, never an overlap. Anywhere else a gap
-		// or an overlap means nothing after it can be trusted.
-		sealed := i < trusted
+		// or an overlap means nothing after it can be trusted. Inside a
+		// segment, offsets may jump forward below the recovery point and in
+		// a segment with a gap marker (gaps.go); elsewhere they must be
+		// contiguous.
+		sealed := i < trusted || s.gaps
 		if i > 0 && (s.base < l.segs[i-1].next || i > trusted && s.base != l.segs[i-1].next) {
 			l.dropFrom(i)
 			break
@@ -240,8 +248,9 @@ func loadIndexes(s *segment, size, next int64) error {
 
 // recoverSegment checks every batch of s (header, CRC, contiguous offsets,
 // or increasing ones for a sealed segment, which compaction may have
-// rewritten), rebuilds its indexes and truncates the file after the last good
-// batch. It reports whether the segment was whole.
+// rewritten or which has a gap marker), rebuilds its indexes and truncates
+// the file after the last good batch. It reports whether the segment was
+// whole.
 func (l *Log) recoverSegment(s *segment, sealed bool) (complete bool, err error) {
 	st, err := s.f.Stat()
 	if err != nil {

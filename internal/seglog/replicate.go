@@ -9,17 +9,24 @@ import (
 )
 
 // ErrOffsetMismatch means AppendReplicated was given batches that do not
-// continue the log: the first base offset is not the log end offset, or the
-// batches are not contiguous.
+// continue the log: the first base offset is below the log end offset, or
+// a batch starts at or below the previous one's last offset (or so far past
+// its segment's base that the index cannot hold it).
 var ErrOffsetMismatch = errors.New("seglog: replicated batches do not continue the log")
 
 // AppendReplicated appends the leader's batches byte for byte: offsets,
 // partition leader epochs, timestamps and CRCs stay as the leader wrote them
-// (each CRC is checked). The first batch's base offset must equal the log
-// end offset and the batches must be contiguous, else ErrOffsetMismatch.
-// (A compacted leader's gaps between batches are therefore refused: the
-// base offset is outside the CRC, and recovery relies on contiguous offsets
-// in segments above the recovery point to detect a corrupt one.)
+// (each CRC is checked). The first batch's base offset must be at or
+// above the log end offset and every next batch must start after the
+// previous one's last offset, else ErrOffsetMismatch: a compacted leader's
+// gaps (before the first batch and between batches) are copied, never an
+// overlap or a step back. The log end offset becomes the last batch's last
+// offset + 1. The batch base offset is outside the CRC, so before the first
+// batch with a gap is written to a segment, that segment's gap marker is
+// made durable (gaps.go): recovery accepts gaps in marked segments and
+// keeps refusing them as corruption elsewhere. A batch whose base offset
+// lies more than 2^32-1 past the base of the segment it would go to is
+// refused (ErrOffsetMismatch): the index cannot hold its relative offset.
 // Each batch's PartitionLeaderEpoch newer than the latest known one starts
 // that epoch in the leader-epoch cache (persisted before the data is
 // written, as Append does). Idempotent-producer state is rebuilt from the
@@ -46,20 +53,34 @@ func (l *Log) AppendReplicated(records []byte) (AppendResult, error) {
 	if err != nil || len(hs) == 0 {
 		return res, err
 	}
-	next, pos := leo, 0
+	next, pos, gap := leo, 0, false
 	for i := range hs {
 		h := &hs[i]
-		if h.BaseOffset != next {
+		if h.BaseOffset < next {
 			return res, ErrOffsetMismatch
 		}
+		gap = gap || h.BaseOffset > next
 		if err := batch.CheckCRC(records[pos : pos+h.Size()]); err != nil {
 			return res, err
 		}
 		next, pos = h.LastOffset()+1, pos+h.Size()
 	}
 	now := opts.nowMs()
-	if l.shouldRoll(len(records), hs, now, opts) {
+	roll := l.shouldRoll(len(records), hs, now, opts)
+	base := l.active().base // appendMu: the appender is the only writer of the segment list
+	if roll {
+		base = leo
+	}
+	if hs[len(hs)-1].BaseOffset-base > math.MaxUint32 {
+		return res, ErrOffsetMismatch
+	}
+	if roll {
 		if err := l.roll(); err != nil {
+			return res, err
+		}
+	}
+	if gap {
+		if err := markGaps(l.active()); err != nil {
 			return res, err
 		}
 	}
@@ -148,7 +169,9 @@ func (l *Log) LatestEpoch() int32 {
 // any moment recovers the affected segments from their batches (the epoch
 // cache is re-learned from them); removed segments that a crash brings back
 // no longer chain and are dropped; the cut segment is fsynced before the
-// call returns. A crash therefore leaves a prefix of the old log.
+// call returns. A crash therefore leaves a prefix of the old log. A kept
+// segment with offset gaps (compacted, or a compacted leader's copy) gets
+// its gap marker before the recovery point moves into it.
 func (l *Log) TruncateTo(to int64) error {
 	if to < 0 {
 		return ErrOffsetOutOfRange
@@ -179,6 +202,7 @@ func (l *Log) TruncateTo(to int64) error {
 	// Where the cut goes, and the indexes of what stays.
 	cut := &segment{base: kept.base, next: kept.base, maxTs: -1, maxTsOffset: -1}
 	var pos int64 = -1
+	gap := false // the kept part has offset gaps
 	res := walk(kept.f, kept.size, kept.base, false, true, func(h *batch.Header, p int64) {
 		if pos >= 0 || h.LastOffset() >= to {
 			if pos < 0 {
@@ -186,6 +210,7 @@ func (l *Log) TruncateTo(to int64) error {
 			}
 			return
 		}
+		gap = gap || h.BaseOffset != cut.next
 		cut.addBatch(h, p, opts.IndexIntervalBytes)
 	})
 	if res.err != nil {
@@ -207,6 +232,14 @@ func (l *Log) TruncateTo(to int64) error {
 	// brings back must not lie at or below it, or recovery would trust
 	// the gap before it.
 	rp := min(end, l.recoveryBase)
+	// The recovery point may land in a segment that compaction rewrote
+	// (below it so far, so trusted with its gaps): give it a gap marker
+	// first, or a crash would recover it as if its gaps were corruption.
+	if gap {
+		if err := markGaps(kept); err != nil {
+			return err
+		}
+	}
 	if err := l.writeRecoveryPoint(rp, false); err != nil {
 		return err
 	}

@@ -194,9 +194,9 @@ func TestAppendReplicatedRefusals(t *testing.T) {
 			t.Fatalf("%s: LEO %d after a refused append", what, leo)
 		}
 	}
-	check("gap before", raw[3], ErrOffsetMismatch)
+	check("behind", raw[0], ErrOffsetMismatch)
 	check("overlap", concat(raw[1:3]), ErrOffsetMismatch)
-	check("gap inside", concat([][]byte{raw[2], raw[0]}), ErrOffsetMismatch)
+	check("step back inside", concat([][]byte{raw[2], raw[0]}), ErrOffsetMismatch)
 	bad := bytes.Clone(raw[2])
 	bad[len(bad)-1] ^= 1
 	check("bad crc", bad, batch.ErrCorrupt)

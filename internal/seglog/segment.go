@@ -32,6 +32,10 @@ type segment struct {
 	timeIndex   []timeEntry
 	sinceIndex  int   // bytes appended since the last index entry
 	rollBaseMs  int64 // segment.ms counts from here; -1 until the first append
+
+	// gaps: the segment's gap marker is durable (see gaps.go). Written
+	// under Log.appendMu (or before the Log is shared), read by its holders.
+	gaps bool
 }
 
 func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
@@ -80,6 +84,7 @@ func (s *segment) removeFiles() {
 	s.fs.Remove(s.path)
 	s.fs.Remove(s.indexPath())
 	s.fs.Remove(s.timeIndexPath())
+	s.fs.Remove(s.gapsPath())
 }
 
 // retire drops the Log's reference to a segment that left the log.

@@ -226,7 +226,27 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		AutoLeaderRebalance:                cfg.AutoLeaderRebalanceEnable,
 		LeaderImbalanceCheckInterval:       time.Duration(cfg.LeaderImbalanceCheckIntervalSeconds) * time.Second,
 		LeaderImbalancePerBrokerPercentage: cfg.LeaderImbalancePerBrokerPercentage,
+
+		InterBrokerListener:  cfg.InterBrokerListenerName,
+		ReplicaLagTimeMax:    time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
+		ReplicaFetchMaxBytes: int32(cfg.ReplicaFetchMaxBytes),
+		ReplicaFetchBackoff:  replicaIntMs(cfg, "replica.fetch.backoff.ms"),
+		ReplicaFetchWaitMax:  replicaIntMs(cfg, "replica.fetch.wait.max.ms"),
 	}
+}
+
+// replicaIntMs reads a replication key in milliseconds (0: the broker's
+// default).
+func replicaIntMs(cfg *config.Config, key string) time.Duration {
+	v, ok := cfg.Get(key)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Millisecond
 }
 
 // voters is controller.quorum.voters as node id → address. With only
