@@ -72,19 +72,20 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": kmsg.StringPtr("7000")}, "own"); err != nil {
 		t.Fatal(err)
 	}
-	// A read-only key is refused for the whole resource.
+	// A read-only key is refused for the whole resource, with Kafka 4.4's
+	// error code and message.
 	rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
 		{Name: "log.cleaner.threads", Value: kmsg.StringPtr("2")}, {Name: "log.dirs", Value: kmsg.StringPtr("/x")}}, 1)
-	if err != nil || len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidConfig) || rs[0].ErrMessage != "Cannot update these configs dynamically: [log.dirs]" {
+	if err != nil || len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidRequest) || rs[0].ErrMessage != "Cannot update these configs dynamically: [log.dirs]" {
 		t.Fatalf("read-only key: %v %+v", err, rs)
 	}
 	// A per-broker key on the cluster default.
 	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "ssl.client.auth", Value: kmsg.StringPtr("required")}})
-	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidConfig) || !strings.HasPrefix(rs[0].ErrMessage, "Cannot update these configs at default cluster level, broker id must be specified: [ssl.client.auth]") {
+	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidRequest) || !strings.HasPrefix(rs[0].ErrMessage, "Cannot update these configs at default cluster level, broker id must be specified: [ssl.client.auth]") {
 		t.Fatalf("per-broker key on the default: %+v", rs)
 	}
 	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.io.threads", Value: kmsg.StringPtr("eight")}}, 1)
-	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidRequest) {
 		t.Fatalf("bad value: %+v", rs)
 	}
 	// validateOnly changes nothing.

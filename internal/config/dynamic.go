@@ -11,7 +11,9 @@ package config
 // check the controller runs before it writes the records.
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,8 +110,8 @@ var LiveDynamicKeys = []string{
 // does, in its order and with its messages: keys that are not dynamic,
 // security keys without a listener prefix, values that do not parse, and
 // per-broker keys on the cluster default. Then samsa's own refusals
-// (listeners) and the value rules of the typed configuration. Every error
-// is an INVALID_CONFIG for the caller.
+// (listeners) and the value rules of the typed configuration. Kafka 4.4
+// answers every one of these with INVALID_REQUEST, and so does the caller.
 func ValidateDynamic(c *Config, props map[string]string, perBroker bool) error {
 	names := make([]string, 0, len(props))
 	for k := range props {
@@ -143,7 +145,11 @@ func ValidateDynamic(c *Config, props map[string]string, perBroker bool) error {
 		}
 		if k, ok := brokerKeyIndex[base]; ok {
 			if err := parseTyped(k.typ, strings.TrimSpace(props[n])); err != nil {
-				return fmt.Errorf("Invalid value %s for configuration %s: Not a valid %s", props[n], n, strings.ToLower(string(k.typ)))
+				why := "Not a number of type " + string(k.typ)
+				if k.typ == TypeBoolean {
+					why = "Expected value to be either true or false"
+				}
+				return fmt.Errorf("Invalid value %s for configuration %s: %s", props[n], n, why)
 			}
 		}
 	}
@@ -157,7 +163,7 @@ func ValidateDynamic(c *Config, props map[string]string, perBroker bool) error {
 	}
 	for _, n := range pick(func(n string) bool { return threadKeys[n] }) {
 		if v, _ := strconv.ParseInt(strings.TrimSpace(props[n]), 10, 32); v < 1 {
-			return fmt.Errorf("Dynamic thread count update validation failed for %s=%s, value should be at least 1", n, props[n])
+			return fmt.Errorf("Invalid value %s for configuration %s: Value must be at least 1", props[n], n)
 		}
 	}
 	if c == nil {
@@ -169,7 +175,23 @@ func ValidateDynamic(c *Config, props map[string]string, perBroker bool) error {
 	} else {
 		_, err = c.WithDynamic(props, nil)
 	}
-	return err
+	if err != nil {
+		return kafkaRangeError(err)
+	}
+	return nil
+}
+
+// rangeError matches the resolver's message for a number below its minimum.
+var rangeError = regexp.MustCompile(`^([a-z0-9.]+): invalid value "([^"]*)": must be in \[(-?[0-9]+), (9223372036854775807|2147483647|32767)\]$`)
+
+// kafkaRangeError rewrites the first problem of a resolve error in Kafka's
+// ConfigDef words when it is a lower bound ("Value must be at least N").
+func kafkaRangeError(err error) error {
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	if m := rangeError.FindStringSubmatch(first); m != nil {
+		return fmt.Errorf("Invalid value %s for configuration %s: Value must be at least %s", m[2], m[1], m[3])
+	}
+	return errors.New(first)
 }
 
 // WithDynamic returns c with dynamic broker configs on top: the cluster
@@ -228,9 +250,8 @@ func brokerSynonyms(name string) []string {
 // synonyms is Kafka's ConfigHelper.configSynonyms: every level (this
 // broker's dynamic value, the cluster default, static, default) of every
 // synonym key, levels first, without the entries before the key's own
-// first one. perBroker false leaves out this broker's level (the cluster
-// default resource).
-func (c *Config) synonyms(name string, sensitive, perBroker bool) []Synonym {
+// first one.
+func (c *Config) synonyms(name string, sensitive bool) []Synonym {
 	var out []Synonym
 	add := func(get func(string) (string, bool), src Source) {
 		for _, s := range brokerSynonyms(name) {
@@ -245,9 +266,7 @@ func (c *Config) synonyms(name string, sensitive, perBroker bool) []Synonym {
 	lookup := func(m map[string]string) func(string) (string, bool) {
 		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	}
-	if perBroker {
-		add(lookup(c.dynBroker), SourceDynamicBroker)
-	}
+	add(lookup(c.dynBroker), SourceDynamicBroker)
 	add(lookup(c.dynDefault), SourceDynamicDefault)
 	add(lookup(c.props), SourceStatic)
 	add(c.defaultValue, SourceDefault)
@@ -276,7 +295,8 @@ func (c *Config) DefaultValues() []Entry {
 		if e.Sensitive {
 			e.Value, e.Null = "", true
 		}
-		e.Synonyms = c.synonyms(name, e.Sensitive, false)
+		// Kafka 4.4 lists only the default's own level here.
+		e.Synonyms = []Synonym{{Name: name, Value: e.Value, Null: e.Null, Source: SourceDynamicDefault}}
 		out = append(out, e)
 	}
 	return out

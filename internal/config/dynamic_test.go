@@ -17,12 +17,13 @@ func TestValidateDynamic(t *testing.T) {
 		{map[string]string{"log.dirs": "/x", "node.id": "3", "log.cleaner.threads": "2"}, true, "Cannot update these configs dynamically: [log.dirs, node.id]"},
 		{map[string]string{"advertised.listeners": "PLAINTEXT://h:1"}, true, "Cannot update these configs dynamically: [advertised.listeners]"},
 		{map[string]string{"ssl.keystore.location": "/k"}, true, "These security configs can be dynamically updated only per-listener using the listener prefix: [ssl.keystore.location]"},
-		{map[string]string{"num.io.threads": "eight"}, true, "Invalid value eight for configuration num.io.threads"},
+		{map[string]string{"num.io.threads": "eight"}, true, "Invalid value eight for configuration num.io.threads: Not a number of type INT"},
+		{map[string]string{"foo.bar": "1"}, true, ""},
 		{map[string]string{"ssl.client.auth": "required"}, false, "Cannot update these configs at default cluster level, broker id must be specified: [ssl.client.auth]"},
 		{map[string]string{"ssl.client.auth": "required"}, true, ""},
 		{map[string]string{"listeners": "PLAINTEXT://:1"}, true, "samsa binds its listeners"},
-		{map[string]string{"num.io.threads": "0"}, true, "Dynamic thread count update validation failed for num.io.threads=0, value should be at least 1"},
-		{map[string]string{"log.segment.bytes": "1000"}, false, "log.segment.bytes"},
+		{map[string]string{"num.io.threads": "0"}, true, "Invalid value 0 for configuration num.io.threads: Value must be at least 1"},
+		{map[string]string{"log.segment.bytes": "1000"}, false, "Invalid value 1000 for configuration log.segment.bytes: Value must be at least 1048576"},
 		{map[string]string{"log.retention.ms": "0"}, false, "log.retention.ms"},
 	}
 	for _, tc := range cases {
@@ -79,7 +80,7 @@ func TestWithDynamicPrecedence(t *testing.T) {
 	}
 	def := d.DefaultValues()
 	if len(def) != 3 || def[0].Name != "log.cleaner.threads" || def[0].Value != "3" || def[0].Source != SourceDynamicDefault ||
-		syn(def[0]) != "DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleaner.threads=3 STATIC_BROKER_CONFIG:log.cleaner.threads=1 DEFAULT_CONFIG:log.cleaner.threads=1" {
+		syn(def[0]) != "DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleaner.threads=3" {
 		t.Fatalf("default resource: %+v", def)
 	}
 	// The static config is untouched.

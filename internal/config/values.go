@@ -39,7 +39,7 @@ func (c *Config) Values() []Entry {
 		if e.Sensitive || looksSensitive(name) {
 			e.Sensitive, e.Value, e.Null = true, "", true
 		}
-		e.Synonyms = c.synonyms(name, e.Sensitive, true)
+		e.Synonyms = c.synonyms(name, e.Sensitive)
 		out = append(out, e)
 	}
 	return out

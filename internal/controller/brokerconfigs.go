@@ -25,10 +25,10 @@ func (c *Controller) AlterBrokerConfigs(name string, ops []ConfigOp, replace, va
 // a BROKER resource (Kafka's ConfigurationControlManager with the
 // ControllerConfigurationValidator): the name is empty or a non-negative
 // base-10 broker id (INVALID_REQUEST otherwise; the broker need not be
-// registered), the resulting set passes cfg.ValidateBrokerConfigs
-// (INVALID_CONFIG: keys that are not dynamic, values that do not parse,
-// per-broker keys on the default), and one Config record is written per
-// config whose value changes.
+// registered), the resulting set passes cfg.ValidateBrokerConfigs (keys
+// that are not dynamic, values that do not parse, per-broker keys on the
+// default: INVALID_REQUEST, as Kafka 4.4 answers them), and one Config
+// record is written per config whose value changes.
 func DecideAlterBrokerConfigs(cfg *Config, im *metadata.Image, name string, ops []ConfigOp, replace bool) ([]metadata.Record, error) {
 	if name != "" {
 		id, err := strconv.ParseInt(name, 10, 32)
@@ -63,7 +63,7 @@ func DecideAlterBrokerConfigs(cfg *Config, im *metadata.Image, name string, ops 
 		}
 	}
 	if err := cfg.ValidateBrokerConfigs(set, name != ""); err != nil {
-		return nil, errorf(kerr.InvalidConfig, "%v", err)
+		return nil, errorf(kerr.InvalidRequest, "%v", err)
 	}
 	var recs []metadata.Record
 	for _, k := range sortedKeys(current) {

@@ -26,7 +26,7 @@ func TestAlterBrokerConfigs(t *testing.T) {
 		}
 	}
 	err := c.AlterBrokerConfigs("2", []ConfigOp{{Name: "log.dirs", Value: ptr("/x")}}, false, false)
-	if code(err) != kerr.InvalidConfig.Code || MessageOf(err) == nil || *MessageOf(err) != "Cannot update these configs dynamically: [log.dirs]" {
+	if code(err) != kerr.InvalidRequest.Code || MessageOf(err) == nil || *MessageOf(err) != "Cannot update these configs dynamically: [log.dirs]" {
 		t.Fatalf("read-only key: %v", err)
 	}
 	n := len(log.recs)
