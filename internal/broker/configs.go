@@ -182,15 +182,18 @@ func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
 	})
 }
 
-// foreignBroker reports whether a BROKER resource names a broker other
-// than this one (by a valid id), with Kafka's message.
+// foreignBroker reports whether a BROKER resource names something other
+// than this broker or the cluster default, with Kafka's message.
 func (b *Broker) foreignBroker(typ int8, name string) (string, bool) {
 	if typ != resourceBroker || name == "" {
 		return "", false
 	}
 	id, err := strconv.ParseInt(name, 10, 32)
-	if err != nil || int32(id) == b.opts.NodeID {
-		return "", false // the controller refuses a bad name
+	if err != nil {
+		return "Node id must be an integer, but it is: " + name, true
+	}
+	if int32(id) == b.opts.NodeID {
+		return "", false
 	}
 	return "Unexpected broker id, expected " + strconv.Itoa(int(b.opts.NodeID)) + ", but received " + name, true
 }

@@ -84,6 +84,23 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidRequest) || !strings.HasPrefix(rs[0].ErrMessage, "Cannot update these configs at default cluster level, broker id must be specified: [ssl.client.auth]") {
 		t.Fatalf("per-broker key on the default: %+v", rs)
 	}
+	// Another broker's resource, or a name that is no broker id, is
+	// refused by the broker receiving it (Kafka 4.4's messages).
+	cl := newClient(t, n.Addr())
+	for name, want := range map[string]string{"2": "Unexpected broker id, expected 1, but received 2", "x": "Node id must be an integer, but it is: x"} {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
+		rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		rc.Name, rc.Value = "log.cleaner.threads", kmsg.StringPtr("2")
+		rr.Configs = append(rr.Configs, rc)
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctx, cl.Broker(1))
+		if err != nil || len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != kerr.InvalidRequest.Code ||
+			resp.Resources[0].ErrorMessage == nil || *resp.Resources[0].ErrorMessage != want {
+			t.Fatalf("resource %q: %v %+v", name, err, resp)
+		}
+	}
 	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.io.threads", Value: kmsg.StringPtr("eight")}}, 1)
 	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidRequest) {
 		t.Fatalf("bad value: %+v", rs)
