@@ -73,7 +73,7 @@ func (b *Broker) decideCreateTopics(kreq kmsg.Request) kmsg.Response {
 
 func (b *Broker) createdTopicConfigs(topic string, set map[string]*string) []kmsg.CreateTopicsResponseTopicConfig {
 	var out []kmsg.CreateTopicsResponseTopicConfig
-	for _, e := range b.topicDefaults {
+	for _, e := range b.dynamic().topicDefaults {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Value, c.ReadOnly, c.IsSensitive, c.Source = e.Name, e.Value, e.ReadOnly, e.Sensitive, e.Source
 		if v, ok := set[e.Name]; ok {

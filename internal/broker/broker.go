@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/controller"
@@ -69,10 +70,12 @@ type Broker struct {
 	timers   *purgatory.Timers
 	pids     producerIDs
 
-	// topicDefaults: the topic-config registry's defaults as reported,
-	// computed once in New (see loadTopicDefaults).
-	topicDefaults []ConfigEntry
-	coord         *coordinator
+	// dyn is the configuration with the dynamic broker configs of the
+	// image on top (dynconfig.go); cleanerKick wakes the cleaner when its
+	// backoff changes.
+	dyn         atomic.Pointer[dynState]
+	cleanerKick chan struct{}
+	coord       *coordinator
 
 	mu        sync.Mutex
 	listeners []*boundListener   // mu guards listeners, conns, closed
@@ -102,7 +105,7 @@ func New(opts Options) (*Broker, error) {
 		pub: metadata.NewPublisher(nil), ready: make(chan struct{}), failed: make(chan struct{})}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.life.shutdown, b.life.shutdownDone = make(chan struct{}), make(chan struct{})
-	b.loadTopicDefaults()
+	b.initDynamic()
 	if err := b.lockDirs(); err != nil {
 		return nil, err
 	}
@@ -119,8 +122,11 @@ func New(opts Options) (*Broker, error) {
 		// The partitions follow the image from the first entry the log
 		// applies (Start joins the log); the coordinator follows the
 		// leadership of __consumer_offsets partitions they host.
+		b.pub.Subscribe(b.onBrokerConfigs)
 		b.pub.Subscribe(b.parts.onImage)
 		b.pub.Subscribe(b.coord.onImage)
+	} else {
+		b.pub.Subscribe(b.onBrokerConfigs)
 	}
 	return b, nil
 }

@@ -14,14 +14,20 @@ func (b *Broker) cleanerLoop() {
 	if !b.opts.LogCleanerEnable {
 		return
 	}
-	t := time.NewTicker(b.opts.LogCleanerBackoff)
+	// The backoff is read before every pass: log.cleaner.backoff.ms is a
+	// dynamic broker config, and a change wakes the loop (cleanerKick).
+	t := time.NewTimer(b.dynamic().cleanerBackoff)
 	defer t.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
+		case <-b.cleanerKick:
+			t.Stop()
+			t.Reset(b.dynamic().cleanerBackoff)
 		case <-t.C:
 			b.parts.compact(b.stop)
+			t.Reset(b.dynamic().cleanerBackoff)
 		}
 	}
 }

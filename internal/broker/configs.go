@@ -5,10 +5,14 @@ package broker
 //
 // Topics report every topic config with its effective value and source:
 // DYNAMIC_TOPIC_CONFIG (1) when set on the topic, else the source of the
-// broker key its default comes from (STATIC_BROKER_CONFIG 4 or
-// DEFAULT_CONFIG 5). Synonyms (v1+) list that chain. The broker resource
-// reports the node's static configuration. Dynamic broker configs are not
-// supported yet: altering a broker resource gets INVALID_REQUEST.
+// broker key its default comes from (DYNAMIC_BROKER_CONFIG 2,
+// DYNAMIC_DEFAULT_BROKER_CONFIG 3, STATIC_BROKER_CONFIG 4 or DEFAULT_CONFIG
+// 5). Synonyms (v1+) list that chain. The broker resource named by this
+// node's id reports every broker key with its effective value, dynamic ones
+// included (dynconfig.go); the one with the empty name, the cluster-wide
+// default, reports only the keys set there. Altering a BROKER resource is
+// decided by the controller (controller.DecideAlterBrokerConfigs); a
+// BROKER_LOGGER resource gets INVALID_REQUEST (samsa has no log4j loggers).
 
 import (
 	"strconv"
@@ -51,10 +55,16 @@ func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {
 				entries = b.topicEntries(im, rr.ResourceName)
 			}
 		case int8(rr.ResourceType) == resourceBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
-				setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "unexpected broker id "+rr.ResourceName)
-			} else if b.opts.BrokerConfigs != nil {
-				entries = b.opts.BrokerConfigs()
+			d := b.dynamic()
+			switch rr.ResourceName {
+			case "":
+				entries = d.defaultEntries
+			case strconv.Itoa(int(b.opts.NodeID)):
+				if d.brokerEntries != nil {
+					entries = d.brokerEntries()
+				}
+			default:
+				setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "Unexpected broker id, expected "+strconv.Itoa(int(b.opts.NodeID))+" or empty string, but received "+rr.ResourceName)
 			}
 		default:
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, "unsupported resource type "+strconv.Itoa(int(rr.ResourceType)))
@@ -70,7 +80,7 @@ func (b *Broker) handleDescribeConfigs(r *request, kreq kmsg.Request) {
 // topicEntries returns a topic's configs with values and sources.
 func (b *Broker) topicEntries(im *metadata.Image, topic string) []ConfigEntry {
 	dyn := im.Configs(metadata.ResourceTopic, topic)
-	defs := b.topicDefaults
+	defs := b.dynamic().topicDefaults
 	out := make([]ConfigEntry, 0, len(defs))
 	for _, e := range defs {
 		// Synonyms, most specific first, as Kafka lists them: the topic's
@@ -87,17 +97,13 @@ func (b *Broker) topicEntries(im *metadata.Image, topic string) []ConfigEntry {
 		if v, ok := dyn[e.Name]; ok {
 			e.Value, e.Source = &v, sourceDynamicTopic
 		}
-		e.synonyms = syn
+		e.Synonyms = syn
 		out = append(out, e)
 	}
 	return out
 }
 
-type configSynonym struct {
-	name   string
-	value  *string
-	source int8
-}
+type configSynonym = ConfigSynonym
 
 func filterEntries(entries []ConfigEntry, names []string) []ConfigEntry {
 	if names == nil {
@@ -127,13 +133,13 @@ func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsRespo
 		c.Documentation = e.Doc
 	}
 	if synonyms {
-		syn := e.synonyms
+		syn := e.Synonyms
 		if syn == nil {
 			syn = []configSynonym{{e.Name, e.Value, e.Source}}
 		}
 		for _, sy := range syn {
 			s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-			s.Name, s.Value, s.Source = sy.name, sy.value, kmsg.ConfigSource(sy.source)
+			s.Name, s.Value, s.Source = sy.Name, sy.Value, kmsg.ConfigSource(sy.Source)
 			if e.Sensitive {
 				s.Value = nil
 			}
@@ -144,7 +150,52 @@ func describeEntry(e ConfigEntry, synonyms, docs bool) kmsg.DescribeConfigsRespo
 }
 
 func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
-	b.toController(r, kreq, b.decideAlterConfigs)
+	req := kreq.(*kmsg.AlterConfigsRequest)
+	if r.conn.listener.controller {
+		b.toController(r, kreq, b.decideAlterConfigs)
+		return
+	}
+	// A broker listener answers BROKER resources naming another broker
+	// itself, as Kafka's ConfigAdminManager does before forwarding: a
+	// broker's own configs are altered through that broker.
+	var own []kmsg.AlterConfigsRequestResource
+	var foreign []kmsg.AlterConfigsResponseResource
+	for _, rr := range req.Resources {
+		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+			sr := kmsg.NewAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
+			foreign = append(foreign, sr)
+			continue
+		}
+		own = append(own, rr)
+	}
+	if len(foreign) == 0 {
+		b.toController(r, kreq, b.decideAlterConfigs)
+		return
+	}
+	req.Resources = own
+	b.toControllerThen(r, req, b.decideAlterConfigs, func(resp kmsg.Response) kmsg.Response {
+		ar := resp.(*kmsg.AlterConfigsResponse)
+		ar.Resources = append(ar.Resources, foreign...)
+		return ar
+	})
+}
+
+// foreignBroker reports whether a BROKER resource names something other
+// than this broker or the cluster default, with Kafka's message.
+func (b *Broker) foreignBroker(typ int8, name string) (string, bool) {
+	if typ != resourceBroker || name == "" {
+		return "", false
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return "Node id must be an integer, but it is: " + name, true
+	}
+	if int32(id) == b.opts.NodeID {
+		return "", false
+	}
+	return "Unexpected broker id, expected " + strconv.Itoa(int(b.opts.NodeID)) + ", but received " + name, true
 }
 
 func (b *Broker) decideAlterConfigs(kreq kmsg.Request) kmsg.Response {
@@ -165,7 +216,33 @@ func (b *Broker) decideAlterConfigs(kreq kmsg.Request) kmsg.Response {
 }
 
 func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
-	b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	if r.conn.listener.controller {
+		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+		return
+	}
+	var own []kmsg.IncrementalAlterConfigsRequestResource
+	var foreign []kmsg.IncrementalAlterConfigsResponseResource
+	for _, rr := range req.Resources {
+		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
+			foreign = append(foreign, sr)
+			continue
+		}
+		own = append(own, rr)
+	}
+	if len(foreign) == 0 {
+		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
+		return
+	}
+	req.Resources = own
+	b.toControllerThen(r, req, b.decideIncrementalAlterConfigs, func(resp kmsg.Response) kmsg.Response {
+		ir := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		ir.Resources = append(ir.Resources, foreign...)
+		return ir
+	})
 }
 
 func (b *Broker) decideIncrementalAlterConfigs(kreq kmsg.Request) kmsg.Response {
@@ -191,8 +268,12 @@ func (b *Broker) alterConfigs(typ int8, name string, ops []controller.ConfigOp, 
 		if err := b.ctl.AlterTopicConfigs(name, ops, replace, validateOnly); err != nil {
 			*code, *msg = controller.CodeOf(err), controller.MessageOf(err)
 		}
-	case resourceBroker, resourceBrokerLogger:
-		setErr(code, msg, kerr.InvalidRequest, "dynamic broker configs are not supported yet; set them in server.properties")
+	case resourceBroker:
+		if err := b.ctl.AlterBrokerConfigs(name, ops, replace, validateOnly); err != nil {
+			*code, *msg = controller.CodeOf(err), controller.MessageOf(err)
+		}
+	case resourceBrokerLogger:
+		setErr(code, msg, kerr.InvalidRequest, "samsa has no log4j loggers to change (BROKER_LOGGER)")
 	default:
 		setErr(code, msg, kerr.InvalidRequest, "unsupported resource type "+strconv.Itoa(int(typ)))
 	}

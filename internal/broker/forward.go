@@ -27,17 +27,30 @@ import (
 
 // toController routes a controller-bound request (see above).
 func (b *Broker) toController(r *request, kreq kmsg.Request, decide func(kmsg.Request) kmsg.Response) {
+	b.toControllerThen(r, kreq, decide, nil)
+}
+
+// toControllerThen is toController with then (when not nil) applied to the
+// answer before it is sent: a handler that answered part of a request
+// itself merges its answers back in.
+func (b *Broker) toControllerThen(r *request, kreq kmsg.Request, decide func(kmsg.Request) kmsg.Response, then func(kmsg.Response) kmsg.Response) {
 	kreq.SetVersion(r.hdr.Version)
+	respond := func(resp kmsg.Response) {
+		if then != nil {
+			resp = then(resp)
+		}
+		r.respond(resp)
+	}
 	if b.active() {
-		r.respond(decide(kreq))
+		respond(decide(kreq))
 		return
 	}
 	if r.conn.listener.controller || b.fwd == nil {
-		r.respond(errorResponse(kreq, kerr.NotController, "this node is not the active controller"))
+		respond(errorResponse(kreq, kerr.NotController, "this node is not the active controller"))
 		return
 	}
-	if !b.async.Go(func() { r.respond(b.forward(kreq)) }) {
-		r.respond(errorResponse(kreq, kerr.NotController, "the broker is shutting down"))
+	if !b.async.Go(func() { respond(b.forward(kreq)) }) {
+		respond(errorResponse(kreq, kerr.NotController, "the broker is shutting down"))
 	}
 }
 

@@ -45,8 +45,33 @@ type ConfigEntry struct {
 	Doc       *string
 	// Synonym is, for a topic config, the broker key its default comes from.
 	Synonym string
-	// synonyms is filled by the DescribeConfigs handler.
-	synonyms []configSynonym
+	// Synonyms is the value chain DescribeConfigs reports (IncludeSynonyms),
+	// most specific first; nil reports the entry itself. The handler fills
+	// it for topic configs.
+	Synonyms []ConfigSynonym
+}
+
+// ConfigSynonym is one level of a config's value chain.
+type ConfigSynonym struct {
+	Name   string
+	Value  *string
+	Source int8 // kmsg ConfigSource
+}
+
+// Dynamic is the node's configuration with the dynamic broker configs of
+// the metadata image on top (Options.Reconfigure builds it).
+type Dynamic struct {
+	// TopicConfigs gives topic defaults that follow the dynamic broker
+	// keys (log.retention.*, log.segment.*, message.max.bytes, ...).
+	TopicConfigs TopicConfigs
+	// BrokerConfigs is this broker's resource (named by its id), with the
+	// sources DYNAMIC_BROKER_CONFIG (2) and DYNAMIC_DEFAULT_BROKER_CONFIG
+	// (3) where they apply; DefaultConfigs the cluster default resource
+	// (the empty name): only the keys set there.
+	BrokerConfigs  []ConfigEntry
+	DefaultConfigs []ConfigEntry
+	// LogCleanerBackoff is log.cleaner.backoff.ms.
+	LogCleanerBackoff time.Duration
 }
 
 // Options configures a Broker. The zero value of a field means Kafka's
@@ -104,6 +129,13 @@ type Options struct {
 	TopicConfigs TopicConfigs
 	// BrokerConfigs returns the broker configs for DescribeConfigs(BROKER).
 	BrokerConfigs func() []ConfigEntry
+	// ValidateBrokerConfigs checks the dynamic configs one BROKER resource
+	// would hold (perBroker: it names a broker, else the cluster default);
+	// nil refuses dynamic broker configs. Reconfigure overlays the cluster
+	// default and this broker's dynamic configs on the static ones; nil
+	// leaves the static configuration in force.
+	ValidateBrokerConfigs func(next map[string]string, perBroker bool) error
+	Reconfigure           func(clusterDefault, perBroker map[string]string) (*Dynamic, error)
 
 	// Roles (process.roles). Neither set means both (the embedded default).
 	BrokerRole, ControllerRole bool

@@ -133,6 +133,7 @@ func (b *Broker) controllerConfig() controller.Config {
 		DefaultPartitions:                  b.opts.NumPartitions,
 		DefaultReplicationFactor:           b.opts.DefaultReplicationFactor,
 		ValidateTopicConfig:                b.opts.TopicConfigs.Validate,
+		ValidateBrokerConfigs:              b.opts.ValidateBrokerConfigs,
 		DeleteTopicEnable:                  b.opts.DeleteTopicEnable,
 		SessionTimeout:                     b.opts.SessionTimeout,
 		AutoLeaderRebalance:                b.opts.AutoLeaderRebalance,
@@ -147,7 +148,7 @@ func (b *Broker) controllerConfig() controller.Config {
 // unclean.leader.election.enable from its dynamic configs over the broker
 // defaults, for the controller's elections.
 func (b *Broker) topicReplication(overrides map[string]string) (int, bool) {
-	tc, _ := b.opts.TopicConfigs.Effective(overrides)
+	tc, _ := b.dynamic().topics.Effective(overrides)
 	return tc.MinInsyncReplicas, tc.UncleanLeaderElection
 }
 

@@ -6,13 +6,6 @@ import (
 	"github.com/samsa-io/samsa/internal/seglog"
 )
 
-// loadTopicDefaults caches the registry's defaults as DescribeConfigs and
-// CreateTopics report them: they come from static broker config, so they
-// cannot change while the broker runs.
-func (b *Broker) loadTopicDefaults() {
-	b.topicDefaults = b.opts.TopicConfigs.Defaults()
-}
-
 // topicConfig is what a partition keeps of its topic's configuration: the
 // typed config package config builds (the broker's topic defaults overlaid
 // with the topic's dynamic configs from the metadata image), and what the
@@ -32,7 +25,7 @@ type topicConfig struct {
 // when the broker config was loaded); one that is not valid anyway takes
 // Kafka's built-in default, as config.ParseTopicConfig documents.
 func (b *Broker) topicConfig(im *metadata.Image, topic string) topicConfig {
-	typed, err := b.opts.TopicConfigs.Effective(im.Configs(metadata.ResourceTopic, topic))
+	typed, err := b.dynamic().topics.Effective(im.Configs(metadata.ResourceTopic, topic))
 	if err != nil {
 		b.log.Warn("invalid topic config values replaced by their defaults", "topic", topic, "err", err)
 	}

@@ -236,6 +236,11 @@ type Config struct {
 	from           map[string]string
 	derived        map[string]string
 	protocolMapSet bool
+	// dynDefault and dynBroker are the dynamic broker configs WithDynamic
+	// put on top (the cluster default, then this broker's own); hostname
+	// resolves wildcard listener hosts.
+	dynDefault, dynBroker map[string]string
+	hostname              func() (string, error)
 }
 
 // IsBroker reports whether process.roles contains broker.
@@ -282,6 +287,12 @@ func (c *Config) isControllerListener(name string) bool {
 // Get returns the effective string value of a broker key and whether it is
 // non-null, for code that needs a key without a typed field.
 func (c *Config) Get(key string) (string, bool) {
+	if v, ok := c.dynBroker[key]; ok {
+		return v, true
+	}
+	if v, ok := c.dynDefault[key]; ok {
+		return v, true
+	}
 	if v, ok := c.props[key]; ok {
 		return v, true
 	}
@@ -377,6 +388,7 @@ func build(o LoadOptions) (*Config, []string, error) {
 	if c.Embedded {
 		c.deriveEmbedded()
 	}
+	c.hostname = hostname
 	if err := c.resolve(hostname); err != nil {
 		return nil, warnings, c.embeddedHint(err)
 	}
@@ -509,10 +521,12 @@ func (c *Config) resolve(hostname func() (string, error)) error {
 	r := &resolver{c: c}
 	// Type-check every known key the user set, even ones samsa ignores, so a
 	// typo such as num.io.threads=eight fails as it would on AK.
-	for k, v := range c.props {
-		if bk, ok := brokerKeyIndex[k]; ok {
-			if err := parseTyped(bk.typ, v); err != nil {
-				r.fail(k, v, "not a valid "+strings.ToLower(string(bk.typ)))
+	for _, m := range []map[string]string{c.props, c.dynDefault, c.dynBroker} {
+		for k, v := range m {
+			if bk, ok := brokerKeyIndex[k]; ok {
+				if err := parseTyped(bk.typ, v); err != nil {
+					r.fail(k, v, "not a valid "+strings.ToLower(string(bk.typ)))
+				}
 			}
 		}
 	}

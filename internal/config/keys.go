@@ -70,7 +70,7 @@ var brokerKeys = []brokerKey{
 
 	// Listeners.
 	{name: "listeners", typ: TypeList, def: "PLAINTEXT://:9092", dynamic: true},
-	{name: "advertised.listeners", typ: TypeList, null: true, dynamic: true},
+	{name: "advertised.listeners", typ: TypeList, null: true},
 	{name: "listener.security.protocol.map", typ: TypeString, def: defaultProtocolMap, dynamic: true},
 	{name: "inter.broker.listener.name", typ: TypeString, null: true},
 	{name: "security.inter.broker.protocol", typ: TypeString, def: "PLAINTEXT"},
@@ -144,6 +144,9 @@ var brokerKeys = []brokerKey{
 	{name: "log.cleaner.max.compaction.lag.ms", typ: TypeLong, def: longMax, dynamic: true},
 	{name: "log.cleaner.min.cleanable.ratio", typ: TypeDouble, def: "0.5", dynamic: true},
 	{name: "log.cleaner.backoff.ms", typ: TypeLong, def: "15000", dynamic: true},
+	{name: "log.cleaner.io.buffer.size", typ: TypeInt, def: "524288", dynamic: true},
+	{name: "log.cleaner.io.buffer.load.factor", typ: TypeDouble, def: "0.9", dynamic: true},
+	{name: "log.cleaner.io.max.bytes.per.second", typ: TypeDouble, def: "1.7976931348623157E308", dynamic: true},
 	{name: "log.local.retention.ms", typ: TypeLong, def: "-2", dynamic: true},
 	{name: "log.local.retention.bytes", typ: TypeLong, def: "-2", dynamic: true},
 	{name: "remote.log.storage.system.enable", typ: TypeBoolean, def: "false"},
@@ -209,7 +212,7 @@ var brokerKeys = []brokerKey{
 	{name: "transaction.state.log.num.partitions", typ: TypeInt, def: "50"},
 	{name: "transaction.state.log.segment.bytes", typ: TypeInt, def: "104857600"},
 	{name: "transaction.max.timeout.ms", typ: TypeInt, def: "900000"},
-	{name: "transactional.id.expiration.ms", typ: TypeInt, def: "604800000", dynamic: true},
+	{name: "transactional.id.expiration.ms", typ: TypeInt, def: "604800000"},
 	{name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", typ: TypeInt, def: "10000"},
 	{name: "transaction.remove.expired.transaction.cleanup.interval.ms", typ: TypeInt, def: "3600000"},
 	{name: "transaction.partition.verification.enable", typ: TypeBoolean, def: "true", dynamic: true},
@@ -235,7 +238,7 @@ var brokerKeys = []brokerKey{
 	{name: "create.topic.policy.class.name", typ: TypeClass, null: true},
 	{name: "alter.config.policy.class.name", typ: TypeClass, null: true},
 	{name: "client.quota.callback.class", typ: TypeClass, null: true},
-	{name: "principal.builder.class", typ: TypeClass, def: "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"},
+	{name: "principal.builder.class", typ: TypeClass, def: "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder", dynamic: true},
 }
 
 // ignoredPrefixes are key families accepted without a warning: per-listener

@@ -12,6 +12,9 @@ type Entry struct {
 	ReadOnly  bool // AK cannot change it without a restart
 	Sensitive bool // passwords: the value is never returned
 	Type      Type // ConfigType (v3+)
+	// Synonyms is the value chain, most specific first (Kafka's order:
+	// this broker's dynamic value, the cluster default, static, default).
+	Synonyms []Synonym
 }
 
 // Values lists every broker key samsa knows, sorted by name, with the
@@ -23,7 +26,11 @@ func (c *Config) Values() []Entry {
 	for _, name := range sortedKeyNames() {
 		k := brokerKeyIndex[name]
 		e := Entry{Name: name, ReadOnly: !k.dynamic, Sensitive: k.sensitive, Type: k.typ}
-		if v, ok := c.props[name]; ok {
+		if v, ok := c.dynBroker[name]; ok {
+			e.Value, e.Source = v, SourceDynamicBroker
+		} else if v, ok := c.dynDefault[name]; ok {
+			e.Value, e.Source = v, SourceDynamicDefault
+		} else if v, ok := c.props[name]; ok {
 			e.Value, e.Source = v, SourceStatic
 		} else {
 			v, ok := c.defaultValue(name)
@@ -32,6 +39,7 @@ func (c *Config) Values() []Entry {
 		if e.Sensitive || looksSensitive(name) {
 			e.Sensitive, e.Value, e.Null = true, "", true
 		}
+		e.Synonyms = c.synonyms(name, e.Sensitive)
 		out = append(out, e)
 	}
 	return out

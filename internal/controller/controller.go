@@ -70,6 +70,10 @@ type Config struct {
 	DefaultReplicationFactor int16
 	// ValidateTopicConfig checks one topic config (nil: accept everything).
 	ValidateTopicConfig func(name, value string) error
+	// ValidateBrokerConfigs checks the whole set of dynamic configs one
+	// BROKER resource would hold (perBroker: it names a broker; otherwise
+	// it is the cluster default). Nil: dynamic broker configs are refused.
+	ValidateBrokerConfigs func(next map[string]string, perBroker bool) error
 	// DeleteTopicEnable mirrors delete.topic.enable.
 	DeleteTopicEnable bool
 	// ProducerIDBlockSize is how many producer ids one allocation hands out.

@@ -353,3 +353,40 @@ func FuzzApplyRecord(f *testing.F) {
 		checkRestorable(t, richImage(t), []Record{rec})
 	})
 }
+
+// TestBrokerConfigsBesideTopicConfigs: BROKER-resource configs (the
+// cluster default "" and one broker's) live beside topic configs of the
+// same name, survive the topic's deletion and a snapshot, and a null value
+// removes one key.
+func TestBrokerConfigsBesideTopicConfigs(t *testing.T) {
+	id := Uuid{5}
+	cfg := func(typ int8, name, key string, v *string) Record {
+		return Record{Type: TypeConfig, Config: &ConfigRecord{ResourceType: typ, ResourceName: name, Name: key, Value: v}}
+	}
+	im := Empty().Apply(
+		Record{Type: TypeTopic, Topic: &TopicRecord{Name: "2", ID: id}},
+		cfg(ResourceTopic, "2", "retention.ms", str("1")),
+		cfg(ResourceBroker, "2", "log.cleaner.threads", str("2")),
+		cfg(ResourceBroker, "2", "num.io.threads", str("4")),
+		cfg(ResourceBroker, "", "log.cleaner.threads", str("3")),
+		cfg(ResourceBroker, "2", "num.io.threads", nil),
+		Record{Type: TypeRemoveTopic, RemoveTopic: &RemoveTopicRecord{TopicID: id}},
+	)
+	check := func(stage string, im *Image) {
+		if got := im.Configs(ResourceBroker, "2"); len(got) != 1 || got["log.cleaner.threads"] != "2" {
+			t.Fatalf("%s: broker 2 %v", stage, got)
+		}
+		if got := im.Configs(ResourceBroker, ""); len(got) != 1 || got["log.cleaner.threads"] != "3" {
+			t.Fatalf("%s: default %v", stage, got)
+		}
+		if got := im.Configs(ResourceTopic, "2"); got != nil {
+			t.Fatalf("%s: deleted topic's configs %v", stage, got)
+		}
+	}
+	check("applied", im)
+	got, err := DecodeSnapshot(im.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("snapshot", got)
+}

@@ -199,6 +199,12 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		ConnectionsMaxIdle:       time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		TopicConfigs:             topicConfigs{cfg},
 		BrokerConfigs:            func() []broker.ConfigEntry { return brokerEntries(cfg) },
+		ValidateBrokerConfigs: func(next map[string]string, perBroker bool) error {
+			return config.ValidateDynamic(cfg, next, perBroker)
+		},
+		Reconfigure: func(clusterDefault, perBroker map[string]string) (*broker.Dynamic, error) {
+			return reconfigure(cfg, clusterDefault, perBroker)
+		},
 
 		OffsetsTopicNumPartitions:      cfg.OffsetsTopicNumPartitions,
 		OffsetsTopicReplicationFactor:  cfg.OffsetsTopicReplicationFactor,
@@ -290,8 +296,8 @@ func (t topicConfigs) Defaults() []broker.ConfigEntry {
 		v := vals[d.Name]
 		e := broker.ConfigEntry{Name: d.Name, Value: &v, Source: 5, Type: configType(d.Type), Synonym: d.BrokerKey}
 		if d.BrokerKey != "" {
-			if be, ok := t.cfg.Value(d.BrokerKey); ok && be.Source == config.SourceStatic {
-				e.Source = 4
+			if be, ok := t.cfg.Value(d.BrokerKey); ok {
+				e.Source = sourceID(be.Source)
 			}
 		}
 		out = append(out, e)
@@ -299,21 +305,55 @@ func (t topicConfigs) Defaults() []broker.ConfigEntry {
 	return out
 }
 
-func brokerEntries(cfg *config.Config) []broker.ConfigEntry {
-	vals := cfg.Values()
+// reconfigure is the node's configuration with the dynamic broker configs
+// of the metadata image on top (Kafka's DynamicBrokerConfig).
+func reconfigure(cfg *config.Config, clusterDefault, perBroker map[string]string) (*broker.Dynamic, error) {
+	dc, err := cfg.WithDynamic(clusterDefault, perBroker)
+	if err != nil {
+		return nil, err
+	}
+	return &broker.Dynamic{
+		TopicConfigs:      topicConfigs{dc},
+		BrokerConfigs:     configEntries(dc.Values()),
+		DefaultConfigs:    configEntries(dc.DefaultValues()),
+		LogCleanerBackoff: cleanerBackoff(dc),
+	}, nil
+}
+
+func brokerEntries(cfg *config.Config) []broker.ConfigEntry { return configEntries(cfg.Values()) }
+
+func configEntries(vals []config.Entry) []broker.ConfigEntry {
 	out := make([]broker.ConfigEntry, 0, len(vals))
 	for _, e := range vals {
-		be := broker.ConfigEntry{Name: e.Name, ReadOnly: e.ReadOnly, Sensitive: e.Sensitive, Type: configType(e.Type), Source: 5}
+		be := broker.ConfigEntry{Name: e.Name, ReadOnly: e.ReadOnly, Sensitive: e.Sensitive, Type: configType(e.Type), Source: sourceID(e.Source)}
 		if !e.Null && !e.Sensitive {
 			v := e.Value
 			be.Value = &v
 		}
-		if e.Source == config.SourceStatic {
-			be.Source = 4
+		for _, s := range e.Synonyms {
+			sy := broker.ConfigSynonym{Name: s.Name, Source: sourceID(s.Source)}
+			if !s.Null && !e.Sensitive {
+				v := s.Value
+				sy.Value = &v
+			}
+			be.Synonyms = append(be.Synonyms, sy)
 		}
 		out = append(out, be)
 	}
 	return out
+}
+
+// sourceID maps a config source to its DescribeConfigs ConfigSource number.
+func sourceID(s config.Source) int8 {
+	switch s {
+	case config.SourceDynamicBroker:
+		return 2
+	case config.SourceDynamicDefault:
+		return 3
+	case config.SourceStatic:
+		return 4
+	}
+	return 5
 }
 
 // configType maps config types to DescribeConfigs ConfigType numbers.
