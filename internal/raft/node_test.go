@@ -116,7 +116,10 @@ func TestLeaderKill(t *testing.T) {
 // PreVote keeps its term from growing while it is alone, CheckQuorum keeps
 // the others from granting it votes.
 func TestIsolatedRejoins(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	// Slower ticks than the other tests (election timeout 0.5-1 s): on a
+	// loaded machine a 200 ms stall of the leader would start a real
+	// election, which is not what this test is about.
+	c := newCluster(t, 3, func(cfg *Config) { cfg.TickInterval = 50 * time.Millisecond })
 	lead, epoch := c.waitLeader(10 * time.Second)
 	f := (lead + 1) % 3
 	for _, o := range []int32{0, 1, 2} {
@@ -125,7 +128,7 @@ func TestIsolatedRejoins(t *testing.T) {
 		}
 	}
 	c.propose("during")
-	time.Sleep(1500 * time.Millisecond) // several election timeouts
+	time.Sleep(3 * time.Second) // several election timeouts
 	st, err := c.nodes[f].n.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
