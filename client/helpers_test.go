@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,6 +50,41 @@ func referenceKafka() (backend, bool) {
 		return backend{}, false
 	}
 	return backend{name: "kafka", addrs: strings.Split(v, ",")}, true
+}
+
+// nodeCluster is a cluster of three combined nodes, each a process of its
+// own, that a test may kill and restart nodes of with script (kill-node and
+// start-node, with --dir dir and the node id).
+type nodeCluster struct {
+	backend
+	dir    string // "" when the environment names none: no node control
+	script string // relative to this package
+}
+
+// nodeClusters are the three-node clusters named by the environment: the
+// reference Apache Kafka (KAFKA_REFERENCE_BOOTSTRAP, KAFKA_REFERENCE_DIR;
+// scripts/kafka-reference) and samsa (SAMSA_CLUSTER_BOOTSTRAP,
+// SAMSA_CLUSTER_DIR; scripts/samsa-cluster). scripts/test starts each in
+// a step of its own.
+func nodeClusters() []nodeCluster {
+	var cs []nodeCluster
+	if b, ok := referenceKafka(); ok {
+		cs = append(cs, nodeCluster{b, os.Getenv("KAFKA_REFERENCE_DIR"), "../scripts/kafka-reference"})
+	}
+	if v := os.Getenv("SAMSA_CLUSTER_BOOTSTRAP"); v != "" {
+		b := backend{name: "samsa-cluster", addrs: strings.Split(v, ",")}
+		cs = append(cs, nodeCluster{b, os.Getenv("SAMSA_CLUSTER_DIR"), "../scripts/samsa-cluster"})
+	}
+	return cs
+}
+
+// node runs the cluster's script: cmd (kill-node or start-node) on node.
+func (c nodeCluster) node(t *testing.T, cmd string, node int32) {
+	t.Helper()
+	out, err := exec.Command(c.script, cmd, "--dir", c.dir, strconv.Itoa(int(node))).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s %d: %v\n%s", c.script, cmd, node, err, out)
+	}
 }
 
 // forEachBackend runs fn as a subtest per backend.

@@ -63,25 +63,32 @@ func TestProduceAcrossBrokerRestart(t *testing.T) {
 }
 
 // TestProduceAcrossLeaderChange moves partition leaders of a replicated
-// topic on the reference Apache Kafka cluster (KAFKA_REFERENCE_BOOTSTRAP,
-// which scripts/test starts with three nodes) while records are in flight:
-// each move rotates the partition's replica list and elects the new
-// preferred leader, so the old leader answers NOT_LEADER_OR_FOLLOWER.
+// topic on each three-node cluster the environment names (nodeClusters:
+// the reference Apache Kafka, samsa; scripts/test starts both) while
+// records are in flight: each move rotates the partition's replica list and
+// elects the new preferred leader, so the old leader answers
+// NOT_LEADER_OR_FOLLOWER.
 func TestProduceAcrossLeaderChange(t *testing.T) {
-	b, ok := referenceKafka()
-	if !ok {
-		// Without the reference cluster the leader change runs on kfake
-		// (TestLeaderMovesKeepOrder); scripts/test always sets it.
-		t.Log("KAFKA_REFERENCE_BOOTSTRAP unset: only kfake's leader moves are tested (TestLeaderMovesKeepOrder)")
+	cs := nodeClusters()
+	if len(cs) == 0 {
+		// Without a three-node cluster the leader change runs on kfake
+		// (TestLeaderMovesKeepOrder); scripts/test always sets one.
+		t.Log("KAFKA_REFERENCE_BOOTSTRAP and SAMSA_CLUSTER_BOOTSTRAP unset: only kfake's leader moves are tested (TestLeaderMovesKeepOrder)")
 		return
 	}
+	for _, c := range cs {
+		t.Run(c.name, func(t *testing.T) { produceAcrossLeaderChange(t, c.backend) })
+	}
+}
+
+func produceAcrossLeaderChange(t *testing.T, b backend) {
 	const partitions = 4
 	adm, topic := replicatedTopic(t, b, partitions, nil)
 	p := newTestProducer(t, b, Linger(time.Millisecond))
 	moved := 0
 	produceKeyed(t, p, topic, 16, 300, func(i int) {
 		if i%50 == 25 {
-			if moveKafkaLeader(t, adm, topic, int32(i/50)%partitions) {
+			if moveLeader(t, adm, topic, int32(i/50)%partitions) {
 				moved++
 			}
 		}
@@ -93,9 +100,9 @@ func TestProduceAcrossLeaderChange(t *testing.T) {
 	checkOrdered(t, consume(t, b, topic, 16*300), 16, 300, partitions)
 }
 
-// moveKafkaLeader rotates partition's replicas (first becomes last) and
+// moveLeader rotates partition's replicas (first becomes last) and
 // elects the new first as leader. It reports whether the leader changed.
-func moveKafkaLeader(t *testing.T, adm *kadm.Client, topic string, partition int32) bool {
+func moveLeader(t *testing.T, adm *kadm.Client, topic string, partition int32) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -159,7 +166,7 @@ func replicatedTopic(t *testing.T, b backend, partitions int32, configs map[stri
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if bs, err := adm.ListBrokers(ctx); err != nil || len(bs) < 3 {
-		t.Fatalf("the reference cluster at %v needs 3 brokers (scripts/test starts 3): %v %v", b.addrs, bs, err)
+		t.Fatalf("the cluster at %v needs 3 brokers (scripts/test starts 3): %v %v", b.addrs, bs, err)
 	}
 	topic := newTopicName()
 	resp, err := adm.CreateTopic(ctx, partitions, 3, configs, topic)

@@ -99,6 +99,24 @@ func (p *partition) updateLeader(pm *metadata.Partition, now time.Time, holdMinI
 	p.waiters.Progress() // an ISR below min.insync.replicas fails parked produces
 }
 
+// setIneligible tells the leader state which followers may not join the
+// ISR now (ineligibleReplicas); a high watermark they held moves on.
+func (p *partition) setIneligible(ids []int32) {
+	p.repMu.Lock()
+	l := p.rl
+	if l == nil {
+		p.repMu.Unlock()
+		return
+	}
+	moved := l.SetIneligible(ids)
+	hw := l.HighWatermark()
+	p.repMu.Unlock()
+	if moved {
+		p.advanceHW(hw)
+		p.waiters.Progress()
+	}
+}
+
 // setMinISRLocked applies the topic's min.insync.replicas to the high
 // watermark rule (holdMinISR) or turns the rule off. repMu is held.
 func (p *partition) setMinISRLocked(holdMinISR bool) {

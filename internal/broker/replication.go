@@ -45,6 +45,7 @@ func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm 
 	if pm.Leader == self {
 		elr := controller.ELREnabled(im)
 		if !opened && p.leading.Load() && p.leaderEpoch.Load() == pm.LeaderEpoch {
+			p.setIneligible(ineligibleReplicas(im, pm.Replicas, self))
 			p.updateLeader(pm, b.opts.Now(), elr)
 			return
 		}
@@ -52,6 +53,7 @@ func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm 
 		p.appendMu.Lock()
 		p.becomeLeaderLocked(self, pm, b.opts.Now(), b.opts.ReplicaLagTimeMax, elr)
 		p.appendMu.Unlock()
+		p.setIneligible(ineligibleReplicas(im, pm.Replicas, self))
 		return
 	}
 	if !opened && !p.leading.Load() && p.followLeader.Load() == pm.Leader && p.leaderEpoch.Load() == pm.LeaderEpoch {
@@ -232,6 +234,18 @@ func (b *Broker) proposeISR(ch *ctlChannel) bool {
 		}
 	}
 	return err == nil
+}
+
+// ineligibleReplicas are the replicas other than self whose brokers may
+// not be in the ISR now: fenced, in controlled shutdown, or unregistered.
+func ineligibleReplicas(im *metadata.Image, replicas []int32, self int32) []int32 {
+	var out []int32
+	for _, id := range replicas {
+		if id != self && !im.Broker(id).Active() {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // isrFromImage ends a pending ISR change with the image's ISR.

@@ -28,6 +28,11 @@
 //     became leader), so a follower never joins before it holds everything
 //     the previous epochs may have committed. Kafka checks this as that
 //     follower fetches; here it must have fetched within lagMax.
+//   - A follower that may not join the ISR now (SetIneligible: its broker is
+//     fenced or in controlled shutdown, Kafka's isReplicaIsrEligible) holds
+//     the high watermark only as a member of the maximal ISR, and is not
+//     proposed to join: a killed follower the controller fenced out of the
+//     ISR does not stall acks=all until lagMax.
 //   - Optionally (SetMinISR, Kafka since 3.7) the high watermark holds while
 //     the committed ISR is smaller than min.insync.replicas.
 //   - At most one ISR change is in flight; its answer comes back as
@@ -69,6 +74,7 @@ type Leader struct {
 	hw             int64
 	lagMax         time.Duration
 	minISR         int       // with SetMinISR: the HW holds while the ISR is smaller
+	ineligible     []int32   // with SetIneligible: followers that may not join the ISR now
 	now            time.Time // the latest time a call passed in
 	followers      map[int32]*FollowerState
 }
@@ -143,6 +149,16 @@ func (l *Leader) LocalWritten(leo int64) { l.leo = max(l.leo, leo) }
 // produce.
 func (l *Leader) SetMinISR(minISR int) { l.minISR = minISR }
 
+// SetIneligible names the followers that may not join the ISR now (their
+// brokers fenced or in controlled shutdown); it replaces the previous set
+// and returns whether the high watermark moved.
+func (l *Leader) SetIneligible(ids []int32) (hwChanged bool) {
+	l.ineligible = slices.Clone(ids)
+	return l.updateHW()
+}
+
+func (l *Leader) eligible(id int32) bool { return !slices.Contains(l.ineligible, id) }
+
 // FollowerFetched records a follower Fetch at fetchOffset (its durable LEO).
 // leaderLEO is the leader's LEO when the fetch was served. It returns
 // whether the high watermark moved. A fetch from a broker that is not a
@@ -188,8 +204,8 @@ func (l *Leader) mayJoin(f *FollowerState, now time.Time) bool {
 		!f.LastFetch.IsZero() && now.Sub(f.LastFetch) <= l.lagMax
 }
 
-// updateHW recomputes the high watermark. Followers outside the maximal
-// ISR that are caught up at the latest time seen hold it too.
+// updateHW recomputes the high watermark. Eligible followers outside the
+// maximal ISR that are caught up at the latest time seen hold it too.
 func (l *Leader) updateHW() bool {
 	if l.minISR > 0 && len(l.isr) < min(l.minISR, len(l.replicas)) {
 		return false
@@ -197,7 +213,7 @@ func (l *Leader) updateHW() bool {
 	hw := l.localDurable
 	for id, f := range l.followers {
 		inMax := slices.Contains(l.isr, id) || slices.Contains(l.pending, id)
-		if inMax || l.caughtUp(f, l.now) {
+		if inMax || l.eligible(id) && l.caughtUp(f, l.now) {
 			hw = min(hw, f.LEO)
 		}
 	}
@@ -252,7 +268,7 @@ func (l *Leader) ISRUpdate(now time.Time) (isr []int32, ok bool) {
 			in = true
 		case in && !l.caughtUp(f, now):
 			in, changed = false, true
-		case !in && l.mayJoin(f, now):
+		case !in && l.eligible(id) && l.mayJoin(f, now):
 			in, changed = true, true
 		}
 		if in {

@@ -17,6 +17,7 @@ import (
 //	local LEO               LocalAppended (durable); also sets the leader LEO
 //	fetch ID OFF            FollowerFetched(ID, OFF, leader LEO, now)
 //	minisr N                SetMinISR
+//	ineligible LIST         SetIneligible
 //	update none|LIST        ISRUpdate(now) proposes nothing / exactly LIST
 //	pending LIST            ISRPending
 //	commit LIST PE          ISRCommitted
@@ -106,6 +107,8 @@ func runScript(t *testing.T, script string) {
 			moved = l.FollowerFetched(int32(num(f[1])), num(f[2]), leo, now)
 		case "minisr":
 			l.SetMinISR(int(num(f[1])))
+		case "ineligible":
+			moved = l.SetIneligible(list(f[1]))
 		case "update":
 			isr, ok := l.ISRUpdate(now)
 			if f[1] == "none" {
@@ -275,6 +278,29 @@ func TestLeaderScripts(t *testing.T) {
 			at 20s
 			fetch 2 120    # 3 lagged for 20s: no longer caught up
 			hw 120
+		`},
+		{"a fenced follower out of the isr no longer holds the hw", `
+			new 1 1,2,3 1,2,3 100 100 lag=30s
+			fetch 2 100
+			fetch 3 100
+			at 1s
+			write 120      # 3 is killed: it never fetches 120
+			local 120
+			fetch 2 120
+			hw 100
+			at 10s
+			commit 1,2 2   # the controller fenced 3 out of the isr
+			moved no       # 3 was caught up at 0s and could rejoin: it still holds the hw
+			hw 100
+			ineligible 3   # the image shows 3 fenced
+			moved yes
+			hw 120
+			update none    # and it is not proposed back
+			at 11s
+			fetch 3 120    # restarted, fetching, still fenced
+			update none
+			ineligible -   # unfenced
+			update 1,2,3
 		`},
 		{"a pending expansion counts in the hw", `
 			new 1 1,2,3 1,2 100 100

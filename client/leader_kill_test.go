@@ -3,30 +3,36 @@ package client
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestProduceThroughKafkaLeaderKills is Kafka's own replication test's
-// hard bounce, with samsa's producer: on the three-node reference cluster
-// (KAFKA_REFERENCE_DIR, where scripts/kafka-reference started it) a topic
-// with replication factor 3 and min.insync.replicas=2 is produced to
+// TestProduceThroughLeaderKills is Kafka's own replication test's hard
+// bounce, with samsa's producer, on each three-node cluster with node
+// control (nodeClusters: the reference Apache Kafka, samsa): a topic with
+// replication factor 3 and min.insync.replicas=2 is produced to
 // continuously (acks=all, idempotent: the defaults) while the leader of a
 // partition is killed with SIGKILL, started again and let back into the
 // ISR, three times over. Every record is acknowledged, and each key's
 // records are stored once, in order.
-func TestProduceThroughKafkaLeaderKills(t *testing.T) {
-	b, ok := referenceKafka()
-	dir := os.Getenv("KAFKA_REFERENCE_DIR")
-	if !ok || dir == "" {
-		t.Log("KAFKA_REFERENCE_BOOTSTRAP or KAFKA_REFERENCE_DIR unset: leader kills are tested by scripts/test's reference pass")
-		return
+func TestProduceThroughLeaderKills(t *testing.T) {
+	ran := false
+	for _, c := range nodeClusters() {
+		if c.dir == "" {
+			continue
+		}
+		ran = true
+		t.Run(c.name, func(t *testing.T) { produceThroughLeaderKills(t, c) })
 	}
+	if !ran {
+		t.Log("no cluster with node control (KAFKA_REFERENCE_DIR, SAMSA_CLUSTER_DIR): leader kills are tested by scripts/test's three-node passes")
+	}
+}
+
+func produceThroughLeaderKills(t *testing.T, c nodeCluster) {
+	b := c.backend
 	const partitions, keys = 3, 8
 	minISR := "2"
 	adm, topic := replicatedTopic(t, b, partitions, map[string]*string{"min.insync.replicas": &minISR})
@@ -85,26 +91,18 @@ func TestProduceThroughKafkaLeaderKills(t *testing.T) {
 		pd := md.Topics[topic].Partitions[part]
 		return pd.Leader, pd.ISR
 	}
-	script := func(cmd string, node int32) {
-		t.Helper()
-		out, err := exec.Command("../scripts/kafka-reference", cmd, "--dir", dir, strconv.Itoa(int(node))).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kafka-reference %s %d: %v\n%s", cmd, node, err, out)
-		}
-	}
-
 	waitAcked(&acked, 2000, "before the first kill")
 	for round := range 3 {
 		part := int32(round % partitions)
 		leader, _ := partitionState(part)
 		before := partAcked[part].Load()
-		script("kill-node", leader)
+		c.node(t, "kill-node", leader)
 		killedAt := time.Now()
 		// The cluster fences the dead broker after its session timeout
 		// and moves leadership; the producer retries until then.
 		waitAcked(&partAcked[part], before+500, fmt.Sprintf("round %d, partition %d after killing node %d", round, part, leader))
 		resumed := time.Since(killedAt)
-		script("start-node", leader)
+		c.node(t, "start-node", leader)
 		// Back in every partition's ISR before the next kill.
 		for {
 			all := true
