@@ -145,6 +145,11 @@ type Options struct {
 	Voters map[int32]string
 	// Rack is broker.rack (nil: none).
 	Rack *string
+	// RackAwareReplicaSelector is replica.selector.class naming Kafka's
+	// org.apache.kafka.common.replica.RackAwareReplicaSelector (KIP-392):
+	// the leader sends a consumer on another replica's rack to read there
+	// (PreferredReadReplica). Off, consumers read from the leader.
+	RackAwareReplicaSelector bool
 	// HeartbeatInterval and SessionTimeout are broker.heartbeat.interval.ms
 	// (2 s) and broker.session.timeout.ms (9 s).
 	HeartbeatInterval, SessionTimeout time.Duration

@@ -94,7 +94,7 @@ func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerE
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return false
 	}
-	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, now, brokerEpoch)
+	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, rp.LogStartOffset, now, brokerEpoch)
 	if !ok {
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return false
