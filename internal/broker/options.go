@@ -171,6 +171,7 @@ type Options struct {
 	ReplicaFetchMaxBytes         int32         // replica.fetch.max.bytes (1 MiB)
 	ReplicaFetchResponseMaxBytes int32         // replica.fetch.response.max.bytes (10 MiB)
 	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms (1 s)
+	HWCheckpointInterval         time.Duration // replica.high.watermark.checkpoint.interval.ms (5 s)
 
 	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
 	Listen func(network, address string) (net.Listener, error)
@@ -249,6 +250,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReplicaFetchResponseMaxBytes <= 0 {
 		o.ReplicaFetchResponseMaxBytes = 10 << 20
+	}
+	if o.HWCheckpointInterval <= 0 {
+		o.HWCheckpointInterval = 5 * time.Second
 	}
 	if o.ReplicaFetchBackoff <= 0 {
 		o.ReplicaFetchBackoff = time.Second

@@ -36,9 +36,10 @@ import (
 )
 
 // applyRoleLocked makes p's role match pm. The manager's mu is held;
-// opened: p was just opened. Its high watermark is then the recovered log
-// end (no high-watermark checkpoint yet): a leader starts from it, as
-// before replication; a follower takes its leader's on the first fetch.
+// opened: p was just opened. Its high watermark is then the checkpointed
+// one (hwcheckpoint.go), else the recovered log end: a leader starts from
+// it; a follower without a checkpoint takes its leader's on the first fetch
+// (hwKnown).
 func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm *metadata.Partition, opened bool) {
 	b := m.b
 	self := b.opts.NodeID

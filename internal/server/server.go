@@ -234,6 +234,7 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		ReplicaFetchMaxBytes: int32(cfg.ReplicaFetchMaxBytes),
 		ReplicaFetchBackoff:  replicaIntMs(cfg, "replica.fetch.backoff.ms"),
 		ReplicaFetchWaitMax:  replicaIntMs(cfg, "replica.fetch.wait.max.ms"),
+		HWCheckpointInterval: replicaIntMs(cfg, "replica.high.watermark.checkpoint.interval.ms"),
 	}
 }
 
