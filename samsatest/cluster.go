@@ -47,6 +47,7 @@ type ClusterOption func(*clusterSettings)
 type clusterSettings struct {
 	controllers int // > 0: that many controller-only nodes, then broker-only ones
 	overrides   map[string]string
+	perNode     map[int32]map[string]string // NodeConfig, on top of overrides
 	logger      *slog.Logger
 	dir         string
 }
@@ -61,6 +62,20 @@ func Separate(controllers int) ClusterOption {
 // ClusterConfig sets a Kafka config key on every node.
 func ClusterConfig(key, value string) ClusterOption {
 	return func(s *clusterSettings) { s.overrides[key] = value }
+}
+
+// NodeConfig sets a Kafka config key on node id only (on top of
+// ClusterConfig), e.g. each node's broker.rack.
+func NodeConfig(id int32, key, value string) ClusterOption {
+	return func(s *clusterSettings) {
+		if s.perNode == nil {
+			s.perNode = map[int32]map[string]string{}
+		}
+		if s.perNode[id] == nil {
+			s.perNode[id] = map[string]string{}
+		}
+		s.perNode[id][key] = value
+	}
 }
 
 // ClusterLogger sets the nodes' logger (default: discarded unless
@@ -466,6 +481,9 @@ func (nd *ClusterNode) config() (*config.Config, error) {
 		kv["inter.broker.listener.name"] = "PLAINTEXT"
 	}
 	for k, v := range c.set.overrides {
+		kv[k] = v
+	}
+	for k, v := range c.set.perNode[nd.ID] {
 		kv[k] = v
 	}
 	keys := make([]string, 0, len(kv))

@@ -254,6 +254,8 @@ func (b *Broker) Start() error {
 		go b.cleanerLoop()
 		b.wg.Add(1)
 		go b.isrLoop()
+		b.wg.Add(1)
+		go b.hwCheckpointLoop()
 		b.coord.scheduleExpiry()
 	} else {
 		close(b.ready)
@@ -369,6 +371,12 @@ func (b *Broker) Close() error {
 	}
 	b.wg.Wait()
 	b.fetchers.close()
+	if b.opts.BrokerRole {
+		// The clean shutdown's high-watermark checkpoint (hwcheckpoint.go).
+		if e := b.parts.writeHWCheckpoints(); e != nil {
+			b.log.Error("high-watermark checkpoint", "err", e)
+		}
+	}
 	b.async.Stop()
 	b.coord.stopAsync() // durability completions of group writes
 	if b.fwd != nil {

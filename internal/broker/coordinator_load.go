@@ -151,9 +151,13 @@ type loadedOffset struct {
 	pos   int64
 }
 
-// loadPartition replays one partition below its high watermark.
+// loadPartition replays one partition up to its log end, as Kafka's
+// coordinator loader does: this node leads it, so what its log holds above
+// the high watermark (a restarted leader's checkpointed high watermark
+// lags its log) becomes committed unless leadership moves, which unloads
+// the partition again.
 func (c *coordinator) loadPartition(p *partition, ld *loaded) error {
-	offset, hw := p.log.LogStartOffset(), p.hw.Load()
+	offset, hw := p.log.LogStartOffset(), p.log.LogEndOffset()
 	for offset < hw {
 		rr, err := p.log.Read(offset, 1<<20, hw)
 		if err != nil {

@@ -23,6 +23,11 @@ package broker
 // the log end, and records the follower's fetch offset (its durable log
 // end), which may move the high watermark.
 //
+// KIP-392 (readreplica.go): a consumer's Fetch v11+ may be served by a
+// follower, below the follower's high watermark; with the rack-aware
+// replica.selector.class the leader names a replica on the client's rack
+// (PreferredReadReplica) instead of reading.
+//
 // Each partition is resolved by lookupPartition (hosted.go), which applies
 // Kafka's order of errors. v16+: a partition answered NOT_LEADER_OR_FOLLOWER
 // or FENCED_LEADER_EPOCH names the current leader and its epoch, and the
@@ -97,6 +102,9 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 		replicaEpoch = req.ReplicaState.Epoch
 	}
 	now := b.opts.Now()
+	// KIP-392: a consumer's Fetch v11+ carries client metadata, and any
+	// replica may answer it (readreplica.go).
+	clientMeta := replicaID < 0 && version >= 11
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -113,7 +121,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 			// ("invalid MessageSetSize -1") and Kafka always sends size 0.
 			sp.RecordBatches = []byte{}
 			h := b.lookupPartition(partitionQuery{topic: t, byID: version >= 13, partition: rp.Partition,
-				currentLeaderEpoch: rp.CurrentLeaderEpoch})
+				currentLeaderEpoch: rp.CurrentLeaderEpoch, followerOK: clientMeta})
 			if h.err != nil {
 				sp.ErrorCode = h.err.Code
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -126,9 +134,20 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 				immediate = true
 			} else if replicaID >= 0 && !b.replicaFetchable(version, h.p, replicaID, replicaEpoch, &rp, &sp, now) {
 				immediate = true // diverging, out of range or not a replica: answer now
+			} else if id := b.readReplicaFor(clientMeta, im, h.p, req.Rack, rp.FetchOffset, listener, now); id >= 0 {
+				// The client reads elsewhere: no records, answered at once.
+				p := h.p
+				sp.HighWatermark = p.hw.Load()
+				sp.LastStableOffset = sp.HighWatermark
+				sp.LogStartOffset = p.log.LogStartOffset()
+				sp.PreferredReadReplica = id
+				if req.IsolationLevel == 1 {
+					sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				}
+				immediate = true
 			} else {
 				p := h.p
-				maxOffset := p.hw.Load()
+				maxOffset := p.consumerHW()
 				if replicaID >= 0 {
 					maxOffset = p.log.LogEndOffset() // followers read up to the log end
 				}
@@ -150,10 +169,20 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 	return resp, total, watched, immediate, bufs
 }
 
+// readReplicaFor is the preferred read replica of a consumer's fetch of p
+// (-1: read here): only a leader sends clients elsewhere, and only to
+// clients with KIP-392 metadata.
+func (b *Broker) readReplicaFor(clientMeta bool, im *metadata.Image, p *partition, rack string, fetchOffset int64, listener string, now time.Time) int32 {
+	if !clientMeta || !p.leading.Load() {
+		return -1
+	}
+	return b.preferredReadReplica(im, p, rack, fetchOffset, listener, now)
+}
+
 // readPartition fills sp from the log and returns the bytes added.
 func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
 	budget int, first bool, isolation int8, maxOffset int64, bufs *[][]byte) (int, error) {
-	hw := p.hw.Load()
+	hw := p.consumerHW()
 	sp.HighWatermark = hw
 	sp.LastStableOffset = hw
 	sp.LogStartOffset = p.log.LogStartOffset()

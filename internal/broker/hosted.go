@@ -19,8 +19,8 @@ package broker
 //     against the hosted partition's epoch: older is FENCED_LEADER_EPOCH,
 //     newer is UNKNOWN_LEADER_EPOCH.
 //  4. this node is a follower (the partition's role, replication.go) and
-//     the request needs the leader (producers, consumers not allowed to
-//     read from followers, and followers' own fetches):
+//     the request needs the leader (producers, ListOffsets, consumers'
+//     Fetch before v11, and followers' own fetches):
 //     NOT_LEADER_OR_FOLLOWER, naming the leader the follower follows.
 //  5. a request that changes the log, on a log whose fsync failed:
 //     KAFKA_STORAGE_ERROR. Reads keep serving what is below the high
@@ -42,9 +42,8 @@ type partitionQuery struct {
 	// currentLeaderEpoch is the request's current_leader_epoch (KIP-320);
 	// -1 when the request has none or does not want it checked.
 	currentLeaderEpoch int32
-	// followerOK: a follower replica may answer (KIP-392 consumers allowed
-	// to read from followers). Otherwise only the leader does. No API sets
-	// it yet: samsa does not serve consumers from followers.
+	// followerOK: a follower replica may answer (KIP-392: a consumer's
+	// Fetch v11+, readreplica.go). Otherwise only the leader does.
 	followerOK bool
 	// write: the request changes the log (Produce, DeleteRecords).
 	write bool

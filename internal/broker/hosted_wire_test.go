@@ -13,7 +13,8 @@ import (
 
 // TestDataAPIsOnPartitionsLedElsewhere: with a second broker registered,
 // "followed" has a replica here led by node 2 and "elsewhere" has none
-// here. Every data API answers NOT_LEADER_OR_FOLLOWER for both, the
+// here. Every data API answers NOT_LEADER_OR_FOLLOWER for both (but a
+// consumer's Fetch v11+, which the follower serves, KIP-392), the
 // request's leader epoch is checked before the role (UNKNOWN_LEADER_EPOCH
 // on the followed partition), and Produce v10+ and Fetch v16+ name the
 // current leader and its endpoint (KIP-951); older versions do not. A
@@ -76,8 +77,11 @@ func TestDataAPIsOnPartitionsLedElsewhere(t *testing.T) {
 		c.roundTrip(t, req, resp)
 		return resp
 	}
-	for _, v := range []int16{12, 15, 16, 18} {
+	for _, v := range []int16{10, 12, 15, 16, 18} {
 		for topic, code := range want {
+			if topic == "followed" && v >= 11 {
+				code = 0 // KIP-392: a follower serves consumers
+			}
 			resp := fetch(v, topic, -1)
 			sp := resp.Topics[0].Partitions[0]
 			if sp.ErrorCode != code {

@@ -42,13 +42,14 @@ func (p *partition) becomeLeaderLocked(self int32, pm *metadata.Partition, now t
 	p.repMu.Lock()
 	p.rl = replica.NewLeader(self, pm.LeaderEpoch, pm.PartitionEpoch, pm.Replicas, pm.ISR, durable, hw, now, lagMax)
 	p.replicas, p.partEpoch = slices.Clone(pm.Replicas), pm.PartitionEpoch
-	p.fetchEpochs = nil
+	p.fetchEpochs, p.fetchStarts = nil, nil
 	p.setMinISRLocked(holdMinISR)
 	p.repMu.Unlock()
 	p.followLeader.Store(self)
 	p.leaderEpoch.Store(pm.LeaderEpoch)
 	p.hasFollowers.Store(len(pm.Replicas) > 1)
 	p.leading.Store(true)
+	p.hwKnown.Store(true)
 	if durable < leo {
 		p.requestFlush() // what the follower appended last becomes durable, then counts
 	}
@@ -157,13 +158,18 @@ func (p *partition) localDurable(end int64) {
 // of its replicas; outside: the follower is not in the committed ISR.
 // brokerEpoch is the epoch the follower's fetch carried (v15+; -1 unknown),
 // which an AlterPartition adding it names (KIP-903).
-func (p *partition) followerFetched(id int32, fetchOffset, leo int64, now time.Time, brokerEpoch int64) (ok, outside bool) {
+// logStart is the follower's log start offset (KIP-392 read-replica choice).
+func (p *partition) followerFetched(id int32, fetchOffset, leo, logStart int64, now time.Time, brokerEpoch int64) (ok, outside bool) {
 	p.repMu.Lock()
 	l := p.rl
 	if l == nil || id == p.followLeader.Load() || !slices.Contains(p.replicas, id) {
 		p.repMu.Unlock()
 		return false, false
 	}
+	if p.fetchStarts == nil {
+		p.fetchStarts = map[int32]int64{}
+	}
+	p.fetchStarts[id] = logStart
 	if brokerEpoch >= 0 {
 		if p.fetchEpochs == nil {
 			p.fetchEpochs = map[int32]int64{}
@@ -269,7 +275,18 @@ func (p *partition) followerHW(leaderHW int64) {
 	hw := min(leaderHW, p.log.LogEndOffset())
 	if hw < p.hw.Load() {
 		p.hw.Store(hw) // hwBytes may overcount: a long poll answers early, no harm
+		p.hwKnown.Store(true)
 		return
 	}
+	p.hwKnown.Store(true)
 	p.advanceHW(hw)
+}
+
+// consumerHW is the high watermark a consumer's read stops at: hw, or the
+// log start on a follower that has not learned a committed one yet.
+func (p *partition) consumerHW() int64 {
+	if !p.hwKnown.Load() {
+		return p.log.LogStartOffset()
+	}
+	return p.hw.Load()
 }

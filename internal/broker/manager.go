@@ -26,6 +26,12 @@ type partitionManager struct {
 	parts    map[partKey]*partition // mu guards parts, byID, onDisk, firstErr
 	onDisk   map[string]string      // dir name → path, found at start and not yet claimed
 	firstErr error
+	// hwCkpt is each log dir's high-watermark checkpoint as read at start
+	// (hwcheckpoint.go); ckptMu serializes the writes, ckptLast is what each
+	// dir's file holds (ckptMu guards it). ckptMu is taken before mu.
+	hwCkpt   map[string]map[partKey]int64
+	ckptMu   sync.Mutex
+	ckptLast map[string][]byte
 }
 
 type partKey struct {
@@ -76,6 +82,7 @@ func (m *partitionManager) scanDirs() error {
 			}
 		}
 	}
+	m.readHWCheckpoints()
 	return nil
 }
 
@@ -204,9 +211,24 @@ func (m *partitionManager) openLocked(im *metadata.Image, t *metadata.Topic, ind
 	p := &partition{topic: t.Name, index: index, topicID: t.ID, dir: path, log: l}
 	p.followLeader.Store(-1)
 	p.applyConfig(tc)
-	// Everything recovered from disk was durable before the restart
-	// (recovery truncated what was not), so it is all visible at once.
-	p.hw.Store(l.LogEndOffset())
+	if hw, ok := m.checkpointedHW(path, partKey{t.Name, index}); found && ok {
+		// The checkpointed high watermark (hwcheckpoint.go), within the
+		// recovered log.
+		p.hw.Store(min(max(hw, l.LogStartOffset()), l.LogEndOffset()))
+		p.hwKnown.Store(true)
+		if end := l.LogEndOffset(); p.hw.Load() < end {
+			// The recovered tail counts as one byte, so a parked consumer
+			// wakes when the high watermark passes it.
+			p.totalBytes = 1
+			p.marks = append(p.marks, byteMark{end: end, bytes: 1})
+			p.leoBytes.Store(1)
+		}
+	} else {
+		// Without a checkpoint: everything recovered from disk was durable
+		// before the restart (recovery truncated what was not), so a leader
+		// shows it all at once; a follower takes its leader's.
+		p.hw.Store(l.LogEndOffset())
+	}
 	p.startFlusher(m.b.log.Error)
 	return p, nil
 }

@@ -145,6 +145,11 @@ type Options struct {
 	Voters map[int32]string
 	// Rack is broker.rack (nil: none).
 	Rack *string
+	// RackAwareReplicaSelector is replica.selector.class naming Kafka's
+	// org.apache.kafka.common.replica.RackAwareReplicaSelector (KIP-392):
+	// the leader sends a consumer on another replica's rack to read there
+	// (PreferredReadReplica). Off, consumers read from the leader.
+	RackAwareReplicaSelector bool
 	// HeartbeatInterval and SessionTimeout are broker.heartbeat.interval.ms
 	// (2 s) and broker.session.timeout.ms (9 s).
 	HeartbeatInterval, SessionTimeout time.Duration
@@ -166,6 +171,7 @@ type Options struct {
 	ReplicaFetchMaxBytes         int32         // replica.fetch.max.bytes (1 MiB)
 	ReplicaFetchResponseMaxBytes int32         // replica.fetch.response.max.bytes (10 MiB)
 	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms (1 s)
+	HWCheckpointInterval         time.Duration // replica.high.watermark.checkpoint.interval.ms (5 s)
 
 	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
 	Listen func(network, address string) (net.Listener, error)
@@ -244,6 +250,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReplicaFetchResponseMaxBytes <= 0 {
 		o.ReplicaFetchResponseMaxBytes = 10 << 20
+	}
+	if o.HWCheckpointInterval <= 0 {
+		o.HWCheckpointInterval = 5 * time.Second
 	}
 	if o.ReplicaFetchBackoff <= 0 {
 		o.ReplicaFetchBackoff = time.Second

@@ -42,6 +42,12 @@ type partition struct {
 	replicas    []int32
 	partEpoch   int32
 	fetchEpochs map[int32]int64 // follower → broker epoch its last fetch named
+	fetchStarts map[int32]int64 // follower → log start its last fetch named
+	// hwKnown: hw is a committed offset (this node led, or a follower
+	// learned it from its leader's fetch answers). A partition opened as a
+	// follower starts without it (its hw is only its recovered log end), and
+	// serves consumers (KIP-392) nothing until it learns it.
+	hwKnown atomic.Bool
 	// leoBytes counts bytes appended at the log end since open (totalBytes
 	// as an atomic): parked follower fetches wait on it, not on hwBytes.
 	leoBytes atomic.Int64

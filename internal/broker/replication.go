@@ -36,9 +36,10 @@ import (
 )
 
 // applyRoleLocked makes p's role match pm. The manager's mu is held;
-// opened: p was just opened. Its high watermark is then the recovered log
-// end (no high-watermark checkpoint yet): a leader starts from it, as
-// before replication; a follower takes its leader's on the first fetch.
+// opened: p was just opened. Its high watermark is then the checkpointed
+// one (hwcheckpoint.go), else the recovered log end: a leader starts from
+// it; a follower without a checkpoint takes its leader's on the first fetch
+// (hwKnown).
 func (m *partitionManager) applyRoleLocked(im *metadata.Image, p *partition, pm *metadata.Partition, opened bool) {
 	b := m.b
 	self := b.opts.NodeID
@@ -96,7 +97,7 @@ func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerE
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return false
 	}
-	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, now, brokerEpoch)
+	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, rp.LogStartOffset, now, brokerEpoch)
 	if !ok {
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return false

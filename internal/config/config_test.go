@@ -639,6 +639,8 @@ func TestRefuseUnsupported(t *testing.T) {
 			[]string{"listener.name.internal.ssl.keystore.location: set in "}},
 		{"listener mechanism jaas", "listener.name.sasl_plaintext.plain.sasl.jaas.config=x", []string{"listener.name.sasl_plaintext.plain.sasl.jaas.config: set in "}},
 		{"authorizer", "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", []string{"authorizer.class.name: set in "}},
+		{"replica selector", "replica.selector.class=com.example.NearestSelector",
+			[]string{`replica.selector.class: "com.example.NearestSelector": samsa knows only org.apache.kafka.common.replica.RackAwareReplicaSelector`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -665,6 +667,7 @@ func TestRefuseUnsupported(t *testing.T) {
 		"ssl.protocol=TLSv1.3", "ssl.enabled.protocols=TLSv1.2,TLSv1.3", "sasl.login.refresh.window.factor=0.8",
 		"ssl.keystore.location=", "security.inter.broker.protocol=PLAINTEXT",
 		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+		"replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector",
 	}, "\n")
 	if _, _, err := load(t, LoadOptions{File: writeFile(t, minimalFile+harmless+"\n")}); err != nil {
 		t.Errorf("harmless keys refused: %v", err)

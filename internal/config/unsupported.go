@@ -120,3 +120,20 @@ func securityExpectation(key, value string) string {
 	}
 	return ""
 }
+
+// RackAwareReplicaSelector is the one replica.selector.class samsa knows:
+// Kafka's rack-aware selector (KIP-392).
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+// builtinReplicaSelectorOnly refuses a replica.selector.class other than
+// Kafka's RackAwareReplicaSelector: samsa loads no Java classes, and Kafka
+// itself fails to start on a class it cannot load. Delete this rule if
+// samsa ever grows pluggable selectors.
+func (v *validator) builtinReplicaSelectorOnly() {
+	val, ok := v.c.props["replica.selector.class"]
+	if !ok || strings.TrimSpace(val) == "" || strings.TrimSpace(val) == RackAwareReplicaSelector {
+		return
+	}
+	v.errorf("replica.selector.class", "%q: samsa knows only %s (fetch from the closest replica by broker.rack and the consumer's client.rack); "+
+		"remove the key to read from leaders only", val, RackAwareReplicaSelector)
+}

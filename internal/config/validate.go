@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	v.misc()
 	v.staticQuorumOnly()
 	v.plaintextOnly()
+	v.builtinReplicaSelectorOnly()
 	return errors.Join(v.errs...)
 }
 

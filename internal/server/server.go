@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
@@ -220,6 +221,7 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		ControllerRole:                     cfg.IsController(),
 		Voters:                             voters(cfg),
 		Rack:                               rack(cfg),
+		RackAwareReplicaSelector:           rackAwareSelector(cfg),
 		HeartbeatInterval:                  time.Duration(cfg.BrokerHeartbeatIntervalMs) * time.Millisecond,
 		SessionTimeout:                     time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
 		ElectionTimeout:                    time.Duration(cfg.ControllerQuorumElectionTimeoutMs) * time.Millisecond,
@@ -232,6 +234,7 @@ func brokerOptions(cfg *config.Config, clusterID string) broker.Options {
 		ReplicaFetchMaxBytes: int32(cfg.ReplicaFetchMaxBytes),
 		ReplicaFetchBackoff:  replicaIntMs(cfg, "replica.fetch.backoff.ms"),
 		ReplicaFetchWaitMax:  replicaIntMs(cfg, "replica.fetch.wait.max.ms"),
+		HWCheckpointInterval: replicaIntMs(cfg, "replica.high.watermark.checkpoint.interval.ms"),
 	}
 }
 
@@ -261,6 +264,13 @@ func voters(cfg *config.Config) map[int32]string {
 		out[cfg.NodeID] = cfg.ControllerQuorumBootstrapServers[0]
 	}
 	return out
+}
+
+// rackAwareSelector reports whether replica.selector.class is Kafka's
+// RackAwareReplicaSelector (config validation refuses any other class).
+func rackAwareSelector(cfg *config.Config) bool {
+	v, _ := cfg.Get("replica.selector.class")
+	return strings.TrimSpace(v) == config.RackAwareReplicaSelector
 }
 
 func rack(cfg *config.Config) *string {
