@@ -342,10 +342,12 @@ func TestGroupClassicSurvivesCoordinatorKill(t *testing.T) {
 	// (c) The killed node restarts as a follower of the offsets partition
 	// and catches up byte for byte; a member that joins now starts at the
 	// committed offsets.
+	t.Logf("members read on through the new coordinator after %v", time.Since(killedAt).Round(time.Millisecond))
 	if err := c.Node(coord).Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitCaughtUp(t, f, coord, next)
+	t.Logf("node %d restarted and caught up after %v", coord, time.Since(killedAt).Round(time.Millisecond))
 	a.close()
 	b.close()
 	f.produce(60, 70)
@@ -513,5 +515,40 @@ func TestGroupConsumerProtocolSurvivesCoordinatorKill(t *testing.T) {
 	waitCaughtUp(t, f, coord, next)
 	if again := f.waitStable848(f.coordinator(coord, -1), 2); describeString(again) != describeString(before) {
 		t.Fatalf("group moved on after the restart:\nbefore: %s\nnow:    %s", describeString(before), describeString(again))
+	}
+}
+
+// TestGroupOffsetsTopicNeedsReplicationFactorBrokers: like Kafka (the
+// offsets.topic.replication.factor rule since KIP-115, and KRaft's
+// placement), a cluster with fewer registered brokers than the offsets
+// topic's replication factor (3 by default) does not create the topic
+// with fewer replicas: FindCoordinator answers COORDINATOR_NOT_AVAILABLE
+// and __consumer_offsets does not exist.
+func TestGroupOffsetsTopicNeedsReplicationFactorBrokers(t *testing.T) {
+	c := samsatest.StartCluster(t, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKeys = []string{"lonely"}
+	resp, err := req.RequestWith(ctx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator on one broker with replication factor 3: %+v", resp.Coordinators)
+	}
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("__consumer_offsets")
+	mreq.Topics = append(mreq.Topics, mt)
+	mresp, err := mreq.RequestWith(ctx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("__consumer_offsets on one broker with replication factor 3: %+v", mresp.Topics)
 	}
 }
