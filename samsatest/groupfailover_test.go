@@ -479,8 +479,14 @@ func TestGroupConsumerProtocolSurvivesCoordinatorKill(t *testing.T) {
 	f.produce(0, 40)
 	f.waitRead(40, a, b)
 	committed := f.waitCommitted(40)
-	before := f.waitStable848(coord, 2)
 	f.checkReplicated(survivor(coord), coord)
+	// A third member joins and leaves just before the kill: the newest
+	// records of the offsets partition are the group's own (its epoch,
+	// target assignment and members), not offsets.
+	extra := startFailoverConsumer(t, c.Bootstrap(), f.group, opts...)
+	f.waitStable848(coord, 3)
+	extra.close()
+	before := f.waitStable848(coord, 2)
 
 	c.Node(coord).Kill()
 	killedAt := time.Now()
@@ -496,7 +502,7 @@ func TestGroupConsumerProtocolSurvivesCoordinatorKill(t *testing.T) {
 	}
 
 	f.produce(40, 60)
-	seen := f.waitRead(60, a, b)
+	seen := f.waitRead(60, a, b, extra)
 	f.waitCommitted(60)
 	for v, n := range seen {
 		if n != 1 {
