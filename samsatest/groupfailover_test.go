@@ -2,6 +2,7 @@ package samsatest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -108,6 +110,7 @@ type failover struct {
 	c     *samsatest.Cluster
 	cl    *kgo.Client
 	group string
+	where map[string]int32 // the partition of each value produced
 }
 
 func newFailover(t *testing.T, c *samsatest.Cluster, group string) *failover {
@@ -116,7 +119,7 @@ func newFailover(t *testing.T, c *samsatest.Cluster, group string) *failover {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &failover{t: t, c: c, cl: cl, group: group}
+	return &failover{t: t, c: c, cl: cl, group: group, where: map[string]int32{}}
 }
 
 // produce writes the values from..to-1 (acks=all, every replica has them).
@@ -128,6 +131,7 @@ func (f *failover) produce(from, to int) {
 		if err := f.cl.ProduceSync(ctx(f.t), r).FirstErr(); err != nil {
 			f.t.Fatal(err)
 		}
+		f.where[string(v)] = r.Partition
 	}
 }
 
@@ -138,20 +142,38 @@ func (f *failover) waitRead(to int, fcs ...*failoverConsumer) map[string]int {
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		seen := tally(fcs...)
-		missing := 0
+		missing := map[int32][]string{} // by partition
 		for i := range to {
-			if seen[fmt.Sprint(i)] == 0 {
-				missing++
+			if v := fmt.Sprint(i); seen[v] == 0 {
+				missing[f.where[v]] = append(missing[f.where[v]], v)
 			}
 		}
-		if missing == 0 {
+		if len(missing) == 0 {
 			return seen
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%d of %d values never read", missing, to)
+			f.t.Fatalf("values never read, by partition: %v (orders: %s)", missing, f.ordersLeaders())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ordersLeaders describes the partitions of orders as a running node's
+// Metadata shows them.
+func (f *failover) ordersLeaders() string {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("orders")
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx(f.t), f.cl.Broker(int(f.anyRunning())))
+	if err != nil || len(resp.Topics) != 1 {
+		return fmt.Sprint(err)
+	}
+	out := ""
+	for _, p := range resp.Topics[0].Partitions {
+		out += fmt.Sprintf(" %d: leader %d epoch %d isr %v;", p.Partition, p.Leader, p.LeaderEpoch, p.ISR)
+	}
+	return out
 }
 
 // committed is the group's committed offsets by partition (of orders,
@@ -358,7 +380,58 @@ func TestGroupClassicSurvivesCoordinatorKill(t *testing.T) {
 			t.Fatalf("value %s read %d times: the new member did not start at the committed offsets", v, n)
 		}
 	}
-	f.waitCommitted(70)
+	last := f.waitCommitted(70)
+
+	// The restarted node's copy is whole: a preferred-leader election
+	// hands it the partition back, and it coordinates the group with
+	// every offset committed while it was away.
+	f.electPreferred(coord)
+	if back := f.coordinator(coord, -1); back != coord {
+		t.Fatalf("the preferred leader %d does not coordinate after the election: %d does", coord, back)
+	}
+	offs, err = f.committed(coord)
+	for err != nil && time.Since(killedAt) < 60*time.Second {
+		time.Sleep(50 * time.Millisecond)
+		offs, err = f.committed(coord)
+	}
+	if err != nil || !maps.Equal(offs, last) {
+		t.Fatalf("committed offsets on node %d, leading again: %v %v, want %v", coord, offs, err, last)
+	}
+	f.produce(70, 80)
+	for v, n := range f.waitRead(80, fresh, a, b) {
+		if n != 1 {
+			t.Fatalf("value %s read %d times after the coordinator moved back", v, n)
+		}
+	}
+	f.waitCommitted(80)
+}
+
+// electPreferred moves the group's offsets partition to its preferred
+// replica, node want, and waits until the image says so.
+func (f *failover) electPreferred(want int32) {
+	f.t.Helper()
+	p := f.offsetsPartition(want)
+	if len(p.Replicas) == 0 || p.Replicas[0] != want {
+		f.t.Fatalf("__consumer_offsets-%d: replicas %v, %d was its first leader", p.Partition, p.Replicas, want)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := kadm.NewClient(f.cl).ElectLeaders(ctx(f.t), kadm.ElectPreferredReplica,
+			kadm.TopicsSet{"__consumer_offsets": {p.Partition: {}}})
+		if err == nil {
+			r := res["__consumer_offsets"][p.Partition]
+			if r.Err == nil || errors.Is(r.Err, kerr.ElectionNotNeeded) {
+				if f.offsetsPartition(want).Leader == want {
+					return
+				}
+			}
+			err = r.Err
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("preferred election of __consumer_offsets-%d: %v", p.Partition, err)
+		}
+		time.Sleep(100 * time.Millisecond) // PREFERRED_LEADER_NOT_AVAILABLE until it is in the ISR
+	}
 }
 
 // waitStableClassic waits until node coord's DescribeGroups shows the
