@@ -58,11 +58,18 @@ func startFailoverConsumer(t *testing.T, seeds []string, group string, opts ...k
 	opts = append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("orders"),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200 * time.Millisecond), kgo.RetryTimeout(60 * time.Second)}, opts...)
+	log := &tailLog{}
+	opts = append(opts, kgo.WithLogger(kgo.BasicLogger(log, kgo.LogLevelInfo, nil)))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fc := &failoverConsumer{cl: cl, done: make(chan struct{}), seen: map[string]int{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the client log's end of a member of %s:\n%s", group, log.tail())
+		}
+	})
 	go func() {
 		defer close(fc.done)
 		for {
@@ -83,6 +90,29 @@ func startFailoverConsumer(t *testing.T, seeds []string, group string, opts ...k
 	}()
 	t.Cleanup(fc.close)
 	return fc
+}
+
+// tailLog keeps the last 16 KiB written to it (a client's log, shown
+// when the test fails).
+type tailLog struct {
+	mu  sync.Mutex
+	buf []byte // mu guards buf
+}
+
+func (l *tailLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if over := len(l.buf) - 16<<10; over > 0 {
+		l.buf = append(l.buf[:0], l.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (l *tailLog) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
 }
 
 func (fc *failoverConsumer) close() {
