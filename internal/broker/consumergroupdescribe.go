@@ -6,6 +6,7 @@ package broker
 // GROUP_ID_NOT_FOUND. v1 adds MemberType (1 = consumer protocol).
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -51,7 +52,9 @@ func (c *coordinator) describeConsumer(id string, im *metadata.Image) kmsg.Consu
 	for _, m := range cg.Members() {
 		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 		dm.MemberID, dm.InstanceID, dm.RackID, dm.MemberEpoch = m.ID, m.InstanceID, m.RackID, m.Epoch
-		dm.ClientID, dm.ClientHost, dm.SubscribedTopics, dm.MemberType = m.ClientID, m.ClientHost, m.Subscribed, 1
+		// Copies: the writer encodes the answer after mu is released, while
+		// heartbeats change the member's slices in place.
+		dm.ClientID, dm.ClientHost, dm.SubscribedTopics, dm.MemberType = m.ClientID, m.ClientHost, slices.Clone(m.Subscribed), 1
 		if dm.SubscribedTopics == nil {
 			dm.SubscribedTopics = []string{}
 		}
@@ -73,7 +76,7 @@ func describeAssignment(a group.Assignment, im *metadata.Image) kmsg.Assignment 
 			continue
 		}
 		tp := kmsg.NewAssignmentTopicPartition()
-		tp.TopicID, tp.Partitions = id, ps
+		tp.TopicID, tp.Partitions = id, slices.Clone(ps) // the group's own slice changes in place
 		if t := im.TopicByID(id); t != nil {
 			tp.Topic = t.Name
 		}

@@ -25,9 +25,9 @@ package broker
 //     offset of the record decides which of two racing commits wins, so
 //     memory always matches what a reload would rebuild.
 //   - The coordinator follows leadership (onImage, coordinator_load.go):
-//     an offsets partition this node comes to lead is replayed (latest
-//     value per key, tombstones delete) before its groups go live; one it
-//     stops leading has its groups and offsets dropped.
+//     an offsets partition this node comes to lead is replayed to its log
+//     end (latest value per key, tombstones delete) before its groups go
+//     live; one it stops leading has its groups and offsets dropped.
 //
 // Lock order: coordinator.mu is taken before partition.appendMu (appends
 // happen under it) and never while calling the controller; ensureMu

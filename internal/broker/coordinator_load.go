@@ -152,14 +152,16 @@ type loadedOffset struct {
 }
 
 // loadPartition replays one partition up to its log end, as Kafka's
-// coordinator loader does: this node leads it, so what its log holds above
-// the high watermark (a restarted leader's checkpointed high watermark
-// lags its log) becomes committed unless leadership moves, which unloads
-// the partition again.
+// loader reads to the log end offset. Not to the high watermark: a
+// follower that has just become the leader knows its old leader's high
+// watermark only as of its previous fetch, so the last commits its old
+// leader acknowledged (every in-sync replica had them) may lie above its
+// own; they are the leader's log now and become committed when the
+// followers fetch them.
 func (c *coordinator) loadPartition(p *partition, ld *loaded) error {
-	offset, hw := p.log.LogStartOffset(), p.log.LogEndOffset()
-	for offset < hw {
-		rr, err := p.log.Read(offset, 1<<20, hw)
+	offset, end := p.log.LogStartOffset(), p.log.LogEndOffset()
+	for offset < end {
+		rr, err := p.log.Read(offset, 1<<20, end)
 		if err != nil {
 			return err
 		}

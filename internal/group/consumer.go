@@ -179,9 +179,15 @@ func (g *ConsumerGroup) Heartbeat(now time.Time, req CGHeartbeat, topics map[str
 	m.expires = now.Add(g.cfg.SessionTimeout)
 	g.maybeReassign(topics)
 	resend := req.Epoch != 0 && req.Epoch == m.prevEpoch && req.Epoch != m.Epoch
+	// A full request (rebalance timeout, subscription and owned partitions
+	// all set) gets the assignment, as in Kafka: clients send one after an
+	// error, when the answer that carried a new assignment may have been
+	// lost (a dropped connection, a coordinator that died after writing
+	// it); a keepalive would never tell them.
+	full := req.RebalanceTimeout >= 0 && (req.Subscribed != nil || req.Regex != nil) && req.Owned != nil
 	g.reconcile(now, m, req.Owned)
 	res = CGResult{MemberID: m.ID, Epoch: m.Epoch}
-	if m.dirty || resend || req.Epoch == 0 {
+	if m.dirty || resend || full || req.Epoch == 0 {
 		res.Assignment = copyAssignment(m.Assigned)
 		m.dirty = false
 	}

@@ -170,3 +170,41 @@ func TestConsumerGroupRegex(t *testing.T) {
 		t.Fatalf("then assign __consumer_offsets: %+v", r)
 	}
 }
+
+// A member whose answer carrying a new assignment was lost learns it from
+// the answer to its next full request (rebalance timeout, subscription
+// and owned partitions set), as in Kafka; a keepalive answer carries no
+// assignment.
+func TestConsumerGroupFullHeartbeatResendsAssignment(t *testing.T) {
+	cfg := &ConsumerConfig{SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second}
+	g := NewConsumerGroup("g", cfg, time.Unix(0, 0))
+	tid := [16]byte{1}
+	topics := map[string]TopicMeta{"t": {ID: tid, Name: "t", Partitions: 4}}
+	now := time.Unix(100, 0)
+	hb := func(member string, epoch int32, owned []int32, full bool) CGResult {
+		req := CGHeartbeat{Version: 1, MemberID: member, Epoch: epoch, RebalanceTimeout: -time.Millisecond}
+		if epoch == 0 || full {
+			req.Subscribed, req.RebalanceTimeout = []string{"t"}, 5*time.Second
+		}
+		if owned != nil {
+			req.Owned = Assignment{tid: owned}
+		}
+		return g.Heartbeat(now, req, topics)
+	}
+	ra := hb("a", 0, nil, false)
+	rb := hb("b", 0, nil, false)
+	ra = hb("a", ra.Epoch, []int32{0, 1, 2, 3}, false) // told to keep two
+	kept := ra.Assignment[tid]
+	hb("a", ra.Epoch, kept, false) // revocation acknowledged
+	if r := hb("b", rb.Epoch, []int32{}, false); len(r.Assignment[tid]) != 2 {
+		t.Fatalf("b gets the two released: %+v", r) // this answer is lost
+	}
+	epoch := g.members["b"].Epoch
+	if r := hb("b", epoch, nil, false); r.Err != 0 || r.Assignment != nil {
+		t.Fatalf("a keepalive answer says unchanged: %+v", r)
+	}
+	r := hb("b", epoch, []int32{}, true)
+	if r.Err != 0 || r.Epoch != epoch || len(r.Assignment[tid]) != 2 {
+		t.Fatalf("a full request gets the assignment again: %+v", r)
+	}
+}
