@@ -93,8 +93,12 @@ func (p *groupProbe) heartbeat(node int32, member string, epoch int32, owned []i
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	resp := p.send(node, req).(*kmsg.ConsumerGroupHeartbeatResponse)
-	for resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // the group was not touched
+	// Retriable answers that leave the group untouched: the coordinator is
+	// loading, or its node's metadata has not yet caught up with the node
+	// that answered FindCoordinator.
+	for (resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code || resp.ErrorCode == kerr.CoordinatorNotAvailable.Code) &&
+		time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
 		resp = p.send(node, req).(*kmsg.ConsumerGroupHeartbeatResponse)
 	}
 	if resp.ErrorCode != 0 {
