@@ -52,9 +52,16 @@ func TestConsumerGroupRegexMatchesInternalTopic(t *testing.T) {
 		req.RebalanceTimeoutMillis = 5000
 		req.SubscribedTopicRegex = &regex
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-		resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
-		c.roundTrip(t, req, resp)
-		return resp
+		// COORDINATOR_LOAD_IN_PROGRESS leaves the group untouched: retry
+		// as clients do.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+			c.roundTrip(t, req, resp)
+			if resp.ErrorCode != kerr.CoordinatorLoadInProgress.Code || time.Now().After(deadline) {
+				return resp
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	resp := heartbeat(`__consumer_offsets`)
 	if resp.ErrorCode != 0 || resp.Assignment == nil {
