@@ -428,6 +428,17 @@ func (l *keyedLoad) ackedNow() int { l.mu.Lock(); defer l.mu.Unlock(); return l.
 // stuck (on a partition, if only some keys lag).
 func (l *keyedLoad) progress(what string, n int, timeout time.Duration) {
 	l.t.Helper()
+	l.progressKeys(what, nil, n, timeout)
+}
+
+// progressKeys is progress over keys only (nil: all).
+func (l *keyedLoad) progressKeys(what string, keys []int, n int, timeout time.Duration) {
+	l.t.Helper()
+	if keys == nil {
+		for k := 0; k < replKeys; k++ {
+			keys = append(keys, k)
+		}
+	}
 	l.mu.Lock()
 	var from [replKeys]int
 	for k := range l.acked {
@@ -438,7 +449,7 @@ func (l *keyedLoad) progress(what string, n int, timeout time.Duration) {
 	for {
 		l.mu.Lock()
 		var lag []string
-		for k := range l.acked {
+		for _, k := range keys {
 			if got := len(l.acked[k]) - from[k]; got < n/replKeys {
 				lag = append(lag, fmt.Sprintf("k%d +%d", k, got))
 			}
@@ -767,11 +778,11 @@ func checkPausedFollower(t *testing.T, c *pcluster) {
 	if err := follower.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	resumed := false
+	stopped := true
 	resume := func() {
-		if !resumed {
+		if stopped {
 			follower.cmd.Process.Signal(syscall.SIGCONT)
-			resumed = true
+			stopped = false
 		}
 	}
 	defer resume()
@@ -799,10 +810,28 @@ func checkPausedFollower(t *testing.T, c *pcluster) {
 	if shrunk < time.Duration(replLag)*time.Millisecond {
 		t.Fatalf("ISR shrank %v after the pause, before replica.lag.time.max.ms %dms", shrunk, replLag)
 	}
-	l.progress("with the follower paused", 500, 30*time.Second)
+	// The keys of partition p (franz-go's default partitioner hashes as
+	// Java's) go on being acknowledged by the two replicas left.
+	var keys []int
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	for k := 0; k < replKeys; k++ {
+		if int32(part.Partition(&kgo.Record{Key: []byte(fmt.Sprintf("k%d", k))}, 3)) == p {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("no key of %d on partition %d", replKeys, p)
+	}
+	l.progressKeys(fmt.Sprintf("partition %d with follower %d paused", p, f), keys, 100*replKeys, 20*time.Second)
+	fenced, err := other.describeCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
 	resume()
+	resumed := time.Now()
 	c.waitFullISR(topic, 30*time.Second)
-	t.Logf("follower %d back in every ISR %v after SIGCONT", f, time.Since(paused).Round(time.Millisecond))
+	t.Logf("paused %v (fenced by then: %v); follower %d back in every ISR %v after SIGCONT",
+		resumed.Sub(paused).Round(time.Millisecond), fenced[f], f, time.Since(resumed).Round(time.Millisecond))
 	l.progress("after the follower's return", 300, 30*time.Second)
 
 	// Its leader shut down, the follower leads: the acknowledged records
