@@ -37,7 +37,7 @@ const (
 	replHeartbeat = 500  // broker.heartbeat.interval.ms
 	replLag       = 2000 // replica.lag.time.max.ms
 	replKeys      = 6
-	replBounces   = 2
+	replBounces   = 3
 )
 
 // replCluster starts three combined nodes with short session and lag
@@ -637,8 +637,23 @@ func cleanBounce(c *pcluster, l *keyedLoad, topic string, target replTarget) {
 func hardBounce(c *pcluster, l *keyedLoad, topic string, target replTarget) {
 	for i := 0; i < replBounces; i++ {
 		n := target(c, topic)
-		c.t.Logf("bounce %d: SIGKILL %v, start again", i+1, n)
 		n.kill9()
+		if i%2 == 0 {
+			// As Kafka's test waits for a ZooKeeper session to expire:
+			// the controller fences the node and moves its leaderships,
+			// so it comes back a follower with a log to reconcile.
+			other := c.anyBroker(n.id)
+			c.waitFor(fmt.Sprintf("%v fenced", n), time.Duration(replSession)*time.Millisecond+15*time.Second, func() error {
+				fenced, err := other.describeCluster()
+				if err == nil && !fenced[n.id] {
+					err = fmt.Errorf("%v unfenced", n)
+				}
+				return err
+			})
+			c.t.Logf("bounce %d: SIGKILL %v, fenced, start again", i+1, n)
+		} else {
+			c.t.Logf("bounce %d: SIGKILL %v, start again at once", i+1, n)
+		}
 		n.launch()
 		c.waitReady(60 * time.Second)
 		l.progress(fmt.Sprintf("after bounce %d", i+1), 200, 30*time.Second)
