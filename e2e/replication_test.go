@@ -59,7 +59,9 @@ func replCluster(t *testing.T) *pcluster {
 func (c *pcluster) seeds() []string {
 	var s []string
 	for _, n := range c.nodes {
-		s = append(s, n.addr())
+		if n.broker {
+			s = append(s, n.addr())
+		}
 	}
 	return s
 }
@@ -98,6 +100,9 @@ func (c *pcluster) waitFullISR(topic string, timeout time.Duration) {
 	c.t.Helper()
 	c.waitFor(topic+" with three replicas in every ISR", timeout, func() error {
 		for _, n := range c.running() {
+			if !n.broker {
+				continue
+			}
 			ps, err := n.partitionStates(topic)
 			if err != nil {
 				return fmt.Errorf("%v: %v", n, err)
@@ -372,13 +377,16 @@ var replClients = []replClient{
 }
 
 // keyedLoad produces keyed records with a sequence per key from one
-// goroutine until stopped, at most maxInFlight unacknowledged.
+// goroutine until stopped, each key at most perKeyInFlight records
+// unacknowledged: a key whose partition's leader is unreachable waits
+// without holding the other keys back.
 type keyedLoad struct {
 	t        *testing.T
 	p        keyedProducer
 	stopc    chan struct{}
 	finished chan struct{}
-	sem      chan struct{}
+	sem      [replKeys]chan struct{}
+	acks     chan struct{} // a token after each answer
 
 	mu       sync.Mutex
 	produced [replKeys]int
@@ -387,38 +395,66 @@ type keyedLoad struct {
 	failures []error
 }
 
+const perKeyInFlight = 300
+
 func startLoad(t *testing.T, p keyedProducer) *keyedLoad {
-	l := &keyedLoad{t: t, p: p, stopc: make(chan struct{}), finished: make(chan struct{}), sem: make(chan struct{}, 2000)}
+	l := &keyedLoad{t: t, p: p, stopc: make(chan struct{}), finished: make(chan struct{}), acks: make(chan struct{}, 1)}
 	for k := range l.acked {
 		l.acked[k] = map[int]bool{}
+		l.sem[k] = make(chan struct{}, perKeyInFlight)
 	}
 	go func() {
 		defer close(l.finished)
-		for i := 0; ; i++ {
-			select {
-			case <-l.stopc:
-				return
-			case l.sem <- struct{}{}:
-			}
-			k := i % replKeys
-			l.mu.Lock()
-			seq := l.produced[k]
-			l.produced[k]++
-			l.mu.Unlock()
-			l.p.send(fmt.Sprintf("k%d", k), fmt.Sprintf("k%d/%d", k, seq), func(err error) {
-				l.mu.Lock()
-				if err != nil {
-					l.failures = append(l.failures, fmt.Errorf("k%d/%d: %w", k, seq, err))
-				} else {
-					l.acked[k][seq] = true
-					l.nAcked++
+		for {
+			sent := false
+			for k := 0; k < replKeys; k++ {
+				select {
+				case <-l.stopc:
+					return
+				case l.sem[k] <- struct{}{}:
+				default:
+					continue // k is at its limit
 				}
+				sent = true
+				l.mu.Lock()
+				seq := l.produced[k]
+				l.produced[k]++
 				l.mu.Unlock()
-				<-l.sem
-			})
+				l.p.send(fmt.Sprintf("k%d", k), fmt.Sprintf("k%d/%d", k, seq), func(err error) {
+					l.mu.Lock()
+					if err != nil {
+						l.failures = append(l.failures, fmt.Errorf("k%d/%d: %w", k, seq, err))
+					} else {
+						l.acked[k][seq] = true
+						l.nAcked++
+					}
+					l.mu.Unlock()
+					<-l.sem[k]
+					select {
+					case l.acks <- struct{}{}:
+					default:
+					}
+				})
+			}
+			if !sent { // every key at its limit: wait for an answer
+				select {
+				case <-l.stopc:
+					return
+				case <-l.acks:
+				}
+			}
 		}
 	}()
 	return l
+}
+
+// unanswered is how many records sent have no answer yet.
+func (l *keyedLoad) unanswered() int {
+	n := 0
+	for _, s := range l.sem {
+		n += len(s)
+	}
+	return n
 }
 
 func (l *keyedLoad) ackedNow() int { l.mu.Lock(); defer l.mu.Unlock(); return l.nAcked }
@@ -473,9 +509,9 @@ func (l *keyedLoad) stop() {
 	close(l.stopc)
 	<-l.finished
 	deadline := time.Now().Add(90 * time.Second)
-	for len(l.sem) > 0 {
+	for l.unanswered() > 0 {
 		if time.Now().After(deadline) {
-			l.t.Fatalf("producer stuck: %d records without an answer after 90s", len(l.sem))
+			l.t.Fatalf("producer stuck: %d records without an answer after 90s", l.unanswered())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -873,4 +909,173 @@ func checkPausedFollower(t *testing.T, c *pcluster) {
 	l.stop()
 	l.verify(c, topic, readSarama)
 	c.restore()
+}
+
+// TestReplicationLaggingFollowerNotElected: with three controllers apart
+// from three brokers (so a broker paused and another killed leave the
+// quorum whole), a follower paused with SIGSTOP leaves the ISR; then its
+// partition's leader shuts down (SIGTERM). The third replica, the only ISR member
+// left, leads; the paused one, which lacks acknowledged records, never
+// does (no unclean election). acks=all produces to the partition wait
+// (one replica is below min.insync.replicas) until the paused follower
+// is resumed, has caught up from the new leader and is back in the ISR;
+// then every acknowledged record reads back once, in order.
+func TestReplicationLaggingFollowerNotElected(t *testing.T) {
+	t.Parallel()
+	c := separateCluster(t,
+		fmt.Sprintf("KAFKA_BROKER_SESSION_TIMEOUT_MS=%d", replSession),
+		fmt.Sprintf("KAFKA_BROKER_HEARTBEAT_INTERVAL_MS=%d", replHeartbeat),
+		fmt.Sprintf("KAFKA_REPLICA_LAG_TIME_MAX_MS=%d", replLag))
+	c.start(1, 2, 3, 4, 5, 6)
+	c.waitReady(60 * time.Second)
+	const topic = "repl-lagging-follower"
+	c.createReplTopic(topic)
+	ps, err := c.anyBroker().partitionStates(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = 0
+	leader := c.node(ps[p].leader)
+	var follower, third *pnode
+	for _, r := range ps[p].replicas {
+		switch {
+		case r == leader.id:
+		case follower == nil:
+			follower = c.node(r)
+		default:
+			third = c.node(r)
+		}
+	}
+	t.Logf("partition %d: leader %d, replicas %v; pausing %d, then stopping %d", p, leader.id, ps[p].replicas, follower.id, leader.id)
+	var keys []int
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	for k := 0; k < replKeys; k++ {
+		if int32(part.Partition(&kgo.Record{Key: []byte(fmt.Sprintf("k%d", k))}, 3)) == p {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("no key of %d on partition %d", replKeys, p)
+	}
+
+	l := startLoad(t, newSamsaProducer(t, c.seeds(), topic))
+	l.progress("before the pause", 500, 30*time.Second)
+	if err := follower.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	stopped := true
+	defer func() {
+		if stopped {
+			follower.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	c.waitFor(fmt.Sprintf("broker %d out of the ISR of %s/%d", follower.id, topic, p), 20*time.Second, func() error {
+		ps, err := third.partitionStates(topic)
+		if err == nil && slices.Contains(ps[p].isr, follower.id) {
+			err = fmt.Errorf("isr %v", ps[p].isr)
+		}
+		return err
+	})
+	shrunk := time.Since(paused)
+	l.progressKeys("with the follower paused", keys, 100*replKeys, 20*time.Second)
+	progressed := time.Since(paused)
+	// A controlled shutdown moves the leadership at once, while the
+	// paused broker is still unfenced: only the ISR rule keeps it from
+	// leading.
+	if err := leader.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var elected time.Duration
+	var electedFenced bool
+	c.waitFor(fmt.Sprintf("broker %d leads %s/%d", third.id, topic, p), time.Duration(replSession)*time.Millisecond+15*time.Second, func() error {
+		ps, err := third.partitionStates(topic)
+		if err != nil {
+			return err
+		}
+		if ps[p].leader == follower.id {
+			t.Fatalf("the paused follower %d, out of the ISR, was elected: %+v", follower.id, ps[p])
+		}
+		if ps[p].leader != third.id {
+			return fmt.Errorf("leader %d isr %v", ps[p].leader, ps[p].isr)
+		}
+		if !slices.Equal(ps[p].isr, []int32{third.id}) {
+			return fmt.Errorf("isr %v", ps[p].isr)
+		}
+		elected = time.Since(paused)
+		fenced, err := third.describeCluster()
+		electedFenced = fenced[follower.id]
+		return err
+	})
+	if electedFenced {
+		t.Fatalf("broker %d led %s/%d alone only %v after the pause, the paused broker fenced by then: not the ISR rule alone", third.id, topic, p, elected)
+	}
+	// Its controlled shutdown ends once the paused broker, whose metadata
+	// stands still, is fenced (as Kafka's controller waits for every
+	// active broker to apply the shutdown). Then it exits at once: its
+	// fetcher from the paused broker does not wait out the fetch.
+	select {
+	case <-leader.exited:
+	case <-time.After(time.Duration(replSession)*time.Millisecond + 20*time.Second):
+		t.Fatalf("%v did not exit after SIGTERM", leader)
+	}
+	exited := time.Now()
+	leader.checkLog()
+	if code := leader.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("%v exited %d on SIGTERM", leader, code)
+	}
+	if at, ok := logTime(leader.logText(), "broker fenced by the controller"); !ok {
+		t.Fatalf("%v: no fencing in its log:\n%s", leader, leader.logText())
+	} else if d := exited.Sub(at); d > 3*time.Second {
+		t.Fatalf("%v exited %v after its controlled shutdown ended", leader, d.Round(time.Millisecond))
+	}
+	t.Logf("after the pause: out of the ISR %v, %d records more %v, broker %d leads alone %v (paused broker %d fenced then: %v), leader %d exited %v",
+		shrunk.Round(time.Millisecond), 100*replKeys, progressed.Round(time.Millisecond), third.id, elected.Round(time.Millisecond),
+		follower.id, electedFenced, leader.id, exited.Sub(paused).Round(time.Millisecond))
+	// Alone it is below min.insync.replicas: for a while (the producer
+	// retrying all along) nothing more of the partition is acknowledged.
+	countKeys := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n := 0
+		for _, k := range keys {
+			n += len(l.acked[k])
+		}
+		return n
+	}
+	before := countKeys()
+	time.Sleep(time.Second)
+	if n := countKeys() - before; n > 0 {
+		t.Fatalf("%d records of %s/%d acknowledged with the ISR [%d] below min.insync.replicas 2", n, topic, p, third.id)
+	}
+	t.Logf("nothing of %s/%d acknowledged in 1s with the ISR [%d]", topic, p, third.id)
+	follower.cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	resumed := time.Now()
+	c.waitFor(fmt.Sprintf("broker %d back in the ISR of %s/%d", follower.id, topic, p), 30*time.Second, func() error {
+		ps, err := third.partitionStates(topic)
+		if err == nil && !slices.Contains(ps[p].isr, follower.id) {
+			err = fmt.Errorf("leader %d isr %v", ps[p].leader, ps[p].isr)
+		}
+		return err
+	})
+	t.Logf("broker %d back in the ISR %v after SIGCONT", follower.id, time.Since(resumed).Round(time.Millisecond))
+	l.progressKeys("with the follower back", keys, 300*replKeys, 30*time.Second)
+	l.stop()
+	l.verify(c, topic, readKgo)
+	leader.launch()
+	c.waitReady(60 * time.Second)
+}
+
+// logTime is the time of the first slog line of log with msg.
+func logTime(log, msg string) (time.Time, bool) {
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="`+msg+`"`) {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		return at, err == nil
+	}
+	return time.Time{}, false
 }
