@@ -75,13 +75,23 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// handedOut is every port freePort returned: the kernel may give a
+// closed port again at once, and two listeners of one node (or of two
+// parallel tests) must not share one.
+var handedOut sync.Map
+
 func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(port, true); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startSamsa starts `samsa serve` with its data in dir (a new temp dir if

@@ -162,8 +162,20 @@ func (ch *ctlChannel) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Res
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	ch.nc.SetDeadline(deadline)
-	if _, err := ch.nc.Write(ch.buf); err != nil {
+	nc := ch.nc
+	nc.SetDeadline(deadline)
+	// A cancelled ctx (a fetcher or the broker stopping) ends the wait at
+	// once: a peer that stopped answering does not hold the caller until
+	// the deadline. (The next roundTrip sets its own deadline, once this
+	// one's func, if it ran, is done.)
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()); close(aborted) })
+	defer func() {
+		if !stop() {
+			<-aborted
+		}
+	}()
+	if _, err := nc.Write(ch.buf); err != nil {
 		return nil, err
 	}
 	frame, err := wire.ReadFrame(ch.br, nil, 64<<20)
