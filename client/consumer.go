@@ -81,6 +81,9 @@ type partState struct {
 	nbuf     int       // slices of this partition waiting in buf (at most maxBufferedSlices)
 	inflight bool      // in a Fetch or ListOffsets right now
 	retryAt  time.Time // back off after an error until then
+	// errHeld: an error of this partition waits in buf; it is not fetched
+	// again until Poll delivered it (one error per partition per Poll).
+	errHeld bool
 }
 
 // Offset is where to start consuming a partition: AtStart, AtEnd,
@@ -383,6 +386,7 @@ func (c *Consumer) setOffsetLocked(ps *partState, o Offset) {
 	ps.seq++
 	ps.nbuf = 0
 	ps.retryAt = time.Time{}
+	ps.errHeld = false
 	if o.kind == offsetExact && o.at >= 0 {
 		ps.offset, ps.fetchAt, ps.pending = o.at, o.at, nil
 		return
@@ -531,6 +535,9 @@ func (c *Consumer) takeLocked() Fetches {
 			continue
 		}
 		ps.nbuf = max(ps.nbuf-1, 0)
+		if f.err != nil {
+			ps.errHeld = false
+		}
 		if f.err == nil {
 			ps.offset = f.next
 			if ps.nbuf == 0 {

@@ -130,7 +130,7 @@ func (c *Consumer) collectLocked(id int32, mark bool) (toList, toFetch []*partSt
 			continue
 		}
 		led = true
-		if !mark || ps.inflight || now.Before(ps.retryAt) {
+		if !mark || ps.inflight || ps.errHeld || now.Before(ps.retryAt) {
 			continue
 		}
 		switch {
@@ -233,6 +233,7 @@ func (c *Consumer) listStarts(ctx context.Context, id int32, pss []*partState) {
 				c.cl.TriggerMetadataRefresh()
 				continue
 			}
+			r.ps.errHeld = true
 			r.ps.nbuf++
 			c.pushLocked(&fetchedPart{tp: r.ps.tp, seq: r.ps.seq, err: fmt.Errorf("list offsets (%v): %w", r.start, err), hwm: -1})
 			continue
@@ -368,6 +369,7 @@ func (c *Consumer) fetch(ctx context.Context, id int32, pss []*partState) {
 			}
 		case errors.Is(d.err, ErrOffsetOutOfRange):
 			if c.cfg.resetOffset.kind == offsetNone {
+				ps.errHeld = true
 				ps.nbuf++
 				c.pushLocked(&fetchedPart{tp: ps.tp, seq: ps.seq, err: fmt.Errorf("offset %d: %w", r.offset, d.err), hwm: d.hwm})
 				continue
@@ -380,6 +382,7 @@ func (c *Consumer) fetch(ctx context.Context, id int32, pss []*partState) {
 			refresh = true
 		default:
 			ps.retryAt = time.Now().Add(c.cfg.client.retryBackoffMax)
+			ps.errHeld = true
 			ps.nbuf++
 			c.pushLocked(&fetchedPart{tp: ps.tp, seq: ps.seq, err: d.err, hwm: d.hwm})
 		}
