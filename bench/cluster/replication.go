@@ -133,7 +133,7 @@ type leaderKill struct {
 // replDefaults are the full and the -quick plans.
 func replDefaults(quick bool) replPlan {
 	p := replPlan{Partitions: 6, RF: 3, MinISR: 2, Sizes: []int{1024, 100},
-		Warmup: 5 * time.Second, MaxDur: 15 * time.Second, RateDur: 20 * time.Second, RateShare: 0.5,
+		Warmup: 8 * time.Second, MaxDur: 15 * time.Second, RateDur: 20 * time.Second, RateShare: 0.5,
 		Kills: 20, KillRate: 500, Session: 9 * time.Second, ShortSession: 3 * time.Second,
 		ShortHeartbeat: time.Second, Settle: 500 * time.Millisecond, Throughput: true, Unavailability: true,
 		Batch: 16384, Linger: 5 * time.Millisecond, BufferMem: 32 << 20}
@@ -658,8 +658,9 @@ func (c *replCluster) unavailability(pl replPlan, config string, session, heartb
 	}()
 	defer func() { stop(); pwg.Wait() }()
 
+	epoch := int32(-1) // the leader epoch of the last leadership the harness saw settle
 	for k := 0; k < pl.Kills; k++ {
-		kr := c.killLeader(ctx, pl, topic, victim, w)
+		kr := c.killLeader(ctx, pl, topic, victim, w, &epoch)
 		u.Kills = append(u.Kills, kr)
 		if kr.Error != "" {
 			u.Error = c.fail(fmt.Errorf("kill %d: %s", k+1, kr.Error)).Error()
@@ -672,15 +673,20 @@ func (c *replCluster) unavailability(pl replPlan, config string, session, heartb
 	return u
 }
 
-func (c *replCluster) killLeader(ctx context.Context, pl replPlan, topic string, victim int32, w *ackWatch) (kr leaderKill) {
+// killLeader is one kill. Metadata answers can come from a node that has
+// not applied the latest change yet, so every wait also asks for a leader
+// epoch newer than the last one seen settle (*epoch, updated).
+func (c *replCluster) killLeader(ctx context.Context, pl replPlan, topic string, victim int32, w *ackWatch, epoch *int32) (kr leaderKill) {
 	kr = leaderKill{Killed: victim, NewLeader: -1, LoadBefore: loadavg()}
 	ctx, died, cancel := c.watch(ctx, c.plan.Timeout)
 	defer cancel()
 	// The victim leads with a full ISR and the producer is acknowledged.
 	err := c.waitPartitions(ctx, topic, 1, func(p kadm.PartitionDetail) error {
-		if p.Leader != victim || len(p.ISR) < pl.RF {
-			return fmt.Errorf("leader %d, ISR %v (want leader %d and %d in the ISR)", p.Leader, p.ISR, victim, pl.RF)
+		if p.Leader != victim || len(p.ISR) < pl.RF || p.LeaderEpoch <= *epoch {
+			return fmt.Errorf("leader %d (epoch %d), ISR %v (want leader %d after epoch %d and %d in the ISR)",
+				p.Leader, p.LeaderEpoch, p.ISR, victim, *epoch, pl.RF)
 		}
+		*epoch = p.LeaderEpoch
 		return nil
 	})
 	if err != nil {
@@ -707,10 +713,16 @@ func (c *replCluster) killLeader(ctx context.Context, pl replPlan, topic string,
 		return kr
 	}
 	kr.Unavail = at.Sub(t0)
-	if md, err := c.adm.Metadata(ctx, topic); err == nil {
-		if p, ok := md.Topics[topic].Partitions[0]; ok {
-			kr.NewLeader = p.Leader
+	err = c.waitPartitions(ctx, topic, 1, func(p kadm.PartitionDetail) error {
+		if p.Leader < 0 || p.Leader == victim || p.LeaderEpoch <= *epoch {
+			return fmt.Errorf("leader %d (epoch %d) after the kill", p.Leader, p.LeaderEpoch)
 		}
+		kr.NewLeader, *epoch = p.Leader, p.LeaderEpoch
+		return nil
+	})
+	if err != nil {
+		kr.Error = "new leader in Metadata: " + orDied(err, died).Error()
+		return kr
 	}
 	// Restart; wait for the ISR to take it back, then hand it the
 	// leadership again (preferred election).
@@ -722,8 +734,8 @@ func (c *replCluster) killLeader(ctx context.Context, pl replPlan, topic string,
 	rctx, rdied, rcancel := c.watch(context.Background(), c.plan.Timeout)
 	defer rcancel()
 	err = c.waitPartitions(rctx, topic, 1, func(p kadm.PartitionDetail) error {
-		if !slices.Contains(p.ISR, victim) {
-			return fmt.Errorf("node %d not in the ISR %v", victim, p.ISR)
+		if !slices.Contains(p.ISR, victim) || p.LeaderEpoch < *epoch {
+			return fmt.Errorf("node %d not in the ISR %v (leader epoch %d)", victim, p.ISR, p.LeaderEpoch)
 		}
 		return nil
 	})
