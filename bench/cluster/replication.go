@@ -277,7 +277,10 @@ func startCluster(s *system, dir string, pl plan) (*replCluster, error) {
 		return nil, fmt.Errorf("cold start: %w", err)
 	}
 	logf("%s: ready after %v", s.Name, ph.Ready.Round(time.Millisecond))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs()...), kgo.ClientID("samsa-cluster-bench"))
+	// kadm's Metadata answers from franz-go's metadata cache for
+	// MetadataMinAge (default 5 s): the polls must see each change at once.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs()...), kgo.ClientID("samsa-cluster-bench"),
+		kgo.MetadataMinAge(10*time.Millisecond))
 	if err != nil {
 		c.stop()
 		return nil, err
