@@ -62,7 +62,7 @@ func main() {
 
 		suite        = flag.String("suite", "cluster", "what to measure: cluster (cold start, CreateTopics, controller failover, idle RSS) or replication (RF 3 produce throughput and latency, unavailability after kill -9 of a partition leader)")
 		replParts    = flag.String("repl", "throughput,unavailability", "parts of -suite replication: throughput, unavailability")
-		replSizes    = flag.String("repl-sizes", "1024,100", "record sizes (bytes) of the replication throughput runs")
+		replSizes    = flag.String("repl-sizes", "1024,100", "record sizes (bytes) of the replication throughput runs (-quick: 1024 alone)")
 		replMax      = flag.Duration("repl-max", 0, "timed max-throughput run per mode and size (default 15s; -quick 2s)")
 		replRate     = flag.Duration("repl-rate", 0, "fixed-rate run per mode and size (default 20s; -quick 2s)")
 		replKills    = flag.Int("repl-kills", -1, "partition-leader kills per configuration (default 20; -quick 1)")
@@ -204,13 +204,17 @@ func main() {
 			rp.Kills = *replKills
 		}
 		rp.Session, rp.ShortSession, rp.ShortHeartbeat = *replSession, *replShort, *replShortHB
-		rp.Sizes = nil
-		for _, f := range strings.Split(*replSizes, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				fatalf("-repl-sizes: bad size %q", f)
+		sizesSet := false
+		flag.Visit(func(f *flag.Flag) { sizesSet = sizesSet || f.Name == "repl-sizes" })
+		if !*quick || sizesSet { // -quick alone keeps its one size
+			rp.Sizes = nil
+			for _, f := range strings.Split(*replSizes, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n < 1 {
+					fatalf("-repl-sizes: bad size %q", f)
+				}
+				rp.Sizes = append(rp.Sizes, n)
 			}
-			rp.Sizes = append(rp.Sizes, n)
 		}
 		rp.Throughput, rp.Unavailability = false, false
 		for _, part := range strings.Split(*replParts, ",") {

@@ -139,6 +139,7 @@ func replDefaults(quick bool) replPlan {
 		Batch: 16384, Linger: 5 * time.Millisecond, BufferMem: 32 << 20}
 	if quick {
 		p.Warmup, p.MaxDur, p.RateDur, p.Kills = time.Second, 2*time.Second, 2*time.Second, 1
+		p.Sizes = []int{1024}
 	}
 	return p
 }
