@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,19 @@ func main() {
 		jsonOut   = flag.String("json", "", "write every sample as JSON here")
 		mdOut     = flag.String("out", "", "write the markdown section here (default: stdout only)")
 		fromJSON  = flag.String("from-json", "", "only render the markdown from the JSON of an earlier run")
+
+		suite        = flag.String("suite", "cluster", "what to measure: cluster (cold start, CreateTopics, controller failover, idle RSS) or replication (RF 3 produce throughput and latency, unavailability after kill -9 of a partition leader)")
+		replParts    = flag.String("repl", "throughput,unavailability", "parts of -suite replication: throughput, unavailability")
+		replSizes    = flag.String("repl-sizes", "1024,100", "record sizes (bytes) of the replication throughput runs (-quick: 1024 alone)")
+		replMax      = flag.Duration("repl-max", 0, "timed max-throughput run per mode and size (default 15s; -quick 2s)")
+		replRate     = flag.Duration("repl-rate", 0, "fixed-rate run per mode and size (default 20s; -quick 2s)")
+		replKills    = flag.Int("repl-kills", -1, "partition-leader kills per configuration (default 20; -quick 1)")
+		replSession  = flag.Duration("repl-session", 9*time.Second, "broker.session.timeout.ms of both systems in the replication suite")
+		replShort    = flag.Duration("repl-short-session", 3*time.Second, "samsa's shorter broker.session.timeout.ms for a second kill series (0: none)")
+		replShortHB  = flag.Duration("repl-short-heartbeat", time.Second, "broker.heartbeat.interval.ms with -repl-short-session")
+		replJSON     = flag.String("repl-json", "", "-suite replication: write every sample as JSON here")
+		replOut      = flag.String("repl-out", "", "-suite replication: write the markdown section here")
+		replFromJSON = flag.String("repl-from-json", "", "only render the replication section from the JSON of an earlier run")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench/cluster [flags]   (or scripts/bench-cluster [flags])\n\n")
@@ -88,6 +102,21 @@ func main() {
 		}
 		emit(&res, *mdOut)
 		return
+	}
+	if *replFromJSON != "" {
+		var res ReplResults
+		b, err := os.ReadFile(*replFromJSON)
+		if err == nil {
+			err = json.Unmarshal(b, &res)
+		}
+		if err != nil {
+			fatalf("%s: %v", *replFromJSON, err)
+		}
+		emitRepl(&res, *replOut)
+		return
+	}
+	if *suite != "cluster" && *suite != "replication" {
+		fatalf("-suite must be cluster or replication")
 	}
 	if *rf != 1 && *rf != 3 {
 		fatalf("-rf must be 1 or 3")
@@ -162,6 +191,56 @@ func main() {
 		s := <-sig
 		fatalf("interrupted (%v); every node killed", s)
 	}()
+
+	if *suite == "replication" {
+		rp := replDefaults(*quick)
+		if *replMax > 0 {
+			rp.MaxDur = *replMax
+		}
+		if *replRate > 0 {
+			rp.RateDur = *replRate
+		}
+		if *replKills >= 0 {
+			rp.Kills = *replKills
+		}
+		rp.Session, rp.ShortSession, rp.ShortHeartbeat = *replSession, *replShort, *replShortHB
+		sizesSet := false
+		flag.Visit(func(f *flag.Flag) { sizesSet = sizesSet || f.Name == "repl-sizes" })
+		if !*quick || sizesSet { // -quick alone keeps its one size
+			rp.Sizes = nil
+			for _, f := range strings.Split(*replSizes, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n < 1 {
+					fatalf("-repl-sizes: bad size %q", f)
+				}
+				rp.Sizes = append(rp.Sizes, n)
+			}
+		}
+		rp.Throughput, rp.Unavailability = false, false
+		for _, part := range strings.Split(*replParts, ",") {
+			switch strings.TrimSpace(part) {
+			case "throughput":
+				rp.Throughput = true
+			case "unavailability":
+				rp.Unavailability = true
+			default:
+				fatalf("-repl: unknown part %q (throughput, unavailability)", part)
+			}
+		}
+		rr := &ReplResults{Started: res.Started, Command: res.Command, Machine: res.Machine,
+			KafkaVersion: res.KafkaVersion, KafkaJVM: res.KafkaJVM, Medium: res.Medium, DataDir: res.DataDir,
+			FS: res.FS, Systems: res.Systems, Plan: rp}
+		base := res.Plan
+		base.RF = rp.RF
+		runReplication(syss, rr, dataRoot, base, *keep, *replJSON)
+		rr.Finished = time.Now()
+		rr.Machine.LoadAfter = loadavg()
+		if *replJSON != "" {
+			writeJSON(rr, *replJSON)
+		}
+		emitRepl(rr, *replOut)
+		return
+	}
 
 	createsPer, killsPer := split(*creates, *reps), split(*kills, *reps)
 	for rep := 0; rep < *reps; rep++ {
@@ -249,7 +328,7 @@ func runRep(s *system, dir string, pl plan, rep int) (r repResult) {
 	return r
 }
 
-func writeJSON(res *Results, path string) {
+func writeJSON(res any, path string) {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err == nil {
 		err = os.WriteFile(path, append(b, '\n'), 0o644)
@@ -261,6 +340,16 @@ func writeJSON(res *Results, path string) {
 
 func emit(res *Results, path string) {
 	md := renderMarkdown(res)
+	fmt.Print(md)
+	if path != "" {
+		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+			fatalf("%v", err)
+		}
+	}
+}
+
+func emitRepl(res *ReplResults, path string) {
+	md := renderReplication(res)
 	fmt.Print(md)
 	if path != "" {
 		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {

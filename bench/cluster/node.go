@@ -64,6 +64,7 @@ type nodeConf struct {
 	Dir            string // holds server.properties, data/ and logs/
 	Voters         string // controller.quorum.voters
 	Nodes, RF, ISR int
+	Extra          []string // more key=value lines, appended as given
 }
 
 // serverProperties is a combined node's server.properties in Kafka's own
@@ -90,6 +91,9 @@ func serverProperties(n nodeConf) string {
 	p("share.coordinator.state.topic.replication.factor", n.RF)
 	p("share.coordinator.state.topic.min.isr", n.ISR)
 	p("group.initial.rebalance.delay.ms", 0)
+	for _, kv := range n.Extra {
+		fmt.Fprintln(&b, kv)
+	}
 	return b.String()
 }
 

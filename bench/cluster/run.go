@@ -24,6 +24,7 @@ type plan struct {
 	Timeout  time.Duration `json:"timeout_ns"`
 	Attempt  time.Duration `json:"attempt_timeout_ns"`
 	Interval time.Duration `json:"probe_interval_ns"`
+	Extra    []string      `json:"extra_properties,omitempty"` // appended to every server.properties
 }
 
 // repResult is one repetition of one system: a cold start on fresh
@@ -79,7 +80,7 @@ func newCluster(sys *system, dir string, pl plan, rep int) (*cluster, error) {
 	isr := (pl.RF + 1) / 2
 	for i := 0; i < pl.Nodes; i++ {
 		conf := nodeConf{ID: int32(i + 1), Port: ports[i], CtlPort: ports[pl.Nodes+i],
-			Dir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Voters: voters, Nodes: pl.Nodes, RF: pl.RF, ISR: isr}
+			Dir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Voters: voters, Nodes: pl.Nodes, RF: pl.RF, ISR: isr, Extra: pl.Extra}
 		if err := os.MkdirAll(filepath.Join(conf.Dir, "logs"), 0o755); err != nil {
 			return nil, err
 		}
