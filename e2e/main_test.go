@@ -21,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/samsatest"
 )
 
 var samsaBin string
@@ -75,23 +77,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// handedOut is every port freePort returned: the kernel may give a
-// closed port again at once, and two listeners of one node (or of two
-// parallel tests) must not share one.
-var handedOut sync.Map
-
+// freePort: a port no other listener of this test binary got, below the
+// kernel's ephemeral range (samsatest.FreePort).
 func freePort(t testing.TB) int {
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if _, dup := handedOut.LoadOrStore(port, true); !dup {
-			return port
-		}
+	port, err := samsatest.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return port
 }
 
 // startSamsa starts `samsa serve` with its data in dir (a new temp dir if

@@ -120,13 +120,13 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		nd.Broker = s.controllers == 0 || i > s.controllers
 		var err error
 		if nd.Broker {
-			if nd.port, err = freePort(); err != nil {
+			if nd.port, err = FreePort(); err != nil {
 				t.Fatalf("samsatest: %v", err)
 			}
 			c.byAddr[fmt.Sprintf("127.0.0.1:%d", nd.port)] = nd.ID
 		}
 		if nd.Controller {
-			if nd.ctl, err = freePort(); err != nil {
+			if nd.ctl, err = FreePort(); err != nil {
 				t.Fatalf("samsatest: %v", err)
 			}
 			c.byAddr[fmt.Sprintf("127.0.0.1:%d", nd.ctl)] = nd.ID
@@ -149,15 +149,6 @@ func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		t.Fatalf("samsatest: %v", err)
 	}
 	return c
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Nodes returns every node, by id.
