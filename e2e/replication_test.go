@@ -457,8 +457,6 @@ func (l *keyedLoad) unanswered() int {
 	return n
 }
 
-func (l *keyedLoad) ackedNow() int { l.mu.Lock(); defer l.mu.Unlock(); return l.nAcked }
-
 // progress waits until n more records are acknowledged, each key at
 // least n/replKeys of them: a producer that does not get there in time is
 // stuck (on a partition, if only some keys lag).
