@@ -43,18 +43,9 @@ func DecideAlterBrokerConfigs(cfg *Config, im *metadata.Image, name string, ops 
 		return nil, errorf(kerr.InvalidRequest, "dynamic broker configs are not supported by this controller")
 	}
 	current := im.Configs(metadata.ResourceBroker, name)
-	next := map[string]*string{}
-	if !replace {
-		for k, v := range current {
-			v := v
-			next[k] = &v
-		}
-	}
-	for _, op := range ops {
-		op.Name, op.Value = validUTF8(op.Name), validUTF8p(op.Value)
-		if err := applyConfigOp(next, op); err != nil {
-			return nil, err
-		}
+	next, err := applyConfigOps(current, ops, replace)
+	if err != nil {
+		return nil, err
 	}
 	set := map[string]string{}
 	for k, v := range next {
@@ -65,23 +56,5 @@ func DecideAlterBrokerConfigs(cfg *Config, im *metadata.Image, name string, ops 
 	if err := cfg.ValidateBrokerConfigs(set, name != ""); err != nil {
 		return nil, errorf(kerr.InvalidRequest, "%v", err)
 	}
-	var recs []metadata.Record
-	for _, k := range sortedKeys(current) {
-		if next[k] == nil {
-			recs = append(recs, brokerConfigRecord(name, k, nil))
-		}
-	}
-	for _, k := range sortedKeys(next) {
-		v := next[k]
-		if old, ok := current[k]; v != nil && (!ok || old != *v) {
-			recs = append(recs, brokerConfigRecord(name, k, v))
-		}
-	}
-	return recs, nil
-}
-
-func brokerConfigRecord(name, key string, v *string) metadata.Record {
-	return metadata.Record{Type: metadata.TypeConfig, Config: &metadata.ConfigRecord{
-		ResourceType: metadata.ResourceBroker, ResourceName: name, Name: key, Value: v,
-	}}
+	return configChanges(metadata.ResourceBroker, name, current, next), nil
 }

@@ -320,18 +320,9 @@ func DecideAlterTopicConfigs(cfg *Config, im *metadata.Image, topic string, ops 
 		return nil, errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", topic)
 	}
 	current := im.Configs(metadata.ResourceTopic, topic)
-	next := map[string]*string{}
-	if !replace {
-		for k, v := range current {
-			v := v
-			next[k] = &v
-		}
-	}
-	for _, op := range ops {
-		op.Name, op.Value = validUTF8(op.Name), validUTF8p(op.Value)
-		if err := applyConfigOp(next, op); err != nil {
-			return nil, err
-		}
+	next, err := applyConfigOps(current, ops, replace)
+	if err != nil {
+		return nil, err
 	}
 	for _, name := range sortedKeys(next) {
 		if v := next[name]; v != nil && cfg.ValidateTopicConfig != nil {
@@ -340,18 +331,7 @@ func DecideAlterTopicConfigs(cfg *Config, im *metadata.Image, topic string, ops 
 			}
 		}
 	}
-	var recs []metadata.Record
-	for _, k := range sortedKeys(current) {
-		if next[k] == nil {
-			recs = append(recs, configRecord(topic, k, nil))
-		}
-	}
-	for _, k := range sortedKeys(next) {
-		v := next[k]
-		if old, ok := current[k]; v != nil && (!ok || old != *v) {
-			recs = append(recs, configRecord(topic, k, v))
-		}
-	}
+	recs := configChanges(metadata.ResourceTopic, topic, current, next)
 	for _, r := range recs {
 		if r.Config.Name == "min.insync.replicas" {
 			return append(recs, clearELRs(im, im.Topic(topic))...), nil
@@ -379,9 +359,50 @@ func clearELRs(im *metadata.Image, t *metadata.Topic) []metadata.Record {
 }
 
 func configRecord(topic, name string, v *string) metadata.Record {
+	return resourceConfigRecord(metadata.ResourceTopic, topic, name, v)
+}
+
+func resourceConfigRecord(typ int8, resource, name string, v *string) metadata.Record {
 	return metadata.Record{Type: metadata.TypeConfig, Config: &metadata.ConfigRecord{
-		ResourceType: metadata.ResourceTopic, ResourceName: topic, Name: name, Value: v,
+		ResourceType: typ, ResourceName: resource, Name: name, Value: v,
 	}}
+}
+
+// applyConfigOps returns a resource's configs after ops (nil value:
+// deleted), starting from current or, with replace (AlterConfigs), from
+// nothing.
+func applyConfigOps(current map[string]string, ops []ConfigOp, replace bool) (map[string]*string, error) {
+	next := map[string]*string{}
+	if !replace {
+		for k, v := range current {
+			next[k] = &v
+		}
+	}
+	for _, op := range ops {
+		op.Name, op.Value = validUTF8(op.Name), validUTF8p(op.Value)
+		if err := applyConfigOp(next, op); err != nil {
+			return nil, err
+		}
+	}
+	return next, nil
+}
+
+// configChanges is the Config records that take a resource from current
+// to next: deletions first, then new or changed values, each in key order.
+func configChanges(typ int8, resource string, current map[string]string, next map[string]*string) []metadata.Record {
+	var recs []metadata.Record
+	for _, k := range sortedKeys(current) {
+		if next[k] == nil {
+			recs = append(recs, resourceConfigRecord(typ, resource, k, nil))
+		}
+	}
+	for _, k := range sortedKeys(next) {
+		v := next[k]
+		if old, ok := current[k]; v != nil && (!ok || old != *v) {
+			recs = append(recs, resourceConfigRecord(typ, resource, k, v))
+		}
+	}
+	return recs
 }
 
 // validUTF8 replaces invalid UTF-8 as Kafka's string decoding (and the
