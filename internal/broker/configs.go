@@ -158,18 +158,16 @@ func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
 	// A broker listener answers BROKER resources naming another broker
 	// itself, as Kafka's ConfigAdminManager does before forwarding: a
 	// broker's own configs are altered through that broker.
-	var own []kmsg.AlterConfigsRequestResource
-	var foreign []kmsg.AlterConfigsResponseResource
-	for _, rr := range req.Resources {
-		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+	own, foreign := splitForeign(b, req.Resources,
+		func(rr kmsg.AlterConfigsRequestResource) (int8, string) {
+			return int8(rr.ResourceType), rr.ResourceName
+		},
+		func(rr kmsg.AlterConfigsRequestResource, msg string) kmsg.AlterConfigsResponseResource {
 			sr := kmsg.NewAlterConfigsResponseResource()
 			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
-			foreign = append(foreign, sr)
-			continue
-		}
-		own = append(own, rr)
-	}
+			return sr
+		})
 	if len(foreign) == 0 {
 		b.toController(r, kreq, b.decideAlterConfigs)
 		return
@@ -180,6 +178,20 @@ func (b *Broker) handleAlterConfigs(r *request, kreq kmsg.Request) {
 		ar.Resources = append(ar.Resources, foreign...)
 		return ar
 	})
+}
+
+// splitForeign separates the resources of an alter-configs request this
+// broker forwards from those naming another broker, answered here with
+// Kafka's error.
+func splitForeign[Req, Resp any](b *Broker, rs []Req, key func(Req) (int8, string), refuse func(Req, string) Resp) (own []Req, foreign []Resp) {
+	for _, rr := range rs {
+		if msg, bad := b.foreignBroker(key(rr)); bad {
+			foreign = append(foreign, refuse(rr, msg))
+			continue
+		}
+		own = append(own, rr)
+	}
+	return own, foreign
 }
 
 // foreignBroker reports whether a BROKER resource names something other
@@ -221,18 +233,16 @@ func (b *Broker) handleIncrementalAlterConfigs(r *request, kreq kmsg.Request) {
 		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
 		return
 	}
-	var own []kmsg.IncrementalAlterConfigsRequestResource
-	var foreign []kmsg.IncrementalAlterConfigsResponseResource
-	for _, rr := range req.Resources {
-		if msg, bad := b.foreignBroker(int8(rr.ResourceType), rr.ResourceName); bad {
+	own, foreign := splitForeign(b, req.Resources,
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) (int8, string) {
+			return int8(rr.ResourceType), rr.ResourceName
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource, msg string) kmsg.IncrementalAlterConfigsResponseResource {
 			sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 			setErr(&sr.ErrorCode, &sr.ErrorMessage, kerr.InvalidRequest, msg)
-			foreign = append(foreign, sr)
-			continue
-		}
-		own = append(own, rr)
-	}
+			return sr
+		})
 	if len(foreign) == 0 {
 		b.toController(r, kreq, b.decideIncrementalAlterConfigs)
 		return
