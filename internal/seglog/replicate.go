@@ -154,6 +154,20 @@ func (l *Log) LatestEpoch() int32 {
 	return e
 }
 
+// lockRewrite takes, in the log's lock order, every lock a rewrite of the
+// log's tail excludes (a compaction, appends, a sync) and returns their
+// release.
+func (l *Log) lockRewrite() (unlock func()) {
+	l.cleanMu.Lock()
+	l.appendMu.Lock()
+	l.syncMu.Lock()
+	return func() {
+		l.syncMu.Unlock()
+		l.appendMu.Unlock()
+		l.cleanMu.Unlock()
+	}
+}
+
 // TruncateTo drops every record at offset >= to, as a follower does when
 // its log diverged from the leader's: later segments are removed, the
 // segment holding to is cut at the first batch that reaches to (a batch is
@@ -176,12 +190,7 @@ func (l *Log) TruncateTo(to int64) error {
 	if to < 0 {
 		return ErrOffsetOutOfRange
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	defer l.lockRewrite()()
 	l.mu.RLock()
 	err := l.checkUsableLocked()
 	leo, logStart, opts := l.leoLocked(), l.logStart, l.opts
@@ -357,12 +366,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return ErrOffsetOutOfRange
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	defer l.lockRewrite()()
 	l.mu.RLock()
 	err := l.checkUsableLocked()
 	l.mu.RUnlock()
