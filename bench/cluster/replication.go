@@ -22,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/bench/internal/openloop"
 )
 
 // relaxedFlush is Kafka's default log.flush.interval.messages (Long.MAX):
@@ -485,46 +487,10 @@ func (c *replCluster) fixedRate(pl replPlan, topic string, val []byte, rate floa
 	if total < 1 {
 		return rateRun{}, fmt.Errorf("rate %.1f records/s over %v is no record", rate, dur)
 	}
-	lat := make([]time.Duration, total)
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(total)
-	interval := float64(time.Second) / rate
-	start := time.Now()
-	for i := 0; i < total; {
-		due := int(float64(time.Since(start))/interval) + 1
-		if due > total {
-			due = total
-		}
-		for ; i < due; i++ {
-			intended := start.Add(time.Duration(float64(i) * interval))
-			idx := i
-			cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
-				lat[idx] = time.Since(intended)
-				if err != nil {
-					errs.Add(1)
-				}
-				wg.Done()
-			})
-		}
-		if i < total {
-			if w := time.Until(start.Add(time.Duration(float64(i) * interval))); w > 0 {
-				time.Sleep(w)
-			}
-		}
-	}
-	sent := time.Since(start)
-	wg.Wait()
-	slices.Sort(lat)
-	q := func(f float64) float64 {
-		i := int(f * float64(len(lat)))
-		if i >= len(lat) {
-			i = len(lat) - 1
-		}
-		return float64(lat[i]) / 1e6
-	}
-	r := rateRun{Target: rate, Achieved: float64(total) / sent.Seconds(), Records: total,
-		P50ms: q(0.50), P99ms: q(0.99), P999ms: q(0.999), MaxMs: float64(lat[len(lat)-1]) / 1e6, Errors: errs.Load()}
+	res := openloop.Run(ctx, cl, val, rate, total)
+	r := rateRun{Target: rate, Achieved: float64(total) / res.Sent.Seconds(), Records: total,
+		P50ms: res.QuantileMs(0.50), P99ms: res.QuantileMs(0.99), P999ms: res.QuantileMs(0.999),
+		MaxMs: float64(res.Latencies[total-1]) / 1e6, Errors: res.Errors}
 	if r.Errors > 0 {
 		return r, fmt.Errorf("%d records failed", r.Errors)
 	}

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/bench/internal/openloop"
 )
 
 // producerSettings are the knobs equalized between franz-go and Kafka's
@@ -247,51 +247,14 @@ func franzFixedRate(e *env, nd *node, p producerSettings, topic string, rate flo
 		return latResult{}, fmt.Errorf("first record: %w", err)
 	}
 	total := int(rate * dur.Seconds())
-	lat := make([]time.Duration, total)
-	var errs atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(total)
-	interval := float64(time.Second) / rate
 	c0 := e.cpuSeconds(nd.pid)
 	start := time.Now()
-	for i := 0; i < total; {
-		due := int(float64(time.Since(start))/interval) + 1
-		if due > total {
-			due = total
-		}
-		for ; i < due; i++ {
-			intended := start.Add(time.Duration(float64(i) * interval))
-			idx := i
-			cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
-				lat[idx] = time.Since(intended)
-				if err != nil {
-					errs.Add(1)
-				}
-				wg.Done()
-			})
-		}
-		if i < total {
-			next := start.Add(time.Duration(float64(i) * interval))
-			if w := time.Until(next); w > 0 {
-				time.Sleep(w)
-			}
-		}
-	}
-	sent := time.Since(start)
-	wg.Wait()
+	res := openloop.Run(ctx, cl, val, rate, total)
 	cpu := e.cpuSeconds(nd.pid) - c0
 	wall := time.Since(start)
-	slices.Sort(lat)
-	q := func(f float64) float64 {
-		i := int(f * float64(len(lat)))
-		if i >= len(lat) {
-			i = len(lat) - 1
-		}
-		return float64(lat[i]) / 1e6
-	}
-	r := latResult{Rate: rate, Achieved: float64(total) / sent.Seconds(), Records: total,
-		P50ms: q(0.50), P99ms: q(0.99), P999ms: q(0.999), MaxMs: float64(lat[len(lat)-1]) / 1e6,
-		Errors: errs.Load(), CPUPerSec: cpu / wall.Seconds()}
+	r := latResult{Rate: rate, Achieved: float64(total) / res.Sent.Seconds(), Records: total,
+		P50ms: res.QuantileMs(0.50), P99ms: res.QuantileMs(0.99), P999ms: res.QuantileMs(0.999),
+		MaxMs: float64(res.Latencies[total-1]) / 1e6, Errors: res.Errors, CPUPerSec: cpu / wall.Seconds()}
 	if r.Errors > 0 {
 		return r, fmt.Errorf("%d records failed", r.Errors)
 	}
