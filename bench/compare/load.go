@@ -247,6 +247,9 @@ func franzFixedRate(e *env, nd *node, p producerSettings, topic string, rate flo
 		return latResult{}, fmt.Errorf("first record: %w", err)
 	}
 	total := int(rate * dur.Seconds())
+	if total < 1 {
+		return latResult{}, fmt.Errorf("rate %.1f records/s over %v is no record", rate, dur)
+	}
 	c0 := e.cpuSeconds(nd.pid)
 	start := time.Now()
 	res := openloop.Run(ctx, cl, val, rate, total)
