@@ -156,22 +156,34 @@ func (k *kafkaGo) read(ctx context.Context, topic string, partitions int32, n in
 }
 
 func (k *kafkaGo) groupRead(ctx context.Context, topic, group string, n int) ([]record, map[int32]int64, error) {
-	errs := &lastError{}
+	errs, infos := &lastError{}, &lastError{}
+	// kafka-go waits JoinGroupBackoff (5 s by default) after each failed
+	// FindCoordinator or JoinGroup; a broker still creating or loading
+	// __consumer_offsets on a loaded machine answers a few of those with a
+	// retriable error, so the wait is shortened to keep within the scenario.
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: k.brokers, GroupID: group, Topic: topic,
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond,
-		HeartbeatInterval: time.Second, ErrorLogger: errs,
+		HeartbeatInterval: time.Second, JoinGroupBackoff: 500 * time.Millisecond,
+		ErrorLogger: errs, Logger: infos,
 	})
+	fail := func(err error) error {
+		err = errs.wrap(err)
+		if msg := infos.get(); msg != "" {
+			err = fmt.Errorf("%w (last client log: %s)", err, msg)
+		}
+		return err
+	}
 	var out []record
 	for len(out) < n {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			r.Close()
-			return out, nil, errs.wrap(fmt.Errorf("read %d of %d records: %w", len(out), n, err))
+			return out, nil, fail(fmt.Errorf("read %d of %d records: %w", len(out), n, err))
 		}
 		if err := r.CommitMessages(ctx, m); err != nil {
 			r.Close()
-			return out, nil, errs.wrap(fmt.Errorf("commit: %w", err))
+			return out, nil, fail(fmt.Errorf("commit: %w", err))
 		}
 		out = append(out, fromKafkaGo(m))
 	}

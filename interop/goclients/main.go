@@ -60,6 +60,10 @@ var scenarioOrder = []string{"create", "describe", "produce", "group", "delete"}
 const (
 	partitions      = 3
 	scenarioTimeout = 20 * time.Second
+	// groupTimeout is longer: joining a group is the first use of
+	// __consumer_offsets, which a broker creates (50 partitions on Kafka) and
+	// loads on demand, and that takes seconds on a loaded 2-core machine.
+	groupTimeout = 45 * time.Second
 )
 
 func main() {
@@ -145,7 +149,11 @@ func runClient(bootstrap, name string, scens []string) {
 			report(s, fmt.Errorf("create failed: %v", createErr))
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+		timeout := scenarioTimeout
+		if s == "group" {
+			timeout = groupTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		start := time.Now()
 		err := runScenario(ctx, c, s, topic)
 		cancel()
