@@ -101,8 +101,8 @@ const scenarioNotes = `Scenarios:
   through both listeners.
 - The cluster column's nodes get the server.properties ` + "`scripts/kafka-reference start --cluster 3`" + ` writes
   (` + "`config --cluster 3 --node I`" + `): default, offsets-topic and transaction-log replication factor 3.
-  samsa does not copy replicas yet, so a topic of replication factor 3 has a leader and an ISR of
-  three but its data only on the leader; no scenario here needs follower data (none stops a node).
+  Topics of replication factor 3 are copied to all three nodes; no scenario here stops a node (the
+  failover tests are e2e/replication_test.go and the client failure tests, not this matrix).
 - kcat cannot create or delete topics: its topic is made with franz-go.
 - kafkajs (2.2.4, interop/kafkajs) sends only non-flexible request versions (Metadata ≤6, Produce ≤7,
   Fetch ≤11, JoinGroup ≤5, ...). Its headers are an object keyed by name, so a repeated header key
