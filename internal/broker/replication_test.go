@@ -65,7 +65,7 @@ func relead(t *testing.T, b *Broker, p *partition, epoch int32) {
 	p.appendMu.Unlock()
 }
 
-func oneRecord(t *testing.T, v string) []byte {
+func oneRecord(t testing.TB, v string) []byte {
 	t.Helper()
 	out, err := batch.Build(nil, batch.BatchSpec{PartitionLeaderEpoch: -1, BaseTimestamp: time.Now().UnixMilli(),
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: []batch.Record{{Value: []byte(v)}}})
