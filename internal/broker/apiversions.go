@@ -16,7 +16,9 @@ package broker
 // (wire.ResponseHeaderFlexible).
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,14 +51,36 @@ func (b *Broker) handleApiVersions(c *conn, r *response, req kmsg.Request, body 
 		r.finish(resp)
 		return
 	}
-	if handlers[kmsg.ConsumerGroupHeartbeat] != nil {
-		// KIP-848 groups are on: group.version 1 (KIP-848), the
-		// level clients and tools read to know the consumer protocol works.
-		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "group.version", MinVersion: 0, MaxVersion: 1}}
-		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "group.version", MinVersionLevel: 1, MaxVersionLevel: 1}}
-		resp.FinalizedFeaturesEpoch = 1
-	}
+	b.features(resp)
 	r.finish(resp)
+}
+
+// features fills in the feature levels this broker supports and those the
+// cluster finalized (Kafka lists levels above 0), FinalizedFeaturesEpoch
+// the image's offset as Kafka's. group.version 1 (KIP-848) is reported
+// finalized whenever KIP-848 groups are on, the level clients and tools
+// read to know the consumer protocol works; the others are the image's
+// FeatureLevel records (eligible.leader.replicas.version on a new cluster).
+func (b *Broker) features(resp *kmsg.ApiVersionsResponse) {
+	im := b.image()
+	groups := handlers[kmsg.ConsumerGroupHeartbeat] != nil
+	for _, name := range slices.Sorted(maps.Keys(supportedFeatures)) {
+		if name == "group.version" && !groups {
+			continue
+		}
+		r := supportedFeatures[name]
+		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{Name: name, MinVersion: r[0], MaxVersion: r[1]})
+		level, ok := im.Feature(name)
+		if name == "group.version" {
+			level, ok = 1, true
+		}
+		if ok && level > 0 {
+			resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{Name: name, MinVersionLevel: level, MaxVersionLevel: level})
+		}
+	}
+	if len(resp.FinalizedFeatures) > 0 {
+		resp.FinalizedFeaturesEpoch = max(im.Offset, 1)
+	}
 }
 
 // checkApiVersions validates a request's v3+ software name and version and

@@ -132,7 +132,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 					hints.add(h.leader)
 				}
 				immediate = true
-			} else if replicaID >= 0 && !b.replicaFetchable(version, h.p, replicaID, replicaEpoch, &rp, &sp, now) {
+			} else if replicaID >= 0 && !b.replicaFetchable(version, im, h.p, replicaID, replicaEpoch, &rp, &sp, now) {
 				immediate = true // diverging, out of range or not a replica: answer now
 			} else if id := b.readReplicaFor(clientMeta, im, h.p, req.Rack, rp.FetchOffset, listener, now); id >= 0 {
 				// The client reads elsewhere: no records, answered at once.

@@ -49,7 +49,14 @@ func (c testTopicConfigs) Effective(ov map[string]string) (config.TopicConfig, e
 func hwNode(t *testing.T, dir string, leader int32) (*Broker, *partition) {
 	t.Helper()
 	// Kafka's flush policy: the leader's own log end counts at once.
-	cfg, _, err := config.Load(config.LoadOptions{Overrides: []string{"log.flush.interval.messages=9223372036854775807"}})
+	return hwNodeOn(t, nil, dir, leader, "log.flush.interval.messages=9223372036854775807")
+}
+
+// hwNodeOn is hwNode with its log dir on fsys (nil: the OS) and the
+// given config overrides.
+func hwNodeOn(t testing.TB, fsys vfs.FS, dir string, leader int32, overrides ...string) (*Broker, *partition) {
+	t.Helper()
+	cfg, _, err := config.Load(config.LoadOptions{Overrides: overrides})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +69,7 @@ func hwNode(t *testing.T, dir string, leader int32) (*Broker, *partition) {
 			BrokerID: n, Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 1}}}})
 	}
 	im := metadata.Empty().Apply(recs...)
-	b := &Broker{opts: Options{NodeID: 1, LogDirs: []string{dir}, TopicConfigs: testTopicConfigs{cfg},
+	b := &Broker{opts: Options{NodeID: 1, LogDirs: []string{dir}, FS: fsys, TopicConfigs: testTopicConfigs{cfg},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, pub: metadata.NewPublisher(im)}
 	b.opts.setDefaults()
 	b.opts.LogDirs = []string{dir}

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/uuid"
 )
@@ -321,7 +322,8 @@ func (b *Broker) brokerAdvertised() []Listener {
 
 // supportedFeatures are the feature levels this broker can run [min, max].
 var supportedFeatures = map[string][2]int16{
-	"group.version": {0, 1},
+	"group.version":       {0, 1},
+	controller.FeatureELR: {0, 1},
 }
 
 func (b *Broker) stopped() bool {

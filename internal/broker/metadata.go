@@ -125,7 +125,7 @@ func (b *Broker) topicMetadata(im *metadata.Image, t *metadata.Topic, listener s
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = len(name) > 2 && name[:2] == "__"
+	mt.IsInternal = internalTopic(name)
 	mt.AuthorizedOperations = authorizedOpsUnknown
 	for i, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()

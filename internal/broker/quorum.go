@@ -90,6 +90,15 @@ func (b *Broker) startQuorum() error {
 	if err != nil {
 		return err
 	}
+	if boot == nil {
+		// A new cluster's first records (used only when the Raft log is
+		// created, the same on every voter): its feature levels.
+		data, err := metadata.EncodeBatch(controller.BootstrapFeatures())
+		if err != nil {
+			return err
+		}
+		boot = [][]byte{data}
+	}
 	n, err := raft.Start(raft.Config{NodeID: b.opts.NodeID, Voters: b.opts.Voters, Dir: b.metadataLogDir(),
 		FS: b.opts.FS, StateMachine: b.pub, Bootstrap: boot, Dial: dial, Logger: raftLog,
 		ElectionTicks: max(1, int(b.opts.ElectionTimeout/(100*time.Millisecond)))})

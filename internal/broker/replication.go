@@ -76,8 +76,17 @@ func fetchReplicaID(version int16, req *kmsg.FetchRequest) int32 {
 
 // replicaFetchable checks a follower's fetch of the leader partition p and
 // records it; false means sp holds the answer (DivergingEpoch, out of
-// range, or not a replica of p).
-func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerEpoch int64, rp *kmsg.FetchRequestTopicPartition,
+// range, a stale broker epoch, or not a replica of p).
+//
+// KIP-903, as Kafka 4.4's Replica.updateFetchStateOrThrow: a fetch whose
+// broker epoch (v15+ ReplicaState, -1 unknown) is below the epoch im shows
+// for that broker, unfenced, comes from an incarnation the controller has
+// since superseded (the broker restarted and registered again). It is
+// NOT_LEADER_OR_FOLLOWER with no offsets, and records nothing, so it can
+// neither move the high watermark nor bring the replica into the ISR.
+// Like Kafka, a DivergingEpoch or OFFSET_OUT_OF_RANGE answer comes first,
+// and a fenced broker's or a newer epoch than im's is not refused.
+func (b *Broker) replicaFetchable(version int16, im *metadata.Image, p *partition, id int32, brokerEpoch int64, rp *kmsg.FetchRequestTopicPartition,
 	sp *kmsg.FetchResponseTopicPartition, now time.Time) bool {
 	sp.HighWatermark = p.hw.Load()
 	sp.LastStableOffset = sp.HighWatermark
@@ -97,6 +106,11 @@ func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerE
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return false
 	}
+	if staleBrokerEpoch(im, id, brokerEpoch) {
+		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		return false
+	}
 	ok, outside := p.followerFetched(id, rp.FetchOffset, leo, rp.LogStartOffset, now, brokerEpoch)
 	if !ok {
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
@@ -106,6 +120,16 @@ func (b *Broker) replicaFetchable(version int16, p *partition, id int32, brokerE
 		b.pokeISR()
 	}
 	return true
+}
+
+// staleBrokerEpoch reports whether a fetch from broker id carrying epoch
+// comes from an incarnation older than the live one im shows.
+func staleBrokerEpoch(im *metadata.Image, id int32, epoch int64) bool {
+	if epoch == -1 {
+		return false
+	}
+	br := im.Broker(id)
+	return br != nil && !br.Fenced && br.Epoch > epoch
 }
 
 // pokeISR asks the ISR loop to look at once.

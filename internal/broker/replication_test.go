@@ -65,7 +65,7 @@ func relead(t *testing.T, b *Broker, p *partition, epoch int32) {
 	p.appendMu.Unlock()
 }
 
-func oneRecord(t *testing.T, v string) []byte {
+func oneRecord(t testing.TB, v string) []byte {
 	t.Helper()
 	out, err := batch.Build(nil, batch.BatchSpec{PartitionLeaderEpoch: -1, BaseTimestamp: time.Now().UnixMilli(),
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: []batch.Record{{Value: []byte(v)}}})
@@ -96,10 +96,16 @@ func leaderAppend(t *testing.T, p *partition, epoch int32, n int) {
 // consumer) and returns the partition's answer.
 func fetchAs(t *testing.T, b *Broker, version int16, replica int32, offset int64, lastEpoch int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
+	return fetchAsEpoch(t, b, version, replica, 42, offset, lastEpoch)
+}
+
+// fetchAsEpoch is fetchAs with the broker epoch a v15+ fetch names.
+func fetchAsEpoch(t *testing.T, b *Broker, version int16, replica int32, brokerEpoch, offset int64, lastEpoch int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(version)
 	if version >= 15 {
-		req.ReplicaState.ID, req.ReplicaState.Epoch = replica, 42
+		req.ReplicaState.ID, req.ReplicaState.Epoch = replica, brokerEpoch
 	} else {
 		req.ReplicaID = replica
 	}
@@ -190,6 +196,80 @@ func TestFollowerFetchDivergingEpochAndStrangers(t *testing.T) {
 	}
 	if sp := fetchAs(t, b, 12, 2, 9, -1); sp.ErrorCode != kerr.OffsetOutOfRange.Code {
 		t.Fatalf("fetch past the log end: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+}
+
+// KIP-903: a follower fetch carrying a broker epoch older than the one the
+// leader's image shows for that broker, unfenced, comes from a superseded
+// incarnation: NOT_LEADER_OR_FOLLOWER with no offsets, and nothing recorded
+// (the high watermark does not move, no epoch is kept for an ISR change).
+// DivergingEpoch and OFFSET_OUT_OF_RANGE answer first; a newer epoch, -1,
+// a fenced broker's registration or a pre-v15 fetch are not refused.
+func TestFollowerFetchStaleBrokerEpoch(t *testing.T) {
+	b, p := replFixture(t, 1, 1, 2)
+	leaderAppend(t, p, 2, 3)
+	register := func(epoch int64, fenced bool) {
+		t.Helper()
+		im := b.image()
+		err := b.pub.ApplyRecords(im.Offset+1, []metadata.Record{{Type: metadata.TypeRegisterBroker, RegisterBroker: &metadata.RegisterBrokerRecord{
+			BrokerID: 2, BrokerEpoch: epoch, Fenced: fenced, Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 1}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	recorded := func() (int64, bool) {
+		p.repMu.Lock()
+		defer p.repMu.Unlock()
+		e, ok := p.fetchEpochs[2]
+		return e, ok
+	}
+	register(10, false) // broker 2 restarted and registered again
+
+	sp := fetchAsEpoch(t, b, 15, 2, 9, 3, 2)
+	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || len(sp.RecordBatches) != 0 ||
+		sp.HighWatermark != -1 || sp.LastStableOffset != -1 || sp.LogStartOffset != -1 {
+		t.Fatalf("fetch at broker epoch 9 after epoch 10 registered: error %v, %d bytes, hw %d lso %d log start %d; want NOT_LEADER_OR_FOLLOWER, none, -1",
+			kerr.ErrorForCode(sp.ErrorCode), len(sp.RecordBatches), sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset)
+	}
+	if hw := p.hw.Load(); hw != 0 {
+		t.Fatalf("a stale incarnation's fetch moved the high watermark to %d", hw)
+	}
+	if e, ok := recorded(); ok {
+		t.Fatalf("a stale incarnation's epoch %d was kept for ISR changes", e)
+	}
+	// Kafka's order: the read's own answers come before the epoch check.
+	if sp := fetchAsEpoch(t, b, 15, 2, 9, 9, -1); sp.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("stale epoch past the log end: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	if sp := fetchAsEpoch(t, b, 15, 2, 9, 3, 1); sp.ErrorCode != 0 || sp.DivergingEpoch.EndOffset != 0 {
+		t.Fatalf("stale epoch with a diverging log: error %v, diverging %+v; want a DivergingEpoch ending at 0", kerr.ErrorForCode(sp.ErrorCode), sp.DivergingEpoch)
+	}
+
+	// The current incarnation's fetch is served and recorded.
+	if sp := fetchAsEpoch(t, b, 15, 2, 10, 3, 2); sp.ErrorCode != 0 || sp.HighWatermark != 3 {
+		t.Fatalf("fetch at the registered epoch: error %v, hw %d; want hw 3", kerr.ErrorForCode(sp.ErrorCode), sp.HighWatermark)
+	}
+	if e, ok := recorded(); !ok || e != 10 {
+		t.Fatalf("recorded broker epoch %d (%v), want 10", e, ok)
+	}
+	for _, tc := range []struct {
+		name    string
+		version int16
+		epoch   int64
+	}{{"newer than the image", 15, 11}, {"unknown (-1)", 15, -1}, {"v12, no epoch", 12, -1}} {
+		if sp := fetchAsEpoch(t, b, tc.version, 2, tc.epoch, 3, 2); sp.ErrorCode != 0 {
+			t.Errorf("fetch %s: %v", tc.name, kerr.ErrorForCode(sp.ErrorCode))
+		}
+	}
+	// A fenced registration is not an alive broker's epoch (Kafka's
+	// getAliveBrokerEpoch): nothing to compare against.
+	register(12, true)
+	if sp := fetchAsEpoch(t, b, 15, 2, 10, 3, 2); sp.ErrorCode != 0 {
+		t.Fatalf("fetch at epoch 10 while epoch 12 is fenced: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	register(12, false)
+	if sp := fetchAsEpoch(t, b, 15, 2, 10, 3, 2); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch at epoch 10 once epoch 12 is unfenced: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(sp.ErrorCode))
 	}
 }
 

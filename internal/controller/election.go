@@ -36,8 +36,9 @@ import (
 )
 
 // FeatureELR is the feature that turns on eligible leader replicas.
-// Kafka enables it (level 1) on new clusters since 4.1; samsa takes an
-// unfinalized feature as enabled and level 0 as disabled.
+// Kafka enables it (level 1) on new clusters since 4.1, and so does samsa
+// (BootstrapFeatures); on a cluster whose log began without it samsa
+// takes the unfinalized feature as enabled, and level 0 as disabled.
 const FeatureELR = "eligible.leader.replicas.version"
 
 // ELREnabled reports whether the image's cluster tracks eligible leader replicas.

@@ -184,11 +184,11 @@ func versionTable(brokers []string, ranges map[string]map[int16]apiRange) (strin
 	b.WriteString("does franz-go 1.22, and Kafka 4.4's log-dirs tool DescribeLogDirs v5; kafka-clients 3.9.2 stays\n")
 	b.WriteString("at the 3.9 versions (OffsetCommit v9, ApiVersions v4, ...).\n")
 	b.WriteString("\nsamsa advertises no key before it works: transactions (AddPartitionsToTxn, EndTxn, ...), SASL,\n")
-	b.WriteString("ACLs, quotas, delegation tokens, share groups (KIP-932), streams groups (KIP-1071),\n")
-	b.WriteString("DescribeTopicPartitions and the dynamic-quorum keys (KIP-853) are not implemented. Feature levels\n")
-	b.WriteString("in ApiVersions: samsa finalizes only\n")
-	b.WriteString("group.version 1 (KIP-848); Kafka 4.4 also finalizes transaction.version 2, share.version 2 and\n")
-	b.WriteString("streams.version 1, which need those missing keys.\n")
+	b.WriteString("ACLs, quotas, delegation tokens, share groups (KIP-932), streams groups (KIP-1071)\n")
+	b.WriteString("and the dynamic-quorum keys (KIP-853) are not implemented. Feature levels\n")
+	b.WriteString("in ApiVersions: samsa finalizes group.version 1 (KIP-848) and, on a cluster it created,\n")
+	b.WriteString("eligible.leader.replicas.version 1 (KIP-966), as Kafka 4.4 does; Kafka 4.4 also finalizes\n")
+	b.WriteString("transaction.version 2, share.version 2 and streams.version 1, which need those missing keys.\n")
 	return b.String(), unexplained
 }
 
