@@ -37,7 +37,10 @@ import (
 
 // Config is one run.
 type Config struct {
-	Bin        string // the samsa binary
+	Bin string // the samsa binary
+	// Kafka, when set, is the path of scripts/kafka-reference: the run
+	// kills a single Apache Kafka node instead of samsa, for comparison.
+	Kafka      string
 	Dir        string // the run's directory: data/, history.jsonl, node.log
 	Cycles     int
 	Seed       uint64
@@ -148,7 +151,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer logf.Close()
 	rec := &recorder{w: history.NewWriter(hf), c: NewChecker()}
-	n, err := newNode(cfg.Bin, filepath.Join(cfg.Dir, "data"), logf)
+	var n target
+	if cfg.Kafka != "" {
+		n, err = newKafkaNode(cfg.Kafka, filepath.Join(cfg.Dir, "kafka"))
+	} else {
+		n, err = newNode(cfg.Bin, filepath.Join(cfg.Dir, "data"), logf)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -164,14 +172,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		if cycle > 0 {
 			res.Restarts = append(res.Restarts, time.Since(t0))
-		} else if err := createTopic(ctx, n.addr, cfg.Partitions); err != nil {
+		} else if err := createTopic(ctx, n.address(), cfg.Partitions); err != nil {
 			n.kill()
 			return res, err
 		}
 		last := cycle == cfg.Cycles
 		if last || (cfg.CheckEvery > 0 && cycle > 0 && cycle%cfg.CheckEvery == 0) {
 			round++
-			if err := readRound(ctx, n.addr, rec, 1<<30+round); err != nil {
+			if err := readRound(ctx, n.address(), rec, 1<<30+round); err != nil {
 				n.kill()
 				return res, fmt.Errorf("read round after cycle %d: %w", cycle, err)
 			}
@@ -295,7 +303,7 @@ func classify(err error) history.Type {
 // produceAndKill runs one cycle's producers against the serving node and
 // kills it after the cycle's random time; it returns the sends outstanding
 // at the kill and whether samsa's client produced.
-func produceAndKill(cfg Config, cycle int, n *node, rec *recorder, next *atomic.Int64) (int64, bool) {
+func produceAndKill(cfg Config, cycle int, n target, rec *recorder, next *atomic.Int64) (int64, bool) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(cycle)))
 	runFor := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
 	kgoProducers := 1 + rng.IntN(cfg.Producers)
@@ -329,7 +337,7 @@ func produceAndKill(cfg Config, cycle int, n *node, rec *recorder, next *atomic.
 	}
 	for i := 0; i < kgoProducers; i++ {
 		p := newProducer()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(n.addr), kgo.DefaultProduceTopic(topic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.address()), kgo.DefaultProduceTopic(topic),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Duration(rng.IntN(3))*time.Millisecond),
 			kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
 		if err != nil {
@@ -345,7 +353,7 @@ func produceAndKill(cfg Config, cycle int, n *node, rec *recorder, next *atomic.
 	}
 	if useSamsa {
 		p := newProducer()
-		pr, err := client.NewProducer(client.SeedBrokers(n.addr), client.Linger(time.Millisecond),
+		pr, err := client.NewProducer(client.SeedBrokers(n.address()), client.Linger(time.Millisecond),
 			client.RetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 		if err != nil {
 			panic(err)

@@ -28,10 +28,12 @@ func run() int {
 	flag.Uint64Var(&cfg.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the cycles' random choices")
 	flag.IntVar(&cfg.CheckEvery, "check-every", 100, "a full read and check every this many cycles (0: only after the last)")
 	bin := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
+	flag.StringVar(&cfg.Kafka, "kafka", "", "path of scripts/kafka-reference: kill a single Apache Kafka node instead, for comparison")
 	race := flag.Bool("race", false, "build samsa with the race detector")
 	dir := flag.String("dir", "", "run directory: data, history.jsonl, node.log (default: a new temp dir, removed when the run is clean)")
 	flag.DurationVar(&cfg.MinRun, "min-run", 20*time.Millisecond, "shortest produce time before a kill")
 	flag.DurationVar(&cfg.MaxRun, "max-run", 300*time.Millisecond, "longest produce time before a kill")
+	flag.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long a start may take until the node serves")
 	flag.IntVar(&cfg.Producers, "producers", 3, "franz-go producers per cycle, at most")
 	flag.IntVar(&cfg.InFlight, "inflight", 8, "outstanding sends per producer, at most")
 	flag.Parse()
@@ -53,7 +55,7 @@ func run() int {
 	}
 	cfg.Dir = *dir
 	cfg.Bin = *bin
-	if cfg.Bin == "" {
+	if cfg.Bin == "" && cfg.Kafka == "" {
 		b, err := killcycle.Build(*dir, *race)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "killcycle:", err)
