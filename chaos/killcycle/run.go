@@ -48,7 +48,8 @@ type Config struct {
 	Partitions int32
 	Producers  int // franz-go producers per cycle: 1 to Producers
 	InFlight   int // sends one producer has outstanding at most
-	// MinRun and MaxRun bound how long a cycle produces before the kill.
+	// MinRun and MaxRun bound how long a cycle produces, from its first
+	// acknowledgement, before the kill.
 	MinRun, MaxRun time.Duration
 	StartTimeout   time.Duration // for the node to serve after a start
 	Progress       io.Writer     // a line every few cycles; nil = quiet
@@ -249,6 +250,7 @@ type producer struct {
 	slots   chan struct{} // InFlight tokens
 	wg      sync.WaitGroup
 	out     *atomic.Int64 // outstanding sends of the cycle
+	acked   func()        // called on every acknowledgement
 }
 
 func (p *producer) invoke(v int64) {
@@ -264,6 +266,9 @@ func (p *producer) done(v int64, part int32, off int64, err error) {
 		op = history.Op{Process: p.process, Type: classify(err), F: history.Send, Topic: topic, Value: v, Error: err.Error()}
 	}
 	p.rec.add(op)
+	if err == nil {
+		p.acked()
+	}
 	p.out.Add(-1)
 	<-p.slots
 	p.wg.Done()
@@ -309,12 +314,15 @@ func produceAndKill(cfg Config, cycle int, n target, rec *recorder, next *atomic
 	kgoProducers := 1 + rng.IntN(cfg.Producers)
 	useSamsa := rng.IntN(3) == 0
 	var out atomic.Int64
+	firstAck := make(chan struct{})
+	var once sync.Once
+	acked := func() { once.Do(func() { close(firstAck) }) }
 	stop := make(chan struct{})
 	var loops sync.WaitGroup
 	var closers []func()
 	var prods []*producer
 	newProducer := func() *producer {
-		p := &producer{process: cycle*16 + len(prods), rec: rec, slots: make(chan struct{}, cfg.InFlight), out: &out}
+		p := &producer{process: cycle*16 + len(prods), rec: rec, slots: make(chan struct{}, cfg.InFlight), out: &out, acked: acked}
 		prods = append(prods, p)
 		return p
 	}
@@ -369,6 +377,13 @@ func produceAndKill(cfg Config, cycle int, n target, rec *recorder, next *atomic
 				p.done(v, r.Partition, r.Offset, err)
 			})
 		})
+	}
+	// The cycle's time runs from the first acknowledgement, so that every
+	// cycle writes something even where partitions take a while to be
+	// writable after a start (Kafka).
+	select {
+	case <-firstAck:
+	case <-time.After(cfg.StartTimeout):
 	}
 	time.Sleep(runFor)
 	inFlight := out.Load()
