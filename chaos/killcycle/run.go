@@ -161,6 +161,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	defer n.kill() // a harness failure leaves no node behind
+	defer rec.w.Flush()
+	every := max(1, min(50, cfg.Cycles/10)) // cycles between progress lines
 	var nextValue atomic.Int64
 	round := 0
 	for cycle := 0; cycle <= cfg.Cycles; cycle++ {
@@ -205,7 +208,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if usedSamsa {
 			res.SamsaCycles++
 		}
-		if cfg.Progress != nil && (cycle+1)%50 == 0 {
+		if cfg.Progress != nil && (cycle+1)%every == 0 {
 			v := rec.verdict()
 			fmt.Fprintf(cfg.Progress, "cycle %d/%d: sends=%d acked=%d indeterminate=%d %s restart p50=%v p99=%v %v\n",
 				cycle+1, cfg.Cycles, v.Sends, v.Acked, v.Indeterminate, v.Summary(),
