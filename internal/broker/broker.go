@@ -105,6 +105,7 @@ func New(opts Options) (*Broker, error) {
 		pub: metadata.NewPublisher(nil), ready: make(chan struct{}), failed: make(chan struct{})}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.life.shutdown, b.life.shutdownDone = make(chan struct{}), make(chan struct{})
+	b.life.activated = make(chan struct{}, 1)
 	b.initDynamic()
 	if err := b.lockDirs(); err != nil {
 		return nil, err

@@ -73,6 +73,9 @@ type lifecycle struct {
 	// shutdownDone is closed when the controller said ShouldShutDown (or
 	// the lifecycle ended).
 	shutdown, shutdownDone chan struct{}
+	// activated is poked when this node's own controller becomes active,
+	// so that a registration waiting for a controller tries at once.
+	activated chan struct{}
 }
 
 func (b *Broker) lifecycleLoop() {
@@ -150,7 +153,10 @@ func (b *Broker) register() error {
 				b.log.Warn("broker registration refused", "err", kerr.ErrorForCode(r.ErrorCode))
 			}
 		}
-		if !b.sleep(backoff) {
+		select {
+		case <-time.After(backoff):
+		case <-lc.activated:
+		case <-b.stop:
 			return errNoController
 		}
 		backoff = min(2*backoff, time.Second)

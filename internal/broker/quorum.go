@@ -268,6 +268,10 @@ func (b *Broker) controllerLoop() {
 				b.ctl.ActivateTerm(now, func() { b.prop.term.Store(term) })
 				activated = term
 				b.log.Info("active controller", "node.id", b.opts.NodeID, "epoch", term)
+				select {
+				case b.life.activated <- struct{}{}:
+				default:
+				}
 			}
 			next, err := b.ctl.Tick(now)
 			switch {

@@ -336,6 +336,11 @@ func (n *Node) run() {
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
 	var err error
+	// A lone voter campaigned before run started: persist its vote and
+	// become leader now, not on the first event (a tick later).
+	for err == nil && n.rn.HasReady() {
+		err = n.handleReady()
+	}
 	for err == nil {
 		select {
 		case <-tick.C:

@@ -368,3 +368,14 @@ func TestRaftPanicStopsNode(t *testing.T) {
 	idx := c.propose("the others go on")
 	c.waitApplied(idx, 10*time.Second)
 }
+
+// A lone voter leads at once after a start, without waiting for a tick of
+// raft's clock (a restart after a crash is that much shorter).
+func TestSingleVoterLeadsWithoutTick(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.TickInterval = time.Hour })
+	c.waitLeader(5 * time.Second)
+	c.propose("e0")
+	c.restart(0)
+	c.waitLeader(5 * time.Second)
+	c.propose("e1")
+}
