@@ -6,7 +6,7 @@
 //	loadcheck produce -brokers B -topic T -tag S -out FILE   until SIGTERM
 //	loadcheck consume -brokers B -topic T -group G -out FILE until SIGTERM, then to the end
 //	loadcheck verify  -brokers B -topic T -sent FILE [-consumed FILE -group G]
-//	loadcheck isr     -brokers B                    every partition fully replicated
+//	loadcheck isr     -brokers B [-topic T]         every partition fully replicated
 //	loadcheck offsets -brokers B -group G [-not-below FILE]
 //
 // produce sends the values S-1, S-2, ... with franz-go (idempotent,
@@ -589,8 +589,9 @@ func offsets(args []string) error {
 	return nil
 }
 
-// isr waits until every partition of every topic has a leader and all its
-// replicas in sync (no under-replicated or offline partition).
+// isr waits until every partition of every topic (or of -topic) has a
+// leader and all its replicas in sync (no under-replicated or offline
+// partition).
 func isr(args []string) error {
 	c := flags("isr")
 	if err := c.parse(args, false); err != nil {
@@ -605,7 +606,7 @@ func isr(args []string) error {
 	var last error
 	for time.Since(start) < *c.timeout {
 		var n int
-		if n, last = underReplicated(cl); last == nil {
+		if n, last = underReplicated(cl, *c.topic); last == nil {
 			fmt.Printf("every partition of %d fully replicated after %.1f s\n", n, time.Since(start).Seconds())
 			return nil
 		}
@@ -614,12 +615,18 @@ func isr(args []string) error {
 	return fmt.Errorf("after %v: %w", *c.timeout, last)
 }
 
-// underReplicated asks for fresh metadata of every topic: the number of
-// partitions, or the first one short of its replicas.
-func underReplicated(cl *kgo.Client) (int, error) {
+// underReplicated asks for fresh metadata of topic (every topic if ""):
+// the number of partitions, or the first one short of its replicas.
+func underReplicated(cl *kgo.Client, topic string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	req := kmsg.NewPtrMetadataRequest()
+	if topic != "" {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return 0, err
 	}
