@@ -503,8 +503,19 @@ func (f *replicaFetcher) truncate(it fetchItem, leaderEpoch int32, leaderEnd int
 	leo := p.log.LogEndOffset()
 	to, _ := replica.TruncationState(leo, p.hw.Load(), p.log.EndOffsetForEpoch, p.log.LatestEpoch(), leaderEpoch, leaderEnd)
 	if to >= leo {
-		// Nothing to cut, yet the leader says the logs diverge: try again
-		// later rather than asking in a loop.
+		// Nothing to cut, yet the leader says the logs diverge: an epoch
+		// this replica started as a leader that appended nothing, which
+		// the leader never had, is the last one here, and each fetch names
+		// it. Kafka's truncateTo drops such epochs even when it cuts no
+		// record; so does TruncateTo at the log end. The next fetch then
+		// names an epoch the leader has.
+		latest := p.log.LatestEpoch()
+		if err := p.log.TruncateTo(leo); err == nil && p.log.LatestEpoch() != latest {
+			b.log.Info("follower dropped an empty leader epoch", "topic", p.topic, "partition", p.index,
+				"epoch", latest, "log.end", leo, "leader", f.src, "leader.epoch", leaderEpoch)
+			return
+		}
+		// Otherwise try again later rather than asking in a loop.
 		b.log.Warn("diverging epoch without truncation", "topic", p.topic, "partition", p.index,
 			"leader.epoch", leaderEpoch, "leader.end", leaderEnd, "log.end", leo)
 		f.delay(p, it.epoch, b.opts.ReplicaFetchBackoff)

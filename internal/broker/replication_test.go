@@ -336,6 +336,40 @@ func TestFollowerAppliesFetchAnswers(t *testing.T) {
 	}
 }
 
+// A follower whose last epoch is one it started as a leader and appended
+// nothing in (the leader never had it) is told the logs diverge at its own
+// log end: it drops that epoch, as Kafka's truncateTo does, so that its
+// next fetch names an epoch the leader has instead of diverging forever.
+func TestFollowerDropsAnEmptyEpochAtItsLogEnd(t *testing.T) {
+	lb, leader := replFixture(t, 1, 1, 0)
+	leaderAppend(t, leader, 0, 2)
+	fb, p := replFixture(t, 2, 1, 2)
+	own, err := leader.log.Read(0, 1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.log.AppendReplicated(own.Records); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.log.AssignLeaderEpoch(1); err != nil { // led epoch 1, appended nothing
+		t.Fatal(err)
+	}
+	relead(t, lb, leader, 2)
+	f := &replicaFetcher{m: fb.fetchers, src: 1, parts: map[*partition]*followState{p: {epoch: 2}}}
+	it := fetchItem{p: p, epoch: 2, offset: p.log.LogEndOffset()}
+	sp := fetchAs(t, lb, 12, 2, it.offset, p.log.LatestEpoch())
+	if sp.DivergingEpoch.Epoch != 0 || sp.DivergingEpoch.EndOffset != 2 {
+		t.Fatalf("the leader answered diverging %+v to a fetch at 2 with last epoch 1, want epoch 0 end 2", sp.DivergingEpoch)
+	}
+	f.handlePartition(it, &sp)
+	if leo, e := p.log.LogEndOffset(), p.log.LatestEpoch(); leo != 2 || e != 0 {
+		t.Fatalf("after DivergingEpoch(0, 2) at log end 2: log end %d, latest epoch %d; want 2 and 0", leo, e)
+	}
+	if sp := fetchAs(t, lb, 12, 2, 2, p.log.LatestEpoch()); sp.DivergingEpoch.EndOffset != -1 || sp.ErrorCode != 0 {
+		t.Fatalf("the next fetch: diverging %+v, %v", sp.DivergingEpoch, kerr.ErrorForCode(sp.ErrorCode))
+	}
+}
+
 // A parked acks=all produce answers NOT_LEADER_OR_FOLLOWER when the
 // leadership moves before the ISR had it, and NOT_ENOUGH_REPLICAS_AFTER_APPEND
 // when the ISR shrank below min.insync.replicas to let the high watermark
