@@ -1,0 +1,361 @@
+package checker
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/samsa-io/samsa/chaos/history"
+)
+
+func (c *checker) example(at pos, note string, values []int64, ops ...int64) Example {
+	return Example{Topic: c.topics[at.topic], Partition: at.part, Offsets: []int64{at.off}, Values: values, Ops: ops, Note: note}
+}
+
+// judgeValues judges each value: its send against its reads.
+func (c *checker) judgeValues() {
+	s := &c.res.Stats
+	for i := range c.vals {
+		v := &c.vals[i]
+		if v.read {
+			s.ReadValues++
+		}
+		if v.final {
+			s.FinalReadValues++
+		}
+		switch v.state {
+		case sentOK:
+			s.Acknowledged++
+			c.judgeAcked(v)
+		case sentFail:
+			s.Failed++
+			if v.read || v.audited {
+				c.add(FailedButPresent, func() Example { return c.presence(v, "failed send") })
+			}
+		case sentInfo, pending:
+			s.Indeterminate++
+			if v.read {
+				s.IndeterminateRead++
+			}
+		case unsent:
+			c.add(UnknownValue, func() Example { return c.presence(v, "no send carried") })
+		}
+		if v.dups != 0 {
+			d := c.dups[v.dups-1]
+			c.add(Duplicate, func() Example {
+				ex := Example{Topic: c.topics[d[0].at.topic], Partition: d[0].at.part, Values: []int64{v.v}}
+				var where []string
+				for _, s := range d {
+					ex.Offsets = append(ex.Offsets, s.at.off)
+					ex.Ops = append(ex.Ops, s.op)
+					where = append(where, fmt.Sprintf("%s/%d@%d (entry %d)", c.topics[s.at.topic], s.at.part, s.at.off, s.op))
+				}
+				ex.Note = fmt.Sprintf("value %d read at %d positions: %s", v.v, len(d), strings.Join(where, ", "))
+				return ex
+			})
+		}
+	}
+}
+
+// presence describes where a value that should not exist was found.
+func (c *checker) presence(v *value, what string) Example {
+	if v.read {
+		return c.example(v.readAt, fmt.Sprintf("value %d of a %s read at offset %d by entry %d", v.v, what, v.readAt.off, v.readOp),
+			[]int64{v.v}, v.doneOp, v.readOp)
+	}
+	return Example{Topic: c.topics[v.topic], Values: []int64{v.v}, Ops: []int64{v.doneOp},
+		Note: fmt.Sprintf("value %d of a %s held by a replica", v.v, what)}
+}
+
+// judgeAcked judges an acknowledged send: was it lost, unseen, or read
+// elsewhere than acknowledged?
+func (c *checker) judgeAcked(v *value) {
+	ack := v.ack
+	switch {
+	case c.hasFinal[ack.topic] && !v.final:
+		c.add(LostWrite, func() Example {
+			note := fmt.Sprintf("value %d acknowledged at offset %d (entry %d), in no final read", v.v, ack.off, v.doneOp)
+			if v.read {
+				note += fmt.Sprintf(", though entry %d read it", v.readOp)
+			}
+			return c.example(ack, note, []int64{v.v}, v.doneOp)
+		})
+	case !v.read:
+		if m, ok := c.maxRead[ack.tp]; ok && m.at.off > ack.off {
+			c.add(LostWrite, func() Example {
+				return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), never read, though entry %d read offset %d",
+					v.v, ack.off, v.doneOp, m.op, m.at.off), []int64{v.v}, v.doneOp, m.op)
+			})
+		}
+	}
+	if !v.read {
+		c.add(Unseen, func() Example {
+			return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), never read", v.v, ack.off, v.doneOp),
+				[]int64{v.v}, v.doneOp)
+		})
+		return
+	}
+	// The value read elsewhere?
+	if v.readAt != ack {
+		c.add(AckMismatch, func() Example {
+			return c.example(ack, fmt.Sprintf("value %d acknowledged at %s/%d@%d (entry %d), read at %s/%d@%d (entry %d)",
+				v.v, c.topics[ack.topic], ack.part, ack.off, v.doneOp, c.topics[v.readAt.topic], v.readAt.part, v.readAt.off, v.readOp),
+				[]int64{v.v}, v.doneOp, v.readOp)
+		})
+		return
+	}
+	if v.dups != 0 {
+		for _, s := range c.dups[v.dups-1] {
+			if s.at != ack {
+				c.add(AckMismatch, func() Example {
+					return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), also read at %s/%d@%d (entry %d)",
+						v.v, ack.off, v.doneOp, c.topics[s.at.topic], s.at.part, s.at.off, s.op), []int64{v.v}, v.doneOp, s.op)
+				})
+				return
+			}
+		}
+	}
+	// Another value read at its offset?
+	p := &c.posns[c.posIndex[ack]]
+	if p.readOp != noOp && (p.readVal != v.v || p.readMany) {
+		c.add(AckMismatch, func() Example {
+			return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), another value read there", v.v, ack.off, v.doneOp),
+				[]int64{v.v, p.readVal}, v.doneOp, p.readOp)
+		})
+	}
+}
+
+// judgePositions reports every position observed with several values.
+func (c *checker) judgePositions() {
+	for _, cf := range c.conflicts {
+		c.add(InconsistentOffset, func() Example {
+			return c.example(cf.at, fmt.Sprintf("offset %d observed with %d values", cf.at.off, len(cf.values)), cf.values, cf.ops...)
+		})
+	}
+}
+
+// last is where a consumer process last read a partition.
+type last struct {
+	off, v, op int64
+}
+
+// judgePolls follows each assign-mode consumer process through its ok polls,
+// partition by partition.
+func (c *checker) judgePolls() {
+	known := map[tp][]int64{}
+	for _, at := range c.posAt {
+		known[at.tp] = append(known[at.tp], at.off)
+	}
+	for _, offs := range known {
+		slices.Sort(offs)
+	}
+	lastRead := map[procTP]last{}
+	for i := range c.ops {
+		op := &c.ops[i]
+		if op.F != history.Poll || op.Type != history.OK || op.Mode != history.Assign || len(op.Records) == 0 {
+			continue
+		}
+		topic := c.topic(op.Topic)
+		for _, r := range op.Records {
+			k := procTP{op.Process, tp{topic, r.Partition}}
+			prev, ok := lastRead[k]
+			lastRead[k] = last{r.Offset, r.Value, op.Index}
+			if !ok {
+				continue
+			}
+			where := "in one poll"
+			if prev.op != op.Index {
+				where = fmt.Sprintf("from entry %d to entry %d", prev.op, op.Index)
+			}
+			if r.Offset <= prev.off {
+				c.add(NonmonotonicPoll, func() Example {
+					return Example{Topic: c.topics[topic], Partition: r.Partition, Offsets: []int64{prev.off, r.Offset},
+						Values: []int64{prev.v, r.Value}, Ops: []int64{prev.op, op.Index},
+						Note: fmt.Sprintf("process %d read offset %d after offset %d, %s", op.Process, r.Offset, prev.off, where)}
+				})
+				continue
+			}
+			offs := known[k.tp]
+			j, _ := slices.BinarySearch(offs, prev.off+1)
+			if j < len(offs) && offs[j] < r.Offset {
+				c.add(PollSkip, func() Example {
+					n := 0
+					for j+n < len(offs) && offs[j+n] < r.Offset {
+						n++
+					}
+					return Example{Topic: c.topics[topic], Partition: r.Partition, Offsets: []int64{prev.off, r.Offset},
+						Values: []int64{prev.v, r.Value}, Ops: []int64{prev.op, op.Index},
+						Note: fmt.Sprintf("process %d read offset %d after offset %d, %s, skipping %d known offsets from %d",
+							op.Process, r.Offset, prev.off, where, n, offs[j])}
+				})
+			}
+		}
+	}
+}
+
+// judgeAudit compares the replicas of each partition with one another and
+// with what consumers read, below the high watermarks.
+func (c *checker) judgeAudit() {
+	if len(c.replicas) == 0 {
+		return
+	}
+	type held struct {
+		node int32
+		hw   int64
+		recs map[int64]int64
+	}
+	byTP := map[tp][]held{}
+	var order []tp
+	for _, r := range c.replicas {
+		if _, ok := byTP[r.at]; !ok {
+			order = append(order, r.at)
+		}
+		h := held{node: r.node, hw: r.hw, recs: make(map[int64]int64, len(r.recs))}
+		for _, rec := range r.recs {
+			if rec.Partition != r.at.part || rec.Offset >= r.hw {
+				continue
+			}
+			h.recs[rec.Offset] = rec.Value
+			c.value(rec.Value, r.at.topic).audited = true
+		}
+		byTP[r.at] = append(byTP[r.at], h)
+	}
+	readAt := map[tp][]int32{} // the read positions of audited partitions
+	for i, at := range c.posAt {
+		if _, ok := byTP[at.tp]; ok && c.posns[i].readOp != noOp {
+			readAt[at.tp] = append(readAt[at.tp], int32(i))
+		}
+	}
+	describe := func(h held, off int64) string {
+		if v, ok := h.recs[off]; ok {
+			return fmt.Sprintf("node %d (hw %d) holds %d", h.node, h.hw, v)
+		}
+		return fmt.Sprintf("node %d (hw %d) holds nothing", h.node, h.hw)
+	}
+	for _, t := range order {
+		reps := byTP[t]
+		found := map[int64]Example{}
+		var offs []int64
+		for _, h := range reps {
+			for o := range h.recs {
+				offs = append(offs, o)
+			}
+		}
+		slices.Sort(offs)
+		offs = slices.Compact(offs)
+		for _, o := range offs {
+			var below []held
+			for _, h := range reps {
+				if o < h.hw {
+					below = append(below, h)
+				}
+			}
+			if len(below) < 2 {
+				continue
+			}
+			differ := false
+			for _, h := range below[1:] {
+				v0, ok0 := below[0].recs[o]
+				v, ok := h.recs[o]
+				if ok != ok0 || v != v0 {
+					differ = true
+				}
+			}
+			if !differ {
+				continue
+			}
+			ex := Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o}}
+			var says []string
+			for _, h := range below {
+				ex.Nodes = append(ex.Nodes, h.node)
+				if v, ok := h.recs[o]; ok {
+					ex.Values = append(ex.Values, v)
+				}
+				says = append(says, describe(h, o))
+			}
+			ex.Note = fmt.Sprintf("replicas differ at offset %d: %s", o, strings.Join(says, ", "))
+			found[o] = ex
+		}
+		for _, i := range readAt[t] {
+			p, o := &c.posns[i], c.posAt[i].off
+			if _, ok := found[o]; ok {
+				continue
+			}
+			for _, h := range reps {
+				if o >= h.hw {
+					continue
+				}
+				if v, ok := h.recs[o]; ok && v == p.readVal && !p.readMany {
+					continue
+				}
+				found[o] = Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o},
+					Values: []int64{p.readVal}, Ops: []int64{p.readOp}, Nodes: []int32{h.node},
+					Note: fmt.Sprintf("entry %d read value %d at offset %d, but %s", p.readOp, p.readVal, o, describe(h, o))}
+				break
+			}
+		}
+		divergent := make([]int64, 0, len(found))
+		for o := range found {
+			divergent = append(divergent, o)
+		}
+		slices.Sort(divergent)
+		for _, o := range divergent {
+			c.add(ReplicaDivergence, func() Example { return found[o] })
+		}
+	}
+}
+
+// judgeUnavailability measures, after each fault that started while the
+// workload was sending, how long each partition took to acknowledge a send.
+func (c *checker) judgeUnavailability() {
+	u := &c.res.Unavailability
+	parts := make([]tp, 0, len(c.okTimes))
+	for t, times := range c.okTimes {
+		parts = append(parts, t)
+		if !slices.IsSorted(times) {
+			slices.Sort(times)
+		}
+	}
+	slices.SortFunc(parts, func(a, b tp) int {
+		return cmp.Or(strings.Compare(c.topics[a.topic], c.topics[b.topic]), cmp.Compare(a.part, b.part))
+	})
+	byKind := map[string][]int64{}
+	var all []int64
+	for _, f := range c.faults {
+		if f.time > c.lastSend {
+			continue
+		}
+		for _, t := range parts {
+			times := c.okTimes[t]
+			j, _ := slices.BinarySearch(times, f.time)
+			if j == len(times) {
+				u.Unrecovered++
+				continue
+			}
+			g := Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: times[j] - f.time}
+			u.Samples = append(u.Samples, g)
+			all = append(all, g.Nanos)
+			byKind[f.kind] = append(byKind[f.kind], g.Nanos)
+		}
+	}
+	p := percentiles(all)
+	u.P50Nanos, u.P99Nanos, u.MaxNanos = p.P50Nanos, p.P99Nanos, p.MaxNanos
+	for k, ns := range byKind {
+		u.ByFault[k] = percentiles(ns)
+	}
+}
+
+// percentiles of ns by nearest rank; ns is sorted in place.
+func percentiles(ns []int64) Percentiles {
+	if len(ns) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(ns)
+	rank := func(q float64) int64 {
+		i := int(math.Ceil(q*float64(len(ns)))) - 1
+		return ns[max(0, min(i, len(ns)-1))]
+	}
+	return Percentiles{N: len(ns), P50Nanos: rank(0.50), P99Nanos: rank(0.99), MaxNanos: ns[len(ns)-1]}
+}
