@@ -95,27 +95,15 @@ func (c *checker) judgeAcked(v *value) {
 			return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), never read", v.v, ack.off, v.doneOp),
 				[]int64{v.v}, v.doneOp)
 		})
-		return
 	}
-	// The value read elsewhere?
-	if v.readAt != ack {
+	// Read, but never where it was acknowledged?
+	if v.read && v.readAt != ack && !c.readThere(v, ack) {
 		c.add(AckMismatch, func() Example {
-			return c.example(ack, fmt.Sprintf("value %d acknowledged at %s/%d@%d (entry %d), read at %s/%d@%d (entry %d)",
+			return c.example(ack, fmt.Sprintf("value %d acknowledged at %s/%d@%d (entry %d), read only elsewhere: %s/%d@%d (entry %d)",
 				v.v, c.topics[ack.topic], ack.part, ack.off, v.doneOp, c.topics[v.readAt.topic], v.readAt.part, v.readAt.off, v.readOp),
 				[]int64{v.v}, v.doneOp, v.readOp)
 		})
 		return
-	}
-	if v.dups != 0 {
-		for _, s := range c.dups[v.dups-1] {
-			if s.at != ack {
-				c.add(AckMismatch, func() Example {
-					return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), also read at %s/%d@%d (entry %d)",
-						v.v, ack.off, v.doneOp, c.topics[s.at.topic], s.at.part, s.at.off, s.op), []int64{v.v}, v.doneOp, s.op)
-				})
-				return
-			}
-		}
 	}
 	// Another value read at its offset?
 	p := &c.posns[c.posIndex[ack]]
@@ -125,6 +113,20 @@ func (c *checker) judgeAcked(v *value) {
 				[]int64{v.v, p.readVal}, v.doneOp, p.readOp)
 		})
 	}
+}
+
+// readThere says whether v was read at position at (its other positions
+// are a duplicate, not a mismatch).
+func (c *checker) readThere(v *value, at pos) bool {
+	if v.dups == 0 {
+		return false
+	}
+	for _, s := range c.dups[v.dups-1] {
+		if s.at == at {
+			return true
+		}
+	}
+	return false
 }
 
 // judgePositions reports every position observed with several values.

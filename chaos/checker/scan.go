@@ -167,10 +167,11 @@ func (c *checker) malformed(op *history.Op, format string, args ...any) {
 	a := &c.res.Malformed
 	a.Count++
 	if len(a.Examples) < c.opts.MaxExamples {
-		a.Examples = append(a.Examples, Example{
-			Topic: op.Topic, Partition: op.Partition, Ops: []int64{op.Index},
-			Note: fmt.Sprintf(format, args...),
-		})
+		ex := Example{Topic: op.Topic, Partition: op.Partition, Note: fmt.Sprintf(format, args...)}
+		if op.Index >= 0 {
+			ex.Ops = []int64{op.Index}
+		}
+		a.Examples = append(a.Examples, ex)
 	}
 }
 
