@@ -106,7 +106,8 @@ func (c *checker) judgeAcked(v *value) {
 		return
 	}
 	// Another value read at its offset?
-	p := &c.posns[c.posIndex[ack]]
+	i, _ := c.posIndex.get(ack)
+	p := &c.posns[i]
 	if p.readOp != noOp && (p.readVal != v.v || p.readMany) {
 		c.add(AckMismatch, func() Example {
 			return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), another value read there", v.v, ack.off, v.doneOp),
@@ -197,31 +198,54 @@ func (c *checker) judgePolls() {
 	}
 }
 
+// held is one replica's records below its high watermark, by offset.
+type held struct {
+	node int32
+	hw   int64
+	recs []history.Record
+}
+
+// at returns the value the replica holds at offset off.
+func (h *held) at(off int64) (int64, bool) {
+	i, ok := slices.BinarySearchFunc(h.recs, off, func(r history.Record, o int64) int { return cmp.Compare(r.Offset, o) })
+	if !ok {
+		return 0, false
+	}
+	return h.recs[i].Value, true
+}
+
+func (h *held) describe(off int64) string {
+	if v, ok := h.at(off); ok {
+		return fmt.Sprintf("node %d (hw %d) holds %d", h.node, h.hw, v)
+	}
+	return fmt.Sprintf("node %d (hw %d) holds nothing", h.node, h.hw)
+}
+
 // judgeAudit compares the replicas of each partition with one another and
 // with what consumers read, below the high watermarks.
 func (c *checker) judgeAudit() {
 	if len(c.replicas) == 0 {
 		return
 	}
-	type held struct {
-		node int32
-		hw   int64
-		recs map[int64]int64
-	}
-	byTP := map[tp][]held{}
+	byTP := map[tp][]*held{}
 	var order []tp
 	for _, r := range c.replicas {
 		if _, ok := byTP[r.at]; !ok {
 			order = append(order, r.at)
 		}
-		h := held{node: r.node, hw: r.hw, recs: make(map[int64]int64, len(r.recs))}
+		h := &held{node: r.node, hw: r.hw}
 		for _, rec := range r.recs {
-			if rec.Partition != r.at.part || rec.Offset >= r.hw {
-				continue
+			if rec.Partition == r.at.part && rec.Offset < r.hw {
+				h.recs = append(h.recs, rec)
+				c.value(rec.Value, r.at.topic).audited = true
 			}
-			h.recs[rec.Offset] = rec.Value
-			c.value(rec.Value, r.at.topic).audited = true
 		}
+		byOffset := func(a, b history.Record) int { return cmp.Compare(a.Offset, b.Offset) }
+		if !slices.IsSortedFunc(h.recs, byOffset) {
+			slices.SortStableFunc(h.recs, byOffset)
+		}
+		// One offset twice in one replica's content: the first counts.
+		h.recs = slices.CompactFunc(h.recs, func(a, b history.Record) bool { return a.Offset == b.Offset })
 		byTP[r.at] = append(byTP[r.at], h)
 	}
 	readAt := map[tp][]int32{} // the read positions of audited partitions
@@ -230,71 +254,23 @@ func (c *checker) judgeAudit() {
 			readAt[at.tp] = append(readAt[at.tp], int32(i))
 		}
 	}
-	describe := func(h held, off int64) string {
-		if v, ok := h.recs[off]; ok {
-			return fmt.Sprintf("node %d (hw %d) holds %d", h.node, h.hw, v)
-		}
-		return fmt.Sprintf("node %d (hw %d) holds nothing", h.node, h.hw)
-	}
 	for _, t := range order {
-		reps := byTP[t]
-		found := map[int64]Example{}
-		var offs []int64
-		for _, h := range reps {
-			for o := range h.recs {
-				offs = append(offs, o)
-			}
-		}
-		slices.Sort(offs)
-		offs = slices.Compact(offs)
-		for _, o := range offs {
-			var below []held
-			for _, h := range reps {
-				if o < h.hw {
-					below = append(below, h)
-				}
-			}
-			if len(below) < 2 {
-				continue
-			}
-			differ := false
-			for _, h := range below[1:] {
-				v0, ok0 := below[0].recs[o]
-				v, ok := h.recs[o]
-				if ok != ok0 || v != v0 {
-					differ = true
-				}
-			}
-			if !differ {
-				continue
-			}
-			ex := Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o}}
-			var says []string
-			for _, h := range below {
-				ex.Nodes = append(ex.Nodes, h.node)
-				if v, ok := h.recs[o]; ok {
-					ex.Values = append(ex.Values, v)
-				}
-				says = append(says, describe(h, o))
-			}
-			ex.Note = fmt.Sprintf("replicas differ at offset %d: %s", o, strings.Join(says, ", "))
-			found[o] = ex
-		}
+		found := c.divergences(t, byTP[t])
 		for _, i := range readAt[t] {
 			p, o := &c.posns[i], c.posAt[i].off
 			if _, ok := found[o]; ok {
 				continue
 			}
-			for _, h := range reps {
+			for _, h := range byTP[t] {
 				if o >= h.hw {
 					continue
 				}
-				if v, ok := h.recs[o]; ok && v == p.readVal && !p.readMany {
+				if v, ok := h.at(o); ok && v == p.readVal && !p.readMany {
 					continue
 				}
 				found[o] = Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o},
 					Values: []int64{p.readVal}, Ops: []int64{p.readOp}, Nodes: []int32{h.node},
-					Note: fmt.Sprintf("entry %d read value %d at offset %d, but %s", p.readOp, p.readVal, o, describe(h, o))}
+					Note: fmt.Sprintf("entry %d read value %d at offset %d, but %s", p.readOp, p.readVal, o, h.describe(o))}
 				break
 			}
 		}
@@ -306,6 +282,65 @@ func (c *checker) judgeAudit() {
 		for _, o := range divergent {
 			c.add(ReplicaDivergence, func() Example { return found[o] })
 		}
+	}
+}
+
+// divergences walks the replicas of partition t together, offset by
+// offset, and returns the offsets where two replicas below their high
+// watermarks differ.
+func (c *checker) divergences(t tp, reps []*held) map[int64]Example {
+	found := map[int64]Example{}
+	next := make([]int, len(reps)) // each replica's next record
+	var below []*held
+	var vals []int64
+	var has []bool
+	for {
+		o, some := int64(0), false
+		for i, h := range reps {
+			if next[i] < len(h.recs) && (!some || h.recs[next[i]].Offset < o) {
+				o, some = h.recs[next[i]].Offset, true
+			}
+		}
+		if !some {
+			return found
+		}
+		// The replicas below their high watermark at o, and what they hold.
+		below, vals, has = below[:0], vals[:0], has[:0]
+		for i, h := range reps {
+			here := next[i] < len(h.recs) && h.recs[next[i]].Offset == o
+			if o < h.hw {
+				below = append(below, h)
+				has = append(has, here)
+				if here {
+					vals = append(vals, h.recs[next[i]].Value)
+				} else {
+					vals = append(vals, 0)
+				}
+			}
+			if here {
+				next[i]++
+			}
+		}
+		differ := false
+		for i := 1; i < len(below); i++ {
+			if has[i] != has[0] || vals[i] != vals[0] {
+				differ = true
+			}
+		}
+		if !differ {
+			continue
+		}
+		ex := Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o}}
+		var says []string
+		for i, h := range below {
+			ex.Nodes = append(ex.Nodes, h.node)
+			if has[i] {
+				ex.Values = append(ex.Values, vals[i])
+			}
+			says = append(says, h.describe(o))
+		}
+		ex.Note = fmt.Sprintf("replicas differ at offset %d: %s", o, strings.Join(says, ", "))
+		found[o] = ex
 	}
 }
 

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/samsa-io/samsa/chaos/history"
 )
@@ -107,8 +108,8 @@ type checker struct {
 	soleTopic string
 
 	vals     []value
-	valIndex map[int64]int32
-	posIndex map[pos]int32
+	valIndex valIndex
+	posIndex posIndex
 	posns    []posInfo
 	posAt    []pos // posAt[i] is the position of posns[i]
 
@@ -137,8 +138,8 @@ func newChecker(ops []history.Op, opts Options) *checker {
 		res:      &Result{Anomalies: map[string]Anomaly{}},
 		anom:     map[string]*Anomaly{},
 		topicID:  map[string]int32{},
-		valIndex: map[int64]int32{},
-		posIndex: map[pos]int32{},
+		valIndex: valIndex{sparse: map[int64]int32{}},
+		posIndex: posIndex{parts: map[tp]*offIndex{}},
 		lastAck:  map[procTP]ackRef{},
 		maxRead:  map[tp]seenAt{},
 		hasFinal: map[int32]bool{},
@@ -196,10 +197,10 @@ func (c *checker) topic(name string) int32 {
 }
 
 func (c *checker) value(v int64, topic int32) *value {
-	i, ok := c.valIndex[v]
+	i, ok := c.valIndex.get(v)
 	if !ok {
 		i = int32(len(c.vals))
-		c.valIndex[v] = i
+		c.valIndex.put(v, i)
 		c.vals = append(c.vals, value{v: v, topic: topic, invokeOp: noOp, doneOp: noOp, readOp: noOp})
 	}
 	return &c.vals[i]
@@ -207,10 +208,10 @@ func (c *checker) value(v int64, topic int32) *value {
 
 // observe records that position at held v, seen by entry op.
 func (c *checker) observe(at pos, v, op int64, read bool) {
-	i, ok := c.posIndex[at]
+	i, ok := c.posIndex.get(at)
 	if !ok {
 		i = int32(len(c.posns))
-		c.posIndex[at] = i
+		c.posIndex.put(at, i)
 		c.posns = append(c.posns, posInfo{first: v, firstOp: op, readOp: noOp})
 		c.posAt = append(c.posAt, at)
 	}
@@ -246,7 +247,7 @@ func (c *checker) scan() {
 		c.malformed(&history.Op{Index: noOp}, "the history has no entries")
 		return
 	}
-	c.findSoleTopic()
+	c.prescan()
 	c.res.Stats.Ops = len(ops)
 	c.t0 = ops[0].Time
 	c.res.Stats.DurationNanos = ops[len(ops)-1].Time - c.t0
@@ -296,24 +297,124 @@ func (c *checker) scan() {
 	}
 }
 
-// findSoleTopic sets the topic of entries that name none, when the history
-// names exactly one.
-func (c *checker) findSoleTopic() {
+// prescan sets the topic of entries that name none, when the history
+// names exactly one, and sizes the value index.
+func (c *checker) prescan() {
 	sole, many := "", false
+	vmin, vmax, sends := int64(0), int64(0), int64(0)
 	for i := range c.ops {
-		t := c.ops[i].Topic
-		if t == "" || t == sole {
+		op := &c.ops[i]
+		if op.F == history.Send && op.Type == history.Invoke {
+			if sends == 0 || op.Value < vmin {
+				vmin = op.Value
+			}
+			if sends == 0 || op.Value > vmax {
+				vmax = op.Value
+			}
+			sends++
+		}
+		t := op.Topic
+		if t == "" || t == sole || many {
 			continue
 		}
 		if sole != "" {
 			many = true
-			break
+			continue
 		}
 		sole = t
 	}
 	if !many {
 		c.soleTopic = sole
 	}
+	// Values are usually a counter: then a slice indexes them.
+	if sends > 0 && vmax-vmin >= 0 && vmax-vmin < 4*sends+1024 {
+		c.valIndex.base = vmin
+		c.valIndex.dense = make([]int32, vmax-vmin+1)
+	}
+}
+
+// valIndex maps values to their slot in checker.vals: through a slice over
+// the range of the values sent when they are dense enough, else (and for
+// values outside that range) through a map.
+type valIndex struct {
+	base   int64
+	dense  []int32 // 1 + slot, 0 if none
+	sparse map[int64]int32
+}
+
+func (x *valIndex) get(v int64) (int32, bool) {
+	if d := uint64(v - x.base); d < uint64(len(x.dense)) && v >= x.base {
+		i := x.dense[d]
+		return i - 1, i != 0
+	}
+	i, ok := x.sparse[v]
+	return i, ok
+}
+
+func (x *valIndex) put(v int64, i int32) {
+	if d := uint64(v - x.base); d < uint64(len(x.dense)) && v >= x.base {
+		x.dense[d] = i + 1
+		return
+	}
+	x.sparse[v] = i
+}
+
+// posIndex maps positions to their slot in checker.posns, partition by
+// partition (remembering the last partition: records come in runs of one).
+type posIndex struct {
+	parts  map[tp]*offIndex
+	lastTP tp
+	last   *offIndex
+}
+
+// offIndex maps one partition's offsets to slots: through a slice while
+// offsets stay dense from 0, through a map for the others.
+type offIndex struct {
+	dense  []int32 // 1 + slot, 0 if none
+	sparse map[int64]int32
+}
+
+func (x *posIndex) part(t tp, create bool) *offIndex {
+	if x.last != nil && x.lastTP == t {
+		return x.last
+	}
+	p := x.parts[t]
+	if p == nil {
+		if !create {
+			return nil
+		}
+		p = &offIndex{sparse: map[int64]int32{}}
+		x.parts[t] = p
+	}
+	x.lastTP, x.last = t, p
+	return p
+}
+
+func (x *posIndex) get(at pos) (int32, bool) {
+	p := x.part(at.tp, false)
+	if p == nil {
+		return 0, false
+	}
+	if at.off >= 0 && at.off < int64(len(p.dense)) {
+		if i := p.dense[at.off]; i != 0 || len(p.sparse) == 0 {
+			return i - 1, i != 0
+		}
+	}
+	i, ok := p.sparse[at.off]
+	return i, ok
+}
+
+func (x *posIndex) put(at pos, i int32) {
+	p := x.part(at.tp, true)
+	if at.off >= 0 && at.off >= int64(len(p.dense)) && at.off < 2*int64(len(p.dense))+1024 {
+		p.dense = slices.Grow(p.dense, int(at.off)+1-len(p.dense))
+		p.dense = p.dense[:cap(p.dense)]
+	}
+	if at.off >= 0 && at.off < int64(len(p.dense)) {
+		p.dense[at.off] = i + 1
+		return
+	}
+	p.sparse[at.off] = i
 }
 
 func fIndex(f history.F) int {
@@ -353,7 +454,7 @@ func (c *checker) send(op *history.Op) {
 		v.state, v.proc, v.invokeOp, v.topic = pending, op.Process, op.Index, c.topic(op.Topic)
 		return
 	}
-	i, ok := c.valIndex[op.Value]
+	i, ok := c.valIndex.get(op.Value)
 	if !ok || c.vals[i].state == unsent {
 		c.malformed(op, "send of value %d completed without an invocation", op.Value)
 		return
