@@ -539,3 +539,34 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("read back %+v", back)
 	}
 }
+
+// A poll completion that does not repeat its invocation's mode and topic
+// takes them from it.
+func TestPollCompletionInheritsModeAndTopic(t *testing.T) {
+	h := &hist{}
+	for i := int64(0); i < 3; i++ {
+		h.send(0, i+1, 0, i)
+	}
+	h.add(history.Op{Process: 10, Type: history.Invoke, F: history.Poll, Topic: "t", Mode: history.Assign})
+	h.ops = append(h.ops, history.Op{Index: int64(len(h.ops)), Process: 10, Type: history.OK, F: history.Poll,
+		Records: []history.Record{rec(0, 0, 1), rec(0, 2, 3)}})
+	h.final(rec(0, 0, 1), rec(0, 1, 2), rec(0, 2, 3))
+	r := Check(h.ops, Options{})
+	if got := counts(r); !maps.Equal(got, map[string]int{PollSkip: 1}) {
+		t.Fatalf("got %v\n%s", got, describe(r))
+	}
+}
+
+// An acknowledgement without an offset (-1: the client did not learn it)
+// places nothing, but the send is still acknowledged and must be read.
+func TestAckWithoutOffset(t *testing.T) {
+	h := &hist{}
+	h.send(0, 1, 0, -1)
+	h.send(0, 2, 0, -1)
+	h.send(0, 3, 0, 2)
+	h.final(rec(0, 0, 1), rec(0, 2, 3))
+	r := Check(h.ops, Options{})
+	if got := counts(r); !maps.Equal(got, map[string]int{LostWrite: 1, Unseen: 1}) || r.Stats.Acknowledged != 3 {
+		t.Fatalf("got %v\n%s", got, describe(r))
+	}
+}

@@ -82,7 +82,7 @@ func (c *checker) judgeAcked(v *value) {
 			}
 			return c.example(ack, note, []int64{v.v}, v.doneOp)
 		})
-	case !v.read:
+	case !v.read && v.ackAt:
 		if m, ok := c.maxRead[ack.tp]; ok && m.at.off > ack.off {
 			c.add(LostWrite, func() Example {
 				return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), never read, though entry %d read offset %d",
@@ -95,6 +95,9 @@ func (c *checker) judgeAcked(v *value) {
 			return c.example(ack, fmt.Sprintf("value %d acknowledged at offset %d (entry %d), never read", v.v, ack.off, v.doneOp),
 				[]int64{v.v}, v.doneOp)
 		})
+	}
+	if !v.ackAt {
+		return
 	}
 	// Read, but never where it was acknowledged?
 	if v.read && v.readAt != ack && !c.readThere(v, ack) {
@@ -155,12 +158,8 @@ func (c *checker) judgePolls() {
 		slices.Sort(offs)
 	}
 	lastRead := map[procTP]last{}
-	for i := range c.ops {
-		op := &c.ops[i]
-		if op.F != history.Poll || op.Type != history.OK || op.Mode != history.Assign || len(op.Records) == 0 {
-			continue
-		}
-		topic := c.topic(op.Topic)
+	for _, ap := range c.assignPolls {
+		op, topic := &c.ops[ap.op], ap.topic
 		for _, r := range op.Records {
 			k := procTP{op.Process, tp{topic, r.Partition}}
 			prev, ok := lastRead[k]

@@ -60,6 +60,7 @@ type value struct {
 	invokeOp int64
 	doneOp   int64
 	ack      pos   // where an ok send was acknowledged
+	ackAt    bool  // the acknowledgement gave an offset
 	readAt   pos   // where it was first read
 	readOp   int64 // by which entry
 	dups     int32 // 1 + index in checker.dups, 0 if read at one position only
@@ -116,34 +117,37 @@ type checker struct {
 	conflicts []conflict
 	dups      [][]seenAt
 
-	lastAck   map[procTP]ackRef
-	maxRead   map[tp]seenAt // the highest offset read on each partition
-	hasFinal  map[int32]bool
-	okTimes   map[tp][]int64
-	faults    []fault
-	replicas  []replica
-	lastSend  int64 // time of the last send invocation
-	unseen    int
-	unseenCur UnseenPoint
-	t0        int64
-	bucket    int64
-	bucketLen int64
-	havePoint bool
+	lastAck     map[procTP]ackRef
+	maxRead     map[tp]seenAt // the highest offset read on each partition
+	hasFinal    map[int32]bool
+	okTimes     map[tp][]int64
+	faults      []fault
+	replicas    []replica
+	readCalls   map[int]readCall
+	assignPolls []assignPoll
+	lastSend    int64 // time of the last send invocation
+	unseen      int
+	unseenCur   UnseenPoint
+	t0          int64
+	bucket      int64
+	bucketLen   int64
+	havePoint   bool
 }
 
 func newChecker(ops []history.Op, opts Options) *checker {
 	c := &checker{
-		ops:      ops,
-		opts:     opts,
-		res:      &Result{Anomalies: map[string]Anomaly{}},
-		anom:     map[string]*Anomaly{},
-		topicID:  map[string]int32{},
-		valIndex: valIndex{sparse: map[int64]int32{}},
-		posIndex: posIndex{parts: map[tp]*offIndex{}},
-		lastAck:  map[procTP]ackRef{},
-		maxRead:  map[tp]seenAt{},
-		hasFinal: map[int32]bool{},
-		okTimes:  map[tp][]int64{},
+		ops:       ops,
+		opts:      opts,
+		res:       &Result{Anomalies: map[string]Anomaly{}},
+		anom:      map[string]*Anomaly{},
+		topicID:   map[string]int32{},
+		valIndex:  valIndex{sparse: map[int64]int32{}},
+		posIndex:  posIndex{parts: map[tp]*offIndex{}},
+		lastAck:   map[procTP]ackRef{},
+		maxRead:   map[tp]seenAt{},
+		hasFinal:  map[int32]bool{},
+		okTimes:   map[tp][]int64{},
+		readCalls: map[int]readCall{},
 	}
 	for _, k := range Kinds {
 		c.anom[k] = &Anomaly{}
@@ -260,7 +264,7 @@ func (c *checker) scan() {
 		case history.Send:
 			c.send(op)
 		case history.Poll, history.FinalRead:
-			c.read(op)
+			c.read(i, op)
 		case history.Fault:
 			if op.Type == history.Invoke {
 				kind := op.Fault
@@ -478,12 +482,15 @@ func (c *checker) send(op *history.Op) {
 		}
 		at := pos{tp{topic, op.Partition}, op.Offset}
 		v.ack = at
-		c.observe(at, op.Value, op.Index, false)
 		c.okTimes[at.tp] = append(c.okTimes[at.tp], op.Time)
 		if !v.read {
 			c.unseen++
 		}
-		c.checkOrder(op, at)
+		if op.Offset >= 0 { // else the client did not learn the offset
+			v.ackAt = true
+			c.observe(at, op.Value, op.Index, false)
+			c.checkOrder(op, at)
+		}
 	}
 }
 
@@ -506,14 +513,38 @@ func (c *checker) checkOrder(op *history.Op, at pos) {
 	})
 }
 
-func (c *checker) read(op *history.Op) {
+// readCall is what a read's invocation said, for a completion that does
+// not repeat it.
+type readCall struct {
+	topic string
+	mode  history.Mode
+}
+
+// assignPoll is an ok assign-mode poll, for judgePolls.
+type assignPoll struct {
+	op    int
+	topic int32
+}
+
+func (c *checker) read(i int, op *history.Op) {
 	if op.Type == history.Invoke {
+		c.readCalls[op.Process] = readCall{op.Topic, op.Mode}
 		return
 	}
+	name, mode := op.Topic, op.Mode
+	if call, ok := c.readCalls[op.Process]; ok {
+		if name == "" {
+			name = call.topic
+		}
+		if mode == "" {
+			mode = call.mode
+		}
+	}
+	topic := c.topic(name)
 	final := op.F == history.FinalRead
 	if final {
 		if op.Type == history.OK {
-			c.hasFinal[c.topic(op.Topic)] = true
+			c.hasFinal[topic] = true
 		} else {
 			c.res.Stats.FinalReadsFailed++
 		}
@@ -521,9 +552,11 @@ func (c *checker) read(op *history.Op) {
 	if len(op.Records) == 0 {
 		return
 	}
+	if op.F == history.Poll && op.Type == history.OK && mode == history.Assign {
+		c.assignPolls = append(c.assignPolls, assignPoll{i, topic})
+	}
 	// Polls that did not complete ok still returned what they returned:
 	// a log must never show anything it does not hold.
-	topic := c.topic(op.Topic)
 	for _, r := range op.Records {
 		c.res.Stats.RecordsRead++
 		at := pos{tp{topic, r.Partition}, r.Offset}

@@ -344,12 +344,12 @@ func consecutive(rs []history.Record) int {
 // TestRandomHistories checks random clean histories are valid, and that one
 // anomaly planted in each is found.
 func TestRandomHistories(t *testing.T) {
-	const seeds = 300
+	const seeds = 250
 	injected := map[string]int{}
 	var indeterminateRead, gaps, rewinds int
 	for seed := uint64(1); seed <= seeds; seed++ {
 		r := rand.New(rand.NewPCG(seed, 14))
-		ops := simulate(r, 50+r.IntN(800))
+		ops := simulate(r, 40+r.IntN(600))
 		res := Check(ops, Options{})
 		if !res.Valid() {
 			t.Fatalf("seed %d: clean history judged invalid: %s", seed, describe(res))
