@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/samsa-io/samsa/chaos/history"
 )
@@ -247,8 +248,13 @@ func sum(m map[string]int) int {
 	return n
 }
 
+// ms formats a duration to the millisecond, or the microsecond below one.
 func ms(ns int64) string {
-	return fmt.Sprintf("%.0fms", float64(ns)/1e6)
+	d := time.Duration(ns)
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 // Check judges a history (entries in index order, as history.Read returns

@@ -202,14 +202,21 @@ type held struct {
 	node int32
 	hw   int64
 	recs []history.Record
+	next int // where the last lookup ended: lookups mostly go up one by one
 }
 
 // at returns the value the replica holds at offset off.
 func (h *held) at(off int64) (int64, bool) {
-	i, ok := slices.BinarySearchFunc(h.recs, off, func(r history.Record, o int64) int { return cmp.Compare(r.Offset, o) })
+	i, ok := h.next, false
+	if i < len(h.recs) && h.recs[i].Offset == off {
+		ok = true
+	} else {
+		i, ok = slices.BinarySearchFunc(h.recs, off, func(r history.Record, o int64) int { return cmp.Compare(r.Offset, o) })
+	}
 	if !ok {
 		return 0, false
 	}
+	h.next = i + 1
 	return h.recs[i].Value, true
 }
 

@@ -17,9 +17,12 @@ import (
 // and heals faults; then final reads of every partition and an audit of
 // three replicas each, some behind. About steps entries before the end.
 func simulate(r *rand.Rand, steps int) []history.Op {
+	return simulateShape(r, steps, 1+r.IntN(2), 1+r.IntN(4))
+}
+
+// simulateShape is simulate with nTopics topics of nParts partitions.
+func simulateShape(r *rand.Rand, steps, nTopics, nParts int) []history.Op {
 	s := &sim{r: r}
-	nTopics := 1 + r.IntN(2)
-	nParts := 1 + r.IntN(4)
 	for t := 0; t < nTopics; t++ {
 		s.logs = append(s.logs, make([][]int64, nParts))
 	}
@@ -390,7 +393,7 @@ func TestRandomHistories(t *testing.T) {
 }
 
 func BenchmarkCheck(b *testing.B) {
-	ops := simulate(rand.New(rand.NewPCG(1, 2)), 1_000_000)
+	ops := simulateShape(rand.New(rand.NewPCG(1, 2)), 1_000_000, 2, 6)
 	var recs int
 	for _, op := range ops {
 		recs += len(op.Records)
