@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -569,4 +570,47 @@ func TestAckWithoutOffset(t *testing.T) {
 	if got := counts(r); !maps.Equal(got, map[string]int{LostWrite: 1, Unseen: 1}) || r.Stats.Acknowledged != 3 {
 		t.Fatalf("got %v\n%s", got, describe(r))
 	}
+}
+
+// FuzzCheck: whatever history reads, the checker judges without crashing,
+// and its verdict agrees with its counts.
+func FuzzCheck(f *testing.F) {
+	var buf bytes.Buffer
+	w := history.NewWriter(&buf)
+	for _, op := range cleanHistory().ops {
+		w.Add(op)
+	}
+	if err := w.Flush(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"index":0,"time":9,"type":"invoke","f":"send","value":-9223372036854775808}
+{"index":1,"time":-9223372036854775808,"type":"ok","f":"send","value":-9223372036854775808,"offset":9223372036854775807}
+{"index":2,"type":"invoke","f":"send","value":9223372036854775807}
+{"index":3,"type":"ok","f":"poll","mode":"assign","records":[{"p":-1,"o":-5,"v":1},{"p":-1,"o":-9223372036854775808,"v":1}]}
+{"index":4,"type":"ok","f":"audit","offset":9223372036854775807,"records":[{"o":3,"v":3},{"o":3,"v":4},{"o":1,"v":2}]}
+{"index":5,"type":"ok","f":"final-read","records":[{"o":3,"v":3}]}
+`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ops, err := history.Read(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		r := Check(ops, Options{MaxExamples: 2})
+		bad := r.Malformed.Count > 0
+		for _, a := range r.Anomalies {
+			if a.Count > 0 {
+				bad = true
+			}
+			if len(a.Examples) > 2 || len(a.Examples) > a.Count {
+				t.Fatalf("%d examples of %d", len(a.Examples), a.Count)
+			}
+		}
+		if r.Valid() == bad || strings.HasPrefix(r.Verdict(), "valid: ") == bad {
+			t.Fatalf("verdict %q with anomalies %v", r.Verdict(), counts(r))
+		}
+		if err := r.WriteJSON(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func (c *checker) example(at pos, note string, values []int64, ops ...int64) Example {
-	return Example{Topic: c.topics[at.topic], Partition: at.part, Offsets: []int64{at.off}, Values: values, Ops: ops, Note: note}
+	return Example{Topic: c.topics[at.topic], Partition: at.part, Offsets: []int64{at.off}, Values: values, Ops: known(ops...), Note: note}
 }
 
 // judgeValues judges each value: its send against its reads.
@@ -32,7 +32,7 @@ func (c *checker) judgeValues() {
 		case sentFail:
 			s.Failed++
 			if v.read || v.audited {
-				c.add(FailedButPresent, func() Example { return c.presence(v, "failed send") })
+				c.add(FailedButPresent, func() Example { return c.presence(v, fmt.Sprintf("whose send failed (entry %d)", v.doneOp)) })
 			}
 		case sentInfo, pending:
 			s.Indeterminate++
@@ -40,7 +40,7 @@ func (c *checker) judgeValues() {
 				s.IndeterminateRead++
 			}
 		case unsent:
-			c.add(UnknownValue, func() Example { return c.presence(v, "no send carried") })
+			c.add(UnknownValue, func() Example { return c.presence(v, "which no send carried") })
 		}
 		if v.dups != 0 {
 			d := c.dups[v.dups-1]
@@ -59,14 +59,20 @@ func (c *checker) judgeValues() {
 	}
 }
 
-// presence describes where a value that should not exist was found.
+// presence describes where a value that should not exist was found; what
+// says why it should not.
 func (c *checker) presence(v *value, what string) Example {
 	if v.read {
-		return c.example(v.readAt, fmt.Sprintf("value %d of a %s read at offset %d by entry %d", v.v, what, v.readAt.off, v.readOp),
+		return c.example(v.readAt, fmt.Sprintf("value %d, %s, read at offset %d by entry %d", v.v, what, v.readAt.off, v.readOp),
 			[]int64{v.v}, v.doneOp, v.readOp)
 	}
-	return Example{Topic: c.topics[v.topic], Values: []int64{v.v}, Ops: []int64{v.doneOp},
-		Note: fmt.Sprintf("value %d of a %s held by a replica", v.v, what)}
+	return Example{Topic: c.topics[v.topic], Values: []int64{v.v}, Ops: known(v.doneOp),
+		Note: fmt.Sprintf("value %d, %s, held by a replica below its high watermark", v.v, what)}
+}
+
+// known drops the entries that are not (noOp).
+func known(ops ...int64) []int64 {
+	return slices.DeleteFunc(ops, func(op int64) bool { return op < 0 })
 }
 
 // judgeAcked judges an acknowledged send: was it lost, unseen, or read
@@ -202,7 +208,8 @@ type held struct {
 	node int32
 	hw   int64
 	recs []history.Record
-	next int // where the last lookup ended: lookups mostly go up one by one
+	op   int64 // the audit entry
+	next int   // where the last lookup ended: lookups mostly go up one by one
 }
 
 // at returns the value the replica holds at offset off.
@@ -239,7 +246,7 @@ func (c *checker) judgeAudit() {
 		if _, ok := byTP[r.at]; !ok {
 			order = append(order, r.at)
 		}
-		h := &held{node: r.node, hw: r.hw}
+		h := &held{node: r.node, hw: r.hw, op: r.op}
 		for _, rec := range r.recs {
 			if rec.Partition == r.at.part && rec.Offset < r.hw {
 				h.recs = append(h.recs, rec)
@@ -275,7 +282,7 @@ func (c *checker) judgeAudit() {
 					continue
 				}
 				found[o] = Example{Topic: c.topics[t.topic], Partition: t.part, Offsets: []int64{o},
-					Values: []int64{p.readVal}, Ops: []int64{p.readOp}, Nodes: []int32{h.node},
+					Values: []int64{p.readVal}, Ops: []int64{p.readOp, h.op}, Nodes: []int32{h.node},
 					Note: fmt.Sprintf("entry %d read value %d at offset %d, but %s", p.readOp, p.readVal, o, h.describe(o))}
 				break
 			}
@@ -340,6 +347,7 @@ func (c *checker) divergences(t tp, reps []*held) map[int64]Example {
 		var says []string
 		for i, h := range below {
 			ex.Nodes = append(ex.Nodes, h.node)
+			ex.Ops = append(ex.Ops, h.op)
 			if has[i] {
 				ex.Values = append(ex.Values, vals[i])
 			}

@@ -56,7 +56,6 @@ type value struct {
 	final    bool // a final read returned it
 	audited  bool // a replica holds it
 	read     bool // some read returned it
-	proc     int
 	invokeOp int64
 	doneOp   int64
 	ack      pos   // where an ok send was acknowledged
@@ -254,8 +253,9 @@ func (c *checker) scan() {
 	c.prescan()
 	c.res.Stats.Ops = len(ops)
 	c.t0 = ops[0].Time
-	c.res.Stats.DurationNanos = ops[len(ops)-1].Time - c.t0
-	c.bucketLen = c.res.Stats.DurationNanos/1000 + 1
+	// Times should not go backwards, but a bad history must not crash us.
+	c.res.Stats.DurationNanos = max(0, ops[len(ops)-1].Time-c.t0)
+	c.bucketLen = max(1, c.res.Stats.DurationNanos/1000+1)
 	var byF [5][4]int
 	for i := range ops {
 		op := &ops[i]
@@ -376,6 +376,7 @@ type posIndex struct {
 type offIndex struct {
 	dense  []int32 // 1 + slot, 0 if none
 	sparse map[int64]int32
+	n      int64 // positions held: dense grows only while offsets stay near n
 }
 
 func (x *posIndex) part(t tp, create bool) *offIndex {
@@ -410,7 +411,8 @@ func (x *posIndex) get(at pos) (int32, bool) {
 
 func (x *posIndex) put(at pos, i int32) {
 	p := x.part(at.tp, true)
-	if at.off >= 0 && at.off >= int64(len(p.dense)) && at.off < 2*int64(len(p.dense))+1024 {
+	p.n++
+	if at.off >= 0 && at.off >= int64(len(p.dense)) && at.off < 2*p.n+1024 {
 		p.dense = slices.Grow(p.dense, int(at.off)+1-len(p.dense))
 		p.dense = p.dense[:cap(p.dense)]
 	}
@@ -455,7 +457,7 @@ func (c *checker) send(op *history.Op) {
 			c.malformed(op, "value %d sent again (first by entry %d)", op.Value, v.invokeOp)
 			return
 		}
-		v.state, v.proc, v.invokeOp, v.topic = pending, op.Process, op.Index, c.topic(op.Topic)
+		v.state, v.invokeOp, v.topic = pending, op.Index, c.topic(op.Topic)
 		return
 	}
 	i, ok := c.valIndex.get(op.Value)
