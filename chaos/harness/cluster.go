@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Layouts of a three-node cluster.
@@ -304,39 +304,53 @@ func (c *Cluster) startAll() error {
 	return nil
 }
 
-// waitReady waits until the cluster's metadata lists every broker.
+// waitReady waits until every broker's own metadata lists every broker.
 func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestTimeoutOverhead(2*time.Second))
+	for _, n := range c.Nodes {
+		if !n.Broker {
+			continue
+		}
+		if err := c.waitNodeSees(ctx, n, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitNodeSees waits until node n's Metadata answer lists every broker.
+func (c *Cluster) waitNodeSees(ctx context.Context, n *Node, timeout time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.RequestRetries(0))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	var last error
 	for {
-		for _, n := range c.Nodes {
-			select {
-			case <-n.exitedChan():
-				return fmt.Errorf("node %d exited during start (see %s)", n.ID, n.LogPath())
-			default:
-			}
+		select {
+		case <-n.exitedChan():
+			return fmt.Errorf("node %d exited during start (see %s)", n.ID, n.LogPath())
+		default:
 		}
 		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-		m, err := adm.BrokerMetadata(rctx)
+		resp, err := cl.SeedBrokers()[0].Request(rctx, kmsg.NewPtrMetadataRequest())
 		rcancel()
-		if err == nil && len(m.Brokers) == c.brokers() {
-			return nil
+		if err == nil {
+			m := resp.(*kmsg.MetadataResponse)
+			if len(m.Brokers) == c.brokers() {
+				return nil
+			}
+			var ids []int32
+			for _, b := range m.Brokers {
+				ids = append(ids, b.NodeID)
+			}
+			err = fmt.Errorf("its metadata lists brokers %v of %d", ids, c.brokers())
 		}
-		if err != nil {
-			last = err
-		} else {
-			last = fmt.Errorf("%d of %d brokers registered", len(m.Brokers), c.brokers())
-		}
+		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster not ready after %v: %v", timeout, last)
+			return fmt.Errorf("cluster not ready after %v: node %d: %v", timeout, n.ID, last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -46,6 +46,9 @@ type Config struct {
 	Producers  int
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
+	// Ready, if set, is called once the cluster is up and the topic
+	// exists, before the workload starts.
+	Ready func(*Cluster)
 }
 
 // Summary is what a run did, counted from what it recorded.
@@ -175,6 +178,9 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	logf("cluster up: %s layout, brokers %v", c.Layout, c.Bootstrap())
 	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions); err != nil {
 		return err
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(c)
 	}
 	adm, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
 	if err != nil {
