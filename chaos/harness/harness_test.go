@@ -228,7 +228,7 @@ func TestTeardownLeftovers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sleeper.Wait() }()
 	ns, links, err := Leftovers()
-	if err != nil || !slices.Contains(ns, nsName(7)) || !slices.Contains(links, bridgeName) || !slices.Contains(links, "schv7") {
+	if err != nil || !slices.Contains(ns, nsName(7)) || !slices.Contains(ns, bridgeNS) || !slices.Contains(links, hostLink) {
 		t.Errorf("leftovers before cleanup: %v %v %v", ns, links, err)
 	}
 	if err := teardown(); err != nil {

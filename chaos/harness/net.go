@@ -13,27 +13,35 @@ import (
 	"time"
 )
 
-// The topology: a Linux bridge in the root namespace holding the host
-// address, and one network namespace per node joined to it by a veth pair.
+// The topology: a Linux bridge in a namespace of its own, one network
+// namespace per node joined to it by a veth pair, and one more veth pair
+// from the root namespace (holding the host address) to the bridge.
 // Clients run in the root namespace and reach the nodes through the
-// bridge; faults are iptables rules inside the node namespaces, so they cut
-// node-to-node traffic only and nothing leaves the subnet.
+// bridge. The bridge has its own namespace because bridged frames pass the
+// FORWARD chain of the bridge's namespace when br_netfilter is loaded, and
+// the root namespace's firewall (Docker's sets FORWARD to DROP) is not the
+// harness's to change. Faults are iptables rules inside the node
+// namespaces, so they cut node-to-node traffic only and nothing leaves the
+// subnet.
 //
 // Every name the harness creates starts with a fixed prefix, and one run
 // at a time holds lockPath: a run that finds names with the prefix while
 // holding the lock knows they are leftovers of a crashed run and removes
 // them (killing the processes inside the namespaces first).
 const (
-	nsPrefix   = "samsa-chaos-n" // namespaces: samsa-chaos-n1, ...
+	nsPrefix   = "samsa-chaos-" // every namespace
+	bridgeNS   = nsPrefix + "br"
 	bridgeName = "schbr0"
-	vethPrefix = "schv" // root-side veth ends: schv1, ...
-	peerPrefix = "schp" // namespace-side ends before the rename to eth0
+	hostLink   = "schh0" // the root namespace's end of its veth to the bridge
+	hostPeer   = "schhp" // the bridge namespace's end
+	vethPrefix = "schv"  // bridge-side veth ends: schv1, ...
+	peerPrefix = "schp"  // node-side ends before the rename to eth0
 	subnet     = "10.77.14."
 	hostIP     = subnet + "1"
 	lockPath   = "/run/samsa-chaos.lock"
 )
 
-func nsName(id int32) string { return fmt.Sprintf("%s%d", nsPrefix, id) }
+func nsName(id int32) string { return fmt.Sprintf("%sn%d", nsPrefix, id) }
 
 // NodeIP is node id's address on the bridge.
 func NodeIP(id int32) string { return fmt.Sprintf("%s%d", subnet, 10+id) }
@@ -108,8 +116,8 @@ func lock(wait time.Duration) (*os.File, error) {
 	}
 }
 
-// Leftovers lists the namespaces and links with the harness's prefixes
-// that exist now.
+// Leftovers lists the namespaces, and the links in the root namespace,
+// with the harness's prefixes that exist now.
 func Leftovers() (namespaces, links []string, err error) {
 	out, err := output("ip", "netns", "list")
 	if err != nil {
@@ -130,7 +138,7 @@ func Leftovers() (namespaces, links []string, err error) {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-		if name == bridgeName || isNumbered(name, vethPrefix) || isNumbered(name, peerPrefix) {
+		if name == bridgeName || name == hostLink || name == hostPeer || isNumbered(name, vethPrefix) || isNumbered(name, peerPrefix) {
 			links = append(links, name)
 		}
 	}
@@ -200,10 +208,17 @@ func linkExists(name string) bool { return run("ip", "link", "show", name) == ni
 
 // setupNetwork creates the bridge and one namespace per node id.
 func setupNetwork(ids []int32) error {
+	br := []string{"ip", "-n", bridgeNS}
 	cmds := [][]string{
-		{"ip", "link", "add", bridgeName, "type", "bridge"},
-		{"ip", "addr", "add", hostIP + "/24", "dev", bridgeName},
-		{"ip", "link", "set", bridgeName, "up"},
+		{"ip", "netns", "add", bridgeNS},
+		append(br, "link", "add", bridgeName, "type", "bridge"),
+		append(br, "link", "set", bridgeName, "up"),
+		{"ip", "link", "add", hostLink, "type", "veth", "peer", "name", hostPeer},
+		{"ip", "link", "set", hostPeer, "netns", bridgeNS},
+		append(br, "link", "set", hostPeer, "master", bridgeName),
+		append(br, "link", "set", hostPeer, "up"),
+		{"ip", "addr", "add", hostIP + "/24", "dev", hostLink},
+		{"ip", "link", "set", hostLink, "up"},
 	}
 	for _, id := range ids {
 		ns := nsName(id)
@@ -211,9 +226,10 @@ func setupNetwork(ids []int32) error {
 		cmds = append(cmds,
 			[]string{"ip", "netns", "add", ns},
 			[]string{"ip", "link", "add", veth, "type", "veth", "peer", "name", peer},
+			[]string{"ip", "link", "set", veth, "netns", bridgeNS},
+			append(br, "link", "set", veth, "master", bridgeName),
+			append(br, "link", "set", veth, "up"),
 			[]string{"ip", "link", "set", peer, "netns", ns},
-			[]string{"ip", "link", "set", veth, "master", bridgeName},
-			[]string{"ip", "link", "set", veth, "up"},
 			[]string{"ip", "-n", ns, "link", "set", peer, "name", "eth0"},
 			[]string{"ip", "-n", ns, "addr", "add", NodeIP(id) + "/24", "dev", "eth0"},
 			[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
