@@ -9,11 +9,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/samsa-io/samsa/chaos/history"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
 )
 
 // buildSamsa builds the binary the nodes run, once per test binary.
@@ -22,13 +29,29 @@ func buildSamsa(t *testing.T) string {
 	if err := Probe(); err != nil {
 		t.Fatal(err) // the harness needs root, ip and iptables: CI runs as root
 	}
-	bin := filepath.Join(t.TempDir(), "samsa")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := Build(ctx, "../..", bin); err != nil {
-		t.Fatal(err)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "chaos-harness-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "samsa")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		buildErr = Build(ctx, "../..", builtBin)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 // networkAndProcess reports whether a schedule has a network fault and a

@@ -18,7 +18,7 @@ import (
 const (
 	PartitionOne    = "partition-one"    // one node cut off from all others
 	PartitionHalves = "partition-halves" // the nodes split in two halves
-	PartitionLeader = "partition-leader" // a partition's leader cut off
+	PartitionLeader = "partition-leader" // a partition's leader, or the active controller, cut off
 	PartitionOneWay = "partition-oneway" // packets from some nodes to others dropped, one way only
 	Kill            = "kill"             // kill -9 of one node or a minority, restarted at heal
 	KillLeader      = "kill-leader"      // kill -9 of a partition's leader, restarted at heal
@@ -35,7 +35,8 @@ type Step struct {
 	Dur  time.Duration
 	Kind string
 	// Nodes are the nodes the fault targets (for the leader kinds, chosen
-	// when the fault starts; Partition says whose leader). For
+	// when the fault starts; Partition says whose leader, -1 for the
+	// controller quorum's: the active controller). For
 	// partition-halves they are one half; for partition-oneway the nodes
 	// whose packets are dropped on their way to Peers.
 	Nodes     []int32
@@ -61,7 +62,7 @@ func Schedule(seed uint64, layout string, ids []int32, partitions int, d time.Du
 			at += dur
 			continue
 		}
-		s := Step{At: at, Dur: dur, Kind: Kinds[r.IntN(len(Kinds))], Partition: int32(r.IntN(partitions))}
+		s := Step{At: at, Dur: dur, Kind: Kinds[r.IntN(len(Kinds))], Partition: int32(r.IntN(partitions+1)) - 1}
 		shuffled := slices.Clone(ids)
 		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		switch s.Kind {
@@ -104,6 +105,13 @@ func sorted(ids []int32) []int32 {
 	out := slices.Clone(ids)
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+func whose(p int32) string {
+	if p < 0 {
+		return "the active controller"
+	}
+	return fmt.Sprintf("leader of partition %d", p)
 }
 
 // nemesis injects a schedule's faults into a cluster and records them.
@@ -158,10 +166,10 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() error, detai
 			// No leader known (the cluster may be recovering): a random
 			// broker instead, said so in the detail.
 			bs := nm.c.Bootstrap()
-			id = nm.c.brokerID(bs[int(s.Partition)%len(bs)])
-			why = fmt.Sprintf(" (leader of partition %d unknown: %v)", s.Partition, lerr)
+			id = nm.c.brokerID(bs[int(s.Partition+1)%len(bs)])
+			why = fmt.Sprintf(" (%s unknown: %v)", whose(s.Partition), lerr)
 		} else {
-			why = fmt.Sprintf(" (leader of partition %d)", s.Partition)
+			why = fmt.Sprintf(" (%s)", whose(s.Partition))
 		}
 		nodes = []int32{id}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/client"
 )
 
 // Config is one run.
@@ -33,7 +34,7 @@ type Config struct {
 	Layout   string        // Combined or Isolated
 	Duration time.Duration // of the workload under faults
 	// Quiet is how long the workload runs on after everything is healed,
-	// before the final reads (default 5 s).
+	// before the final reads (default 10 s).
 	Quiet time.Duration
 	// Dir receives history.jsonl, summary.txt and node-N/ (config, data,
 	// node.log).
@@ -95,7 +96,7 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	sum = Summary{Seed: cfg.Seed, Layout: cfg.Layout, Faults: map[string]int{}, Sends: map[history.Type]int{}}
 	defer func() { sum.Elapsed = time.Since(began) }()
 	if cfg.Quiet == 0 {
-		cfg.Quiet = 5 * time.Second
+		cfg.Quiet = 10 * time.Second
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 3
@@ -214,17 +215,22 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	spawn(func() error { return w.consume(wctx, cfg.Producers, history.Assign, cfg.Partitions) })
 	spawn(func() error { return w.consume(wctx, cfg.Producers+1, history.Subscribe, cfg.Partitions) })
 
-	nm := &nemesis{c: c, h: h, leader: leaderOf(kadm.NewClient(adm), Topic), logf: logf, counts: sum.Faults}
+	scl, err := client.New(client.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		return err
+	}
+	defer scl.Close()
+	nm := &nemesis{c: c, h: h, leader: leaderOf(kadm.NewClient(adm), scl, Topic), logf: logf, counts: sum.Faults}
 	steps := Schedule(cfg.Seed, c.Layout, c.IDs(), cfg.Partitions, cfg.Duration)
 	start := time.Now()
 	nm.run(ctx, start, steps)
 	sleep(ctx, time.Until(start.Add(cfg.Duration)))
-	herr := nm.healAll()
 	if ctx.Err() != nil {
 		stop()
 		wg.Wait()
 		return ctx.Err()
 	}
+	herr := nm.healAll()
 	logf("healed; quiet for %v", cfg.Quiet)
 	sleep(ctx, cfg.Quiet)
 	stop()

@@ -73,9 +73,20 @@ func createTopic(ctx context.Context, bootstrap []string, topic string, partitio
 	}
 }
 
-// leaderOf returns a partition's leader as the cluster's metadata says.
-func leaderOf(adm *kadm.Client, topic string) func(ctx context.Context, p int32) (int32, error) {
+// leaderOf returns a partition's leader as the cluster's metadata says,
+// or for p = -1 the active controller as DescribeQuorum says.
+func leaderOf(adm *kadm.Client, cl *client.Client, topic string) func(ctx context.Context, p int32) (int32, error) {
 	return func(ctx context.Context, p int32) (int32, error) {
+		if p < 0 {
+			q, err := cl.DescribeQuorum(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if q.LeaderID < 0 {
+				return 0, errors.New("no quorum leader")
+			}
+			return q.LeaderID, nil
+		}
 		m, err := adm.Metadata(ctx, topic)
 		if err != nil {
 			return 0, err

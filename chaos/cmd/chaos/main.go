@@ -26,7 +26,7 @@ func main() {
 	runs := flag.Int("runs", 1, "number of runs (seeds seed, seed+1, ...)")
 	layout := flag.String("layout", harness.Combined, "combined (3 broker+controller nodes) or isolated (3 controllers, 3 brokers)")
 	duration := flag.Duration("duration", 60*time.Second, "workload time under faults, per run")
-	quiet := flag.Duration("quiet", 5*time.Second, "workload time after the heal, before the final reads")
+	quiet := flag.Duration("quiet", 10*time.Second, "workload time after the heal, before the final reads")
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
