@@ -1,11 +1,35 @@
 // Package harness runs a three-node samsa cluster of real `samsa serve`
 // processes, each in its own network namespace, injects faults on a
-// schedule reproducible from a seed (partitions through iptables inside the
-// namespaces, kill -9 with restarts, SIGSTOP pauses), runs a workload of
-// idempotent acks=all producers and consumers against it, heals
-// everything, reads every partition to its end, audits every replica on
-// disk and writes it all to a history (package chaos/history) for the
-// checker.
+// schedule reproducible from a seed, runs a workload of idempotent acks=all
+// producers and consumers against it, heals everything, reads every
+// partition to its end, audits every replica on disk and writes it all to
+// a history (package chaos/history) for the checker.
+//
+// Topology (net.go): namespaces samsa-chaos-n1.. hold one node each on
+// 10.77.14.11.. (fixed ports 9092/9093, as nothing else binds inside);
+// samsa-chaos-br holds the bridge; the root namespace reaches it as
+// 10.77.14.1, where the clients run. Layouts: Combined (three broker and
+// controller nodes) or Isolated (controllers 1-3, brokers 4-6).
+//
+// Faults (nemesis.go), one at a time with calm gaps and empty slots:
+// partitions of one node, of two halves, of a partition's leader or the
+// active controller, and one-way drops (iptables DROP rules inside the
+// namespaces); kill -9 of one node, of a minority (isolated: a controller
+// and a broker) or of a leader, restarted at heal; SIGSTOP of a node or a
+// leader for longer than the broker session and replica lag timeouts,
+// SIGCONT at heal. Each is a history.Fault entry: invoke when it starts,
+// ok when healed (fail if it could not be injected).
+//
+// Workload (workload.go): values are unique int64s, the record's key and
+// value in decimal. Producers alternate franz-go and samsa's client; a send
+// ends fail only when the error proves the record was not written, info
+// for everything ambiguous. One consumer by assign, one by subscribe.
+// After the run: heal-all, a quiet period, final reads of every partition
+// from offset 0 to its high watermark, then the nodes stop (SIGTERM) and
+// every broker's copy of every partition is read with seglog (audit.go).
+//
+// The command chaos/cmd/chaos runs seeds one after another; Run needs
+// root, ip and iptables (Probe says what is missing).
 package harness
 
 import (
