@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +53,7 @@ type Node struct {
 	// fault); an exit while wanted is a crash.
 	wanted  bool
 	crashes int
+	pids    []int // of every start
 }
 
 // Addr is the node's broker address ("" for a controller-only node).
@@ -95,6 +97,7 @@ func (n *Node) start() error {
 	}
 	exited := make(chan struct{})
 	n.cmd, n.exited, n.paused, n.wanted = cmd, exited, false, true
+	n.pids = append(n.pids, cmd.Process.Pid)
 	go func() {
 		cmd.Wait()
 		lf.Close()
@@ -121,6 +124,13 @@ func nodeEnv() []string {
 		}
 	}
 	return append(env, "GOMAXPROCS=1")
+}
+
+// Pids returns the process id of every start of the node, in order.
+func (n *Node) Pids() []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.pids)
 }
 
 // Running reports whether the node's process runs (paused counts).

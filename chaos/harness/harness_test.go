@@ -54,18 +54,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// networkAndProcess reports whether a schedule has a network fault and a
-// process fault (kill or pause).
-func networkAndProcess(steps []Step) bool {
-	var netw, proc bool
+// networkAndKill reports whether a schedule has a network fault and a
+// kill (so a node restarts).
+func networkAndKill(steps []Step) bool {
+	var netw, kill bool
 	for _, s := range steps {
-		if strings.HasPrefix(s.Kind, "partition") {
-			netw = true
-		} else {
-			proc = true
-		}
+		netw = netw || strings.HasPrefix(s.Kind, "partition")
+		kill = kill || s.Kind == Kill || s.Kind == KillLeader
 	}
-	return netw && proc
+	return netw && kill
 }
 
 // TestRunCombined: a short fixed-seed run on three combined nodes. The
@@ -76,17 +73,19 @@ func TestRunCombined(t *testing.T) {
 	bin := buildSamsa(t)
 	const d = 20 * time.Second
 	ids := []int32{1, 2, 3}
-	// The first seed whose schedule has both a network and a process
-	// fault (the schedule is a pure function of the seed).
+	// The first seed whose schedule has both a network fault and a kill
+	// (the schedule is a pure function of the seed).
 	seed := uint64(1)
-	for !networkAndProcess(Schedule(seed, Combined, ids, 3, d)) {
+	for !networkAndKill(Schedule(seed, Combined, ids, 3, d)) {
 		seed++
 	}
 	dir := t.TempDir()
 	var pids []int
+	var cluster *Cluster
 	cfg := Config{Seed: seed, Layout: Combined, Duration: d, Quiet: 3 * time.Second, Dir: dir, Samsa: bin,
 		Logf: t.Logf,
 		Ready: func(c *Cluster) {
+			cluster = c
 			for _, n := range c.Nodes {
 				pid := n.Pid()
 				pids = append(pids, pid)
@@ -186,7 +185,16 @@ func TestRunCombined(t *testing.T) {
 		t.Errorf("%d complete replica audits, want 9 (3 nodes × 3 partitions)", audits)
 	}
 
-	checkCleanedUp(t, pids)
+	// Every process of every start of every node is gone, the restarted
+	// ones too.
+	var all []int
+	for _, n := range cluster.Nodes {
+		all = append(all, n.Pids()...)
+	}
+	if len(all) <= 3 {
+		t.Errorf("node processes %v: no node was restarted", all)
+	}
+	checkCleanedUp(t, all)
 }
 
 // checkCleanedUp asserts no namespace, link or node process is left.
