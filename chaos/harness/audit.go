@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -127,4 +129,51 @@ func readReplica(dir string, hw int64) ([]history.Record, error) {
 		off = res.NextOffset
 	}
 	return out, nil
+}
+
+// corruptFile damages one file of a stopped node's data directory, chosen
+// by pick among its partitions' segment and index files and its Raft log
+// and snapshots: one bit flipped, or the file truncated. It says what it
+// did.
+func corruptFile(dataDir string, pick uint64) (string, error) {
+	var files []string
+	for _, pattern := range []string{Topic + "-*/*.log", Topic + "-*/*.index", Topic + "-*/*.timeindex",
+		"__cluster_metadata-0/*.wal", "__cluster_metadata-0/*.snap"} {
+		m, _ := filepath.Glob(filepath.Join(dataDir, pattern))
+		for _, f := range m {
+			if st, err := os.Stat(f); err == nil && st.Size() > 0 {
+				files = append(files, f)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return "no file to corrupt", nil
+	}
+	slices.Sort(files)
+	r := rand.New(rand.NewPCG(pick, 0xb17f11))
+	f := files[r.IntN(len(files))]
+	rel, _ := filepath.Rel(dataDir, f)
+	st, err := os.Stat(f)
+	if err != nil {
+		return "", err
+	}
+	if r.IntN(3) == 0 {
+		to := r.Int64N(st.Size())
+		return fmt.Sprintf("%s truncated from %d to %d bytes", rel, st.Size(), to), os.Truncate(f, to)
+	}
+	fh, err := os.OpenFile(f, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	at, bit := r.Int64N(st.Size()), r.IntN(8)
+	b := make([]byte, 1)
+	if _, err := fh.ReadAt(b, at); err != nil {
+		return "", err
+	}
+	b[0] ^= 1 << bit
+	if _, err := fh.WriteAt(b, at); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: bit %d of byte %d of %d flipped", rel, bit, at, st.Size()), fh.Sync()
 }

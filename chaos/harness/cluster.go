@@ -258,6 +258,7 @@ func (n *Node) properties(voters string) string {
 		{"unclean.leader.election.enable", "false"},
 		{"auto.create.topics.enable", "false"},
 		{"offsets.topic.replication.factor", "3"},
+		{"offsets.topic.num.partitions", "3"},
 		{"transaction.state.log.replication.factor", "3"},
 		{"group.initial.rebalance.delay.ms", "0"},
 		{"broker.session.timeout.ms", fmt.Sprint(brokerSessionTimeout.Milliseconds())},

@@ -76,7 +76,7 @@ func TestRunCombined(t *testing.T) {
 	// The first seed whose schedule has both a network fault and a kill
 	// (the schedule is a pure function of the seed).
 	seed := uint64(1)
-	for !networkAndKill(Schedule(seed, Combined, ids, 3, d)) {
+	for !networkAndKill(Schedule(seed, Combined, ids, 3, d, nil)) {
 		seed++
 	}
 	dir := t.TempDir()
@@ -280,9 +280,9 @@ func TestSchedule(t *testing.T) {
 	const d = time.Minute
 	kinds := map[string]bool{}
 	differ := false
-	first := Schedule(1, Isolated, ids, 3, d)
+	first := Schedule(1, Isolated, ids, 3, d, AllKinds)
 	for seed := uint64(1); seed <= 50; seed++ {
-		a, b := Schedule(seed, Isolated, ids, 3, d), Schedule(seed, Isolated, ids, 3, d)
+		a, b := Schedule(seed, Isolated, ids, 3, d, AllKinds), Schedule(seed, Isolated, ids, 3, d, AllKinds)
 		if !slices.EqualFunc(a, b, stepEqual) {
 			t.Fatalf("seed %d: two schedules differ", seed)
 		}
@@ -310,7 +310,7 @@ func TestSchedule(t *testing.T) {
 	if !differ {
 		t.Error("every seed gives the same schedule")
 	}
-	for _, k := range Kinds {
+	for _, k := range AllKinds {
 		if !kinds[k] {
 			t.Errorf("fault kind %s never scheduled in 50 seeds", k)
 		}
@@ -318,7 +318,7 @@ func TestSchedule(t *testing.T) {
 }
 
 func stepEqual(a, b Step) bool {
-	return a.At == b.At && a.Dur == b.Dur && a.Kind == b.Kind && a.Partition == b.Partition &&
+	return a.At == b.At && a.Dur == b.Dur && a.Kind == b.Kind && a.Partition == b.Partition && a.Pick == b.Pick &&
 		slices.Equal(a.Nodes, b.Nodes) && slices.Equal(a.Peers, b.Peers)
 }
 

@@ -24,10 +24,17 @@ const (
 	KillLeader      = "kill-leader"      // kill -9 of a partition's leader, restarted at heal
 	Pause           = "pause"            // SIGSTOP of one node, SIGCONT at heal
 	PauseLeader     = "pause-leader"     // SIGSTOP of a partition's leader
+	// Corrupt kills one node, flips a bit in or truncates one of its
+	// segment, index, Raft log or snapshot files, and restarts it at heal.
+	Corrupt = "corrupt"
 )
 
-// Kinds lists every fault kind the schedule picks from.
+// Kinds lists the fault kinds a schedule picks from by default.
 var Kinds = []string{PartitionOne, PartitionHalves, PartitionLeader, PartitionOneWay, Kill, KillLeader, Pause, PauseLeader}
+
+// AllKinds adds the faults that are not on by default: Corrupt, until
+// samsa is known to survive it.
+var AllKinds = append(slices.Clone(Kinds), Corrupt)
 
 // Step is one fault of a schedule: what, to whom, when, for how long.
 type Step struct {
@@ -42,13 +49,19 @@ type Step struct {
 	Nodes     []int32
 	Peers     []int32
 	Partition int32
+	// Pick chooses the file and the damage of a Corrupt fault.
+	Pick uint64
 }
 
 // Schedule is the faults of a run, reproducible from seed: one at a time,
-// separated by calm gaps, sometimes a slot without any fault, none
-// starting after d. ids are the nodes (controllers first for the isolated
-// layout), partitions the topic's partition count.
-func Schedule(seed uint64, layout string, ids []int32, partitions int, d time.Duration) []Step {
+// of the kinds given (nil: Kinds), separated by calm gaps, sometimes a
+// slot without any fault, none ending after d. ids are the nodes
+// (controllers first for the isolated layout), partitions the topic's
+// partition count.
+func Schedule(seed uint64, layout string, ids []int32, partitions int, d time.Duration, kinds []string) []Step {
+	if len(kinds) == 0 {
+		kinds = Kinds
+	}
 	r := rand.New(rand.NewPCG(seed, 0x5a3a14))
 	var steps []Step
 	at := time.Duration(0)
@@ -62,11 +75,11 @@ func Schedule(seed uint64, layout string, ids []int32, partitions int, d time.Du
 			at += dur
 			continue
 		}
-		s := Step{At: at, Dur: dur, Kind: Kinds[r.IntN(len(Kinds))], Partition: int32(r.IntN(partitions+1)) - 1}
+		s := Step{At: at, Dur: dur, Kind: kinds[r.IntN(len(kinds))], Partition: int32(r.IntN(partitions+1)) - 1, Pick: r.Uint64()}
 		shuffled := slices.Clone(ids)
 		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		switch s.Kind {
-		case PartitionOne, Pause:
+		case PartitionOne, Pause, Corrupt:
 			s.Nodes = shuffled[:1]
 		case PartitionHalves:
 			s.Nodes = sorted(shuffled[:len(shuffled)/2])
@@ -230,6 +243,16 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() error, detai
 			}
 			return errors.Join(errs...)
 		}, detail, node, nil
+	case Corrupt:
+		n := nm.c.Node(nodes[0])
+		n.kill()
+		damage, cerr := corruptFile(n.DataDir(), s.Pick)
+		detail = fmt.Sprintf("kill -9 [%d]; %s; restart at heal", n.ID, damage)
+		nm.invoke(s.Kind, detail, node)
+		if cerr != nil {
+			return nil, detail, node, errors.Join(cerr, n.start())
+		}
+		return n.start, detail, node, nil
 	case Pause, PauseLeader:
 		detail = fmt.Sprintf("SIGSTOP %v for %v%s", nodes, s.Dur.Round(time.Millisecond), why)
 		nm.invoke(s.Kind, detail, node)

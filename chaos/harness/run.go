@@ -69,6 +69,8 @@ type Config struct {
 	// franz-go, half samsa's client).
 	Partitions int
 	Producers  int
+	// Kinds are the fault kinds to schedule (nil: Kinds).
+	Kinds []string
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 	// Ready, if set, is called once the cluster is up and the topic
@@ -245,7 +247,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	}
 	defer scl.Close()
 	nm := &nemesis{c: c, h: h, leader: leaderOf(kadm.NewClient(adm), scl, Topic), logf: logf, counts: sum.Faults}
-	steps := Schedule(cfg.Seed, c.Layout, c.IDs(), cfg.Partitions, cfg.Duration)
+	steps := Schedule(cfg.Seed, c.Layout, c.IDs(), cfg.Partitions, cfg.Duration, cfg.Kinds)
 	start := time.Now()
 	nm.run(ctx, start, steps)
 	sleep(ctx, time.Until(start.Add(cfg.Duration)))

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ func main() {
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
+	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
 	flag.Parse()
 	if err := harness.Probe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,6 +58,19 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	var kinds []string
+	switch *faults {
+	case "":
+	case "all":
+		kinds = harness.AllKinds
+	default:
+		for _, k := range strings.Split(*faults, ",") {
+			if !slices.Contains(harness.AllKinds, k) {
+				fatal(fmt.Errorf("unknown fault kind %q (known: %s)", k, strings.Join(harness.AllKinds, ",")))
+			}
+			kinds = append(kinds, k)
+		}
+	}
 	failed := 0
 	for i := range *runs {
 		s := *seed + uint64(i)
@@ -66,7 +81,7 @@ func main() {
 		if err := os.RemoveAll(dir); err != nil {
 			fatal(err)
 		}
-		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin}
+		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
