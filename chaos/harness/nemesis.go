@@ -21,6 +21,8 @@ const (
 	PartitionLeader = "partition-leader" // a partition's leader, or the active controller, cut off
 	PartitionOneWay = "partition-oneway" // packets from some nodes to others dropped, one way only
 	Kill            = "kill"             // kill -9 of one node or a minority, restarted at heal
+	KillAll         = "kill-all"         // kill -9 of every node, restarted at heal
+	Shutdown        = "shutdown"         // a controlled shutdown (SIGTERM) of one node, restarted at heal
 	KillLeader      = "kill-leader"      // kill -9 of a partition's leader, restarted at heal
 	Pause           = "pause"            // SIGSTOP of one node, SIGCONT at heal
 	PauseLeader     = "pause-leader"     // SIGSTOP of a partition's leader
@@ -30,7 +32,7 @@ const (
 )
 
 // Kinds lists the fault kinds a schedule picks from by default.
-var Kinds = []string{PartitionOne, PartitionHalves, PartitionLeader, PartitionOneWay, Kill, KillLeader, Pause, PauseLeader}
+var Kinds = []string{PartitionOne, PartitionHalves, PartitionLeader, PartitionOneWay, Kill, KillLeader, KillAll, Shutdown, Pause, PauseLeader}
 
 // AllKinds adds the faults that are not on by default: Corrupt, until
 // samsa is known to survive it.
@@ -79,8 +81,10 @@ func Schedule(seed uint64, layout string, ids []int32, partitions int, d time.Du
 		shuffled := slices.Clone(ids)
 		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 		switch s.Kind {
-		case PartitionOne, Pause, Corrupt:
+		case PartitionOne, Pause, Corrupt, Shutdown:
 			s.Nodes = shuffled[:1]
+		case KillAll:
+			s.Nodes = slices.Clone(ids)
 		case PartitionHalves:
 			s.Nodes = sorted(shuffled[:len(shuffled)/2])
 		case PartitionOneWay:
@@ -230,11 +234,19 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() error, detai
 			}
 		}
 		return healNetAll, detail, node, nil
-	case Kill, KillLeader:
-		detail = fmt.Sprintf("kill -9 %v%s, restart at heal", nodes, why)
+	case Kill, KillLeader, KillAll, Shutdown:
+		how := "kill -9"
+		if s.Kind == Shutdown {
+			how = "SIGTERM (controlled shutdown)"
+		}
+		detail = fmt.Sprintf("%s %v%s, restart at heal", how, nodes, why)
 		nm.invoke(s.Kind, detail, node)
 		for _, id := range nodes {
-			nm.c.Node(id).kill()
+			if s.Kind == Shutdown {
+				nm.c.Node(id).signal(syscall.SIGTERM, 20*time.Second)
+			} else {
+				nm.c.Node(id).kill()
+			}
 		}
 		return func() error {
 			var errs []error
