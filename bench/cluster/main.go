@@ -65,10 +65,12 @@ func main() {
 		replSizes    = flag.String("repl-sizes", "1024,100", "record sizes (bytes) of the replication throughput runs (-quick: 1024 alone)")
 		replMax      = flag.Duration("repl-max", 0, "timed max-throughput run per mode and size (default 15s; -quick 2s)")
 		replRate     = flag.Duration("repl-rate", 0, "fixed-rate run per mode and size (default 20s; -quick 2s)")
+		replRounds   = flag.Int("repl-rounds", 0, "fixed-rate rounds per mode and size, the modes taking turns with every cluster up (default 3; -quick 1)")
 		replKills    = flag.Int("repl-kills", -1, "partition-leader kills per configuration (default 20; -quick 1)")
 		replSession  = flag.Duration("repl-session", 9*time.Second, "broker.session.timeout.ms of both systems in the replication suite")
 		replShort    = flag.Duration("repl-short-session", 3*time.Second, "samsa's shorter broker.session.timeout.ms for a second kill series (0: none)")
 		replShortHB  = flag.Duration("repl-short-heartbeat", time.Second, "broker.heartbeat.interval.ms with -repl-short-session")
+		replKMax     = flag.String("repl-kafka-max", "", "-suite replication: Kafka's maximum records/s per record size (`SIZE=RATE,...`, e.g. 1024=11544,100=233816) when Kafka does not run, so samsa alone runs at 50 % of an earlier run's")
 		replJSON     = flag.String("repl-json", "", "-suite replication: write every sample as JSON here")
 		replOut      = flag.String("repl-out", "", "-suite replication: write the markdown section here")
 		replFromJSON = flag.String("repl-from-json", "", "only render the replication section from the JSON of an earlier run")
@@ -203,6 +205,9 @@ func main() {
 		if *replKills >= 0 {
 			rp.Kills = *replKills
 		}
+		if *replRounds > 0 {
+			rp.Rounds = *replRounds
+		}
 		rp.Session, rp.ShortSession, rp.ShortHeartbeat = *replSession, *replShort, *replShortHB
 		sizesSet := false
 		flag.Visit(func(f *flag.Flag) { sizesSet = sizesSet || f.Name == "repl-sizes" })
@@ -214,6 +219,18 @@ func main() {
 					fatalf("-repl-sizes: bad size %q", f)
 				}
 				rp.Sizes = append(rp.Sizes, n)
+			}
+		}
+		if *replKMax != "" {
+			rp.KafkaMax = map[int]float64{}
+			for _, f := range strings.Split(*replKMax, ",") {
+				k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+				n, err := strconv.Atoi(k)
+				r, err2 := strconv.ParseFloat(v, 64)
+				if err != nil || err2 != nil || n < 1 || r <= 0 {
+					fatalf("-repl-kafka-max: bad entry %q (want SIZE=RECORDS_PER_SECOND)", f)
+				}
+				rp.KafkaMax[n] = r
 			}
 		}
 		rp.Throughput, rp.Unavailability = false, false

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,7 @@ type replPlan struct {
 	MaxDur         time.Duration `json:"max_ns"`       // the timed max-throughput run
 	RateDur        time.Duration `json:"rate_ns"`      // the fixed-rate run
 	RateShare      float64       `json:"rate_share"`   // of Kafka's max
+	Rounds         int           `json:"rounds"`       // fixed-rate runs per mode, the modes taking turns
 	Kills          int           `json:"kills"`        // leader kills per configuration
 	KillRate       float64       `json:"kill_rate"`    // records/s of the producer during the kills
 	Session        time.Duration `json:"session_ns"`   // broker.session.timeout.ms of both systems
@@ -59,6 +61,10 @@ type replPlan struct {
 	Batch          int           `json:"batch_bytes"`  // producer batch.size
 	Linger         time.Duration `json:"linger_ns"`    // producer linger.ms
 	BufferMem      int           `json:"buffer_bytes"` // producer buffer.memory
+	// KafkaMax is Kafka's maximum (records/s by record size) given with
+	// -repl-kafka-max, for runs without Kafka: samsa alone at the rates of
+	// an earlier run. A Kafka run of the same size replaces it.
+	KafkaMax map[int]float64 `json:"kafka_max_given,omitempty"`
 }
 
 // ReplResults is everything the replication suite measured.
@@ -86,7 +92,8 @@ type produceRun struct {
 	Size       int       `json:"record_size"`
 	LoadBefore string    `json:"load_before"`
 	Max        maxRun    `json:"max"`
-	Rate       rateRun   `json:"rate"`
+	Rate       rateRun   `json:"rate"`    // every round pooled (the one run of a JSON without rounds)
+	Rounds     []rateRun `json:"rounds"`  // the fixed-rate runs, one per round
 	RateOf     string    `json:"rate_of"` // whose max set the rate
 	Started    time.Time `json:"started"`
 	Error      string    `json:"error,omitempty"`
@@ -109,6 +116,8 @@ type rateRun struct {
 	P999ms   float64 `json:"p999_ms"`
 	MaxMs    float64 `json:"max_ms"`
 	Errors   int64   `json:"errors"`
+	// LoadBefore is the load average at the run's start (rounds).
+	LoadBefore string `json:"load_before,omitempty"`
 }
 
 // unavailRun is one configuration's leader kills.
@@ -135,12 +144,12 @@ type leaderKill struct {
 // replDefaults are the full and the -quick plans.
 func replDefaults(quick bool) replPlan {
 	p := replPlan{Partitions: 6, RF: 3, MinISR: 2, Sizes: []int{1024, 100},
-		Warmup: 8 * time.Second, MaxDur: 15 * time.Second, RateDur: 20 * time.Second, RateShare: 0.5,
+		Warmup: 8 * time.Second, MaxDur: 15 * time.Second, RateDur: 20 * time.Second, RateShare: 0.5, Rounds: 3,
 		Kills: 20, KillRate: 500, Session: 9 * time.Second, ShortSession: 3 * time.Second,
 		ShortHeartbeat: time.Second, Settle: 500 * time.Millisecond, Throughput: true, Unavailability: true,
 		Batch: 16384, Linger: 5 * time.Millisecond, BufferMem: 32 << 20}
 	if quick {
-		p.Warmup, p.MaxDur, p.RateDur, p.Kills = time.Second, 2*time.Second, 2*time.Second, 1
+		p.Warmup, p.MaxDur, p.RateDur, p.Kills, p.Rounds = time.Second, 2*time.Second, 2*time.Second, 1, 1
 		p.Sizes = []int{1024}
 	}
 	return p
@@ -176,7 +185,11 @@ func (p replPlan) replTopicConfigs(mode string) map[string]*string {
 }
 
 // runReplication runs the suite over syss (Kafka first when present: its
-// maximum sets the fixed rate).
+// maximum sets the fixed rate). Every system's cluster is up at once for
+// the throughput part, so the fixed-rate runs can take turns: each of
+// Rounds rounds runs every mode once, the order rotating from round to
+// round, and a round's runs see about the same load on this shared machine.
+// The unavailability part then runs one cluster at a time.
 func runReplication(syss []*system, res *ReplResults, dataRoot string, base plan, keep bool, jsonOut string) {
 	slices.SortStableFunc(syss, func(a, b *system) int {
 		if a.kafka == b.kafka {
@@ -193,45 +206,30 @@ func runReplication(syss []*system, res *ReplResults, dataRoot string, base plan
 			writeJSON(res, jsonOut)
 		}
 	}
-	kafkaMax := map[int]float64{} // record size → records/s
+	var up []*replCluster
 	for _, s := range syss {
 		cp := base
 		cp.Extra = []string{fmt.Sprintf("broker.session.timeout.ms=%d", pl.Session.Milliseconds())}
-		dir := filepath.Join(dataRoot, "repl-"+s.Name)
-		func() {
-			c, err := startCluster(s, dir, cp)
-			if err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.Name, firstLine(err.Error())))
-				logf("error: %s: %v", s.Name, err)
-				return
-			}
-			defer func() {
-				c.stop()
-				if !keep && c.err == nil {
-					os.RemoveAll(dir)
-				}
-			}()
-			if pl.Throughput {
-				modes := []string{modeKafka}
-				if !s.kafka {
-					modes = []string{modeSamsa, modeSamsaFs}
-				}
-				for _, size := range pl.Sizes {
-					for _, m := range modes {
-						r := c.produceRun(pl, m, size, kafkaMax)
-						if m == modeKafka && r.Error == "" {
-							kafkaMax[size] = r.Max.RecPerSec
-						}
-						res.Produce = append(res.Produce, r)
-						save()
-					}
-				}
-			}
-			if pl.Unavailability {
-				res.Unavail = append(res.Unavail, c.unavailability(pl, s.Name, pl.Session, 0))
-				save()
-			}
-		}()
+		c, err := startCluster(s, filepath.Join(dataRoot, "repl-"+s.Name), cp)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.Name, firstLine(err.Error())))
+			logf("error: %s: %v", s.Name, err)
+			continue
+		}
+		up = append(up, c)
+	}
+	if pl.Throughput {
+		runThroughput(up, pl, res, save)
+	}
+	for _, c := range up {
+		if pl.Unavailability {
+			res.Unavail = append(res.Unavail, c.unavailability(pl, c.sys.Name, pl.Session, 0))
+			save()
+		}
+		c.stop()
+		if !keep && c.err == nil {
+			os.RemoveAll(c.dir)
+		}
 	}
 	if !pl.Unavailability || pl.ShortSession <= 0 {
 		return
@@ -258,6 +256,92 @@ func runReplication(syss []*system, res *ReplResults, dataRoot string, base plan
 			os.RemoveAll(dir)
 		}
 	}
+}
+
+// runThroughput is the throughput part on the running clusters: per record
+// size, every mode's maximum (Kafka's first), then the rounds of fixed-rate
+// runs at RateShare of Kafka's maximum.
+func runThroughput(up []*replCluster, pl replPlan, res *ReplResults, save func()) {
+	kafkaMax := maps.Clone(pl.KafkaMax) // record size → records/s
+	if kafkaMax == nil {
+		kafkaMax = map[int]float64{}
+	}
+	type modeRun struct {
+		c     *replCluster
+		i     int // in res.Produce
+		topic string
+		val   []byte
+		lat   []time.Duration // every round's latencies
+	}
+	for _, size := range pl.Sizes {
+		var runs []*modeRun
+		for _, c := range up {
+			modes := []string{modeKafka}
+			if !c.sys.kafka {
+				modes = []string{modeSamsa, modeSamsaFs}
+			}
+			for _, m := range modes {
+				r, topic, val := c.produceMax(pl, m, size)
+				if m == modeKafka && r.Error == "" {
+					kafkaMax[size] = r.Max.RecPerSec
+				}
+				res.Produce = append(res.Produce, r)
+				save()
+				if r.Error == "" {
+					runs = append(runs, &modeRun{c: c, i: len(res.Produce) - 1, topic: topic, val: val})
+				}
+			}
+		}
+		for round := 0; round < pl.Rounds; round++ {
+			for j := range runs {
+				m := runs[(j+round)%len(runs)]
+				r := &res.Produce[m.i]
+				if r.Error != "" {
+					continue
+				}
+				rate, ok := kafkaMax[size]
+				r.RateOf = modeKafka
+				if given, ok := pl.KafkaMax[size]; ok && given == rate {
+					r.RateOf = "kafka (-repl-kafka-max)"
+				}
+				if !ok {
+					rate, r.RateOf = r.Max.RecPerSec, r.Mode
+				}
+				rate *= pl.RateShare
+				load := loadavg()
+				rr, lat, err := m.c.fixedRate(pl, m.topic, m.val, rate, pl.RateDur)
+				rr.LoadBefore = load
+				if err != nil {
+					r.Error = m.c.fail(err).Error()
+					logf("%s %d B: round %d: error: %v", r.Mode, size, round+1, err)
+					save()
+					continue
+				}
+				r.Rounds = append(r.Rounds, rr)
+				m.lat = append(m.lat, lat...)
+				r.Rate = pooled(r.Rounds, m.lat)
+				save()
+				logf("%s %d B: round %d: %.0f records/s (%.0f%% of %s's max): p50 %.2f ms, p99 %.2f ms, max %.1f ms (load %s)",
+					r.Mode, size, round+1, rr.Achieved, pl.RateShare*100, r.RateOf, rr.P50ms, rr.P99ms, rr.MaxMs, load)
+			}
+		}
+	}
+}
+
+// pooled is the rate figure over every round: quantiles of all their
+// latencies together, records and errors summed, the achieved rate the
+// rounds' mean.
+func pooled(rounds []rateRun, lat []time.Duration) rateRun {
+	slices.Sort(lat)
+	r := rateRun{Target: rounds[0].Target}
+	for _, x := range rounds {
+		r.Records += x.Records
+		r.Errors += x.Errors
+		r.Achieved += x.Achieved / float64(len(rounds))
+	}
+	q := func(f float64) float64 { return float64(lat[min(int(f*float64(len(lat))), len(lat)-1)]) / 1e6 }
+	r.P50ms, r.P99ms, r.P999ms, r.MaxMs = q(0.5), q(0.99), q(0.999), float64(lat[len(lat)-1])/1e6
+	return r
 }
 
 // replCluster is a running cluster of the replication suite.
@@ -387,22 +471,22 @@ func checkPartitions(md kadm.Metadata, topic string, partitions int, ok func(kad
 	return nil
 }
 
-// produceRun creates a fresh topic for mode and size, warms up, runs the
-// maximum, then the fixed rate at RateShare of Kafka's maximum (of this
-// run's own when Kafka did not run).
-func (c *replCluster) produceRun(pl replPlan, mode string, size int, kafkaMax map[int]float64) (r produceRun) {
+// produceMax creates a fresh topic for mode and size, warms up and runs the
+// maximum; the fixed-rate rounds (runThroughput) use the same topic and
+// record value.
+func (c *replCluster) produceMax(pl replPlan, mode string, size int) (r produceRun, topic string, val []byte) {
 	r = produceRun{Mode: mode, Size: size, LoadBefore: loadavg(), Started: time.Now()}
-	fail := func(err error) produceRun {
+	fail := func(err error) (produceRun, string, []byte) {
 		r.Error = c.fail(err).Error()
 		logf("%s %d B: error: %v", mode, size, err)
-		return r
+		return r, "", nil
 	}
 	ctx := context.Background()
-	topic := fmt.Sprintf("produce-%s-%d", mode, size)
+	topic = fmt.Sprintf("produce-%s-%d", mode, size)
 	if err := c.createTopic(ctx, topic, pl.Partitions, pl.RF, pl.replTopicConfigs(mode), nil); err != nil {
 		return fail(err)
 	}
-	val := make([]byte, size)
+	val = make([]byte, size)
 	rand.Read(val)
 	if _, err := c.maxProduce(pl, topic, val, pl.Warmup); err != nil {
 		return fail(fmt.Errorf("warm-up: %w", err))
@@ -413,19 +497,7 @@ func (c *replCluster) produceRun(pl replPlan, mode string, size int, kafkaMax ma
 		return fail(err)
 	}
 	logf("%s %d B: max %.0f records/s, %.1f MB/s (load %s)", mode, size, r.Max.RecPerSec, r.Max.MBPerSec, loadavg())
-	rate, ok := kafkaMax[size]
-	r.RateOf = modeKafka
-	if !ok {
-		rate, r.RateOf = r.Max.RecPerSec, mode
-	}
-	rate *= pl.RateShare
-	r.Rate, err = c.fixedRate(pl, topic, val, rate, pl.RateDur)
-	if err != nil {
-		return fail(err)
-	}
-	logf("%s %d B: %.0f records/s (%.0f%% of %s's max): p50 %.2f ms, p99 %.2f ms, max %.1f ms", mode, size,
-		r.Rate.Achieved, pl.RateShare*100, r.RateOf, r.Rate.P50ms, r.Rate.P99ms, r.Rate.MaxMs)
-	return r
+	return r, topic, val
 }
 
 // maxProduce produces records as fast as the producer allows for dur (Produce
@@ -472,29 +544,29 @@ func (c *replCluster) maxProduce(pl replPlan, topic string, val []byte, dur time
 // fixedRate sends rate records/s for dur, each record's latency measured
 // from when it was due (start + i/rate) to its acknowledgement, so a stall
 // is charged to every record that should have gone out during it.
-func (c *replCluster) fixedRate(pl replPlan, topic string, val []byte, rate float64, dur time.Duration) (rateRun, error) {
+func (c *replCluster) fixedRate(pl replPlan, topic string, val []byte, rate float64, dur time.Duration) (rateRun, []time.Duration, error) {
 	cl, err := kgo.NewClient(append(pl.producerOpts(c.addrs()), kgo.DefaultProduceTopic(topic))...)
 	if err != nil {
-		return rateRun{}, err
+		return rateRun{}, nil, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), dur+3*time.Minute)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: val}).FirstErr(); err != nil {
-		return rateRun{}, fmt.Errorf("first record: %w", err)
+		return rateRun{}, nil, fmt.Errorf("first record: %w", err)
 	}
 	total := int(rate * dur.Seconds())
 	if total < 1 {
-		return rateRun{}, fmt.Errorf("rate %.1f records/s over %v is no record", rate, dur)
+		return rateRun{}, nil, fmt.Errorf("rate %.1f records/s over %v is no record", rate, dur)
 	}
 	res := openloop.Run(ctx, cl, val, rate, total)
 	r := rateRun{Target: rate, Achieved: float64(total) / res.Sent.Seconds(), Records: total,
 		P50ms: res.QuantileMs(0.50), P99ms: res.QuantileMs(0.99), P999ms: res.QuantileMs(0.999),
 		MaxMs: float64(res.Latencies[total-1]) / 1e6, Errors: res.Errors}
 	if r.Errors > 0 {
-		return r, fmt.Errorf("%d records failed", r.Errors)
+		return r, nil, fmt.Errorf("%d records failed", r.Errors)
 	}
-	return r, nil
+	return r, res.Latencies, nil
 }
 
 // activeController is the leader DescribeQuorum names.

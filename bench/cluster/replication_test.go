@@ -107,3 +107,40 @@ func TestRenderReplication(t *testing.T) {
 		t.Errorf("a throughput short of the goal is not a failure:\n%s", md)
 	}
 }
+
+// With rounds, the p99 ratio is the median of the round-by-round ratios
+// (kafka's round i against samsa's round i), each listed beside it, and
+// every round has a row of its own.
+func TestRenderReplicationRounds(t *testing.T) {
+	pl := replDefaults(false)
+	pl.Sizes = []int{100}
+	run := func(mode string, p99s ...float64) produceRun {
+		p := produceRun{Mode: mode, Size: 100, Max: maxRun{RecPerSec: 1000, MBPerSec: 0.1}}
+		for _, v := range p99s {
+			p.Rounds = append(p.Rounds, rateRun{Target: 500, Achieved: 500, P50ms: 1, P99ms: v, LoadBefore: "1 2 3"})
+		}
+		p.Rate = p.Rounds[0]
+		return p
+	}
+	res := &ReplResults{KafkaVersion: "4.4.0", Plan: pl, Produce: []produceRun{
+		run(modeKafka, 100, 10, 40), run(modeSamsa, 20, 8, 10), run(modeSamsaFs, 50, 5, 80)}}
+	md := renderReplication(res)
+	for _, want := range []string{
+		"| 0.25× (0.20×, 0.80×, 0.25×) | ≤ 0.5× | pass |",
+		"| 0.50× (0.50×, 0.50×, 2.00×) |",
+		"| 100 B | 3 | samsa-fsync | 500 | 500 | 1.00 | 80.0 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	rs := roundRatios(res.Produce[1], res.Produce[0])
+	if len(rs) != 3 || rs[0] != 0.2 {
+		t.Errorf("roundRatios = %v", rs)
+	}
+	lat := []time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond}
+	p := pooled([]rateRun{{Target: 5, Achieved: 4, Records: 2}, {Target: 5, Achieved: 6, Records: 1}}, lat)
+	if p.Records != 3 || p.Achieved != 5 || p.P50ms != 2 || p.MaxMs != 3 {
+		t.Errorf("pooled = %+v", p)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,6 +52,41 @@ func computeUnavail(u unavailRun) unavailFigures {
 	return f
 }
 
+// rounds are p's fixed-rate runs (a JSON from before rounds: its one run).
+func (p produceRun) rounds() []rateRun {
+	if len(p.Rounds) > 0 {
+		return p.Rounds
+	}
+	return []rateRun{p.Rate}
+}
+
+// roundRatios are a's p99 over b's, round by round.
+func roundRatios(a, b produceRun) []float64 {
+	ra, rb := a.rounds(), b.rounds()
+	var out []float64
+	for i := 0; i < len(ra) && i < len(rb); i++ {
+		out = append(out, ra[i].P99ms/rb[i].P99ms)
+	}
+	return out
+}
+
+// medianRatio is the median of the round-by-round p99 ratios (NaN when
+// either side is missing).
+func medianRatio(a, b produceRun, okA, okB bool) float64 {
+	if !okA || !okB {
+		return math.NaN()
+	}
+	rs := roundRatios(a, b)
+	if len(rs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(rs)
+	if n := len(rs); n%2 == 0 {
+		return (rs[n/2-1] + rs[n/2]) / 2
+	}
+	return rs[len(rs)/2]
+}
+
 func fmtSize(n int) string {
 	if n >= 1024 && n%1024 == 0 {
 		return fmt.Sprintf("%d KiB", n/1024)
@@ -86,8 +122,8 @@ func renderReplication(res *ReplResults) string {
 		res.FS, res.DataDir, pl.Session.Milliseconds())
 	w("- Producer: franz-go, acks=all, idempotent, batch %d B, linger %v, buffer %d MiB, no compression (bench/compare's settings, the Java producer's defaults), seeded with all three brokers.\n",
 		pl.Batch, pl.Linger, pl.BufferMem>>20)
-	w("- **Throughput**: a fresh topic per mode and record size, %d partitions, RF %d, `min.insync.replicas=%d` (leaders spread over the three nodes). %v untimed warm-up, then as fast as the producer allows for %v (records produced ÷ time to the last acknowledgement). **Latency**: then %v at %.0f %% of *Kafka's* maximum for that record size, for every mode; each record's latency runs from when it was due to its acknowledgement (no coordinated omission).\n",
-		pl.Partitions, pl.RF, pl.MinISR, pl.Warmup, pl.MaxDur, pl.RateDur, pl.RateShare*100)
+	w("- **Throughput**: a fresh topic per mode and record size, %d partitions, RF %d, `min.insync.replicas=%d` (leaders spread over the three nodes). %v untimed warm-up, then as fast as the producer allows for %v (records produced ÷ time to the last acknowledgement). **Latency**: then %d round(s) of %v at %.0f %% of *Kafka's* maximum for that record size: every cluster is up at once and each round runs every mode once, the order rotating from round to round, so the runs a ratio compares saw about the same load. Each record's latency runs from when it was due to its acknowledgement (no coordinated omission). p50 / p99 below pool every round's records; the p99 ratio is the median of the round-by-round ratios.\n",
+		pl.Partitions, pl.RF, pl.MinISR, pl.Warmup, pl.MaxDur, max(pl.Rounds, 1), pl.RateDur, pl.RateShare*100)
 	w("- Modes: **kafka**: Kafka's defaults (acknowledged once every ISR member has the data in its page cache; no fsync per write). **samsa**: the same policy, the topic's `flush.messages=%s` (Kafka's default `log.flush.interval.messages`). **samsa-fsync**: samsa's default, acknowledged only after the leader and every ISR follower fsynced the data.\n", relaxedFlush)
 	w("- **Unavailability**: a one-partition topic (RF %d, `min.insync.replicas=%d`) whose preferred leader is not the active controller; a producer sends a 100-byte record every %v (%.0f records/s; franz-go `MetadataMinAge` 100 ms, so a retry may refresh metadata at once). SIGKILL the leader; the figure is from the kill to the first acknowledgement of a record sent after the process is gone. The node is then restarted, must be back in the ISR (*rejoin*), and a preferred-leader election gives it the leadership back before the next kill. A kill -9'd leader is noticed by the controller only when its broker session expires (no heartbeat for `broker.session.timeout.ms`), so the figure is about that timeout plus the election and the client's retry.\n\n",
 		pl.RF, pl.MinISR, time.Duration(float64(time.Second)/pl.KillRate), pl.KillRate)
@@ -118,7 +154,7 @@ func renderReplication(res *ReplResults) string {
 			w("| %s, max throughput | %s | %s | %s | ≥ %.1f× | %s | %s | %s |\n", fmtSize(size), cell(k, okK), cell(s, okS),
 				fmtRatio(rs), replTputGoal, v, cell(f, okF), fmtRatio(rf))
 		}
-		w("\n| records | rate | kafka p50 / p99 | samsa p50 / p99 | samsa/kafka p99 | goal | verdict | samsa-fsync p50 / p99 | samsa-fsync/kafka p99 |\n|---|---:|---:|---:|---:|---|---|---:|---:|\n")
+		w("\n| records | rate | kafka p50 / p99 | samsa p50 / p99 | samsa/kafka p99 (round by round) | goal | verdict | samsa-fsync p50 / p99 | samsa-fsync/kafka p99 (round by round) |\n|---|---:|---:|---:|---:|---|---|---:|---:|\n")
 		for _, size := range pl.Sizes {
 			k, okK := res.produce(modeKafka, size)
 			s, okS := res.produce(modeSamsa, size)
@@ -133,8 +169,8 @@ func renderReplication(res *ReplResults) string {
 			if !okK {
 				rate = math.NaN()
 			}
-			rs := ratio(s.Rate.P99ms, k.Rate.P99ms, okS, okK)
-			rf := ratio(f.Rate.P99ms, k.Rate.P99ms, okF, okK)
+			rs := medianRatio(s, k, okS, okK)
+			rf := medianRatio(f, k, okF, okK)
 			v := "—"
 			if !math.IsNaN(rs) {
 				if rs <= replP99Goal {
@@ -147,16 +183,41 @@ func renderReplication(res *ReplResults) string {
 			if !math.IsNaN(rate) {
 				rateCell = sigfig(rate/1000) + "k rec/s"
 			}
-			w("| %s | %s | %s | %s | %s | ≤ %.1f× | %s | %s | %s |\n", fmtSize(size), rateCell, cell(k, okK), cell(s, okS),
-				fmtRatio(rs), replP99Goal, v, cell(f, okF), fmtRatio(rf))
-		}
-		w("\nEvery fixed-rate run, target and achieved rate, p99.9 and maximum (ms):\n\n| mode | records | target rec/s | achieved rec/s | p50 | p99 | p99.9 | max | load before |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, p := range res.Produce {
-			if p.Error != "" {
-				continue
+			each := func(a produceRun, ok bool, r float64) string {
+				if !ok || !okK || len(a.rounds()) < 2 {
+					return fmtRatio(r)
+				}
+				var parts []string
+				for _, x := range roundRatios(a, k) {
+					parts = append(parts, fmtRatio(x))
+				}
+				return fmt.Sprintf("%s (%s)", fmtRatio(r), strings.Join(parts, ", "))
 			}
-			w("| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n", p.Mode, fmtSize(p.Size), p.Rate.Target, p.Rate.Achieved,
-				sigfig(p.Rate.P50ms), sigfig(p.Rate.P99ms), sigfig(p.Rate.P999ms), sigfig(p.Rate.MaxMs), p.LoadBefore)
+			w("| %s | %s | %s | %s | %s | ≤ %.1f× | %s | %s | %s |\n", fmtSize(size), rateCell, cell(k, okK), cell(s, okS),
+				each(s, okS, rs), replP99Goal, v, cell(f, okF), each(f, okF, rf))
+		}
+		w("\nEvery fixed-rate run, target and achieved rate, p99.9 and maximum (ms):\n\n| records | round | mode | target rec/s | achieved rec/s | p50 | p99 | p99.9 | max | load before |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, size := range pl.Sizes {
+			for i := 0; ; i++ {
+				any := false
+				for _, p := range res.Produce {
+					rs := p.rounds()
+					if p.Error != "" || p.Size != size || i >= len(rs) {
+						continue
+					}
+					any = true
+					x := rs[i]
+					load := x.LoadBefore
+					if load == "" {
+						load = p.LoadBefore
+					}
+					w("| %s | %d | %s | %.0f | %.0f | %s | %s | %s | %s | %s |\n", fmtSize(p.Size), i+1, p.Mode, x.Target, x.Achieved,
+						sigfig(x.P50ms), sigfig(x.P99ms), sigfig(x.P999ms), sigfig(x.MaxMs), load)
+				}
+				if !any {
+					break
+				}
+			}
 		}
 		w("\n")
 	}

@@ -83,7 +83,7 @@ func sessionError(req *kmsg.FetchRequest) *kerr.Error {
 // whether it must be answered at once (an error in some partition), and
 // the pooled buffers the response's records are in (released once the
 // response is encoded: respondBufs, or releaseBufs if it is dropped).
-func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener string) (*kmsg.FetchResponse, int, []*partition, bool, [][]byte) {
+func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener string) (*kmsg.FetchResponse, int, []fetchWatch, bool, [][]byte) {
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(version)
 	im := b.image()
@@ -93,7 +93,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 	}
 	total := 0
 	immediate := false
-	var watched []*partition
+	var watched []fetchWatch
 	var bufs [][]byte
 	hints := leaderHints{im: im, listener: listener}
 	replicaID := fetchReplicaID(version, req)
@@ -147,8 +147,14 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 				immediate = true
 			} else {
 				p := h.p
+				// The byte count a wait starts from is taken before the
+				// offset the read stops at: bytes that arrive after the
+				// read then wake the wait (counted twice at worst, which
+				// answers early), never go unseen by both.
+				w := fetchWatch{p: p, from: p.hwBytes.Load()}
 				maxOffset := p.consumerHW()
 				if replicaID >= 0 {
+					w.from = p.leoBytes.Load()
 					maxOffset = p.log.LogEndOffset() // followers read up to the log end
 				}
 				n, err := b.readPartition(p, &rp, &sp, limit-total, total == 0, req.IsolationLevel, maxOffset, &bufs)
@@ -156,7 +162,7 @@ func (b *Broker) readFetch(version int16, req *kmsg.FetchRequest, listener strin
 				if err != nil {
 					immediate = true
 				} else {
-					watched = append(watched, p)
+					watched = append(watched, w)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -232,30 +238,35 @@ func (b *Broker) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition
 	return len(res.Records), nil
 }
 
-// parkFetch waits until min_bytes are available or max_wait passes, then
-// reads again and answers.
-// A follower's fetch (fromReplica) waits for bytes at the log end, not
-// below the high watermark: the high watermark moves only once followers
-// fetch.
-func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched []*partition, fromReplica bool) {
-	bytes := func(p *partition) int64 {
-		if fromReplica {
-			return p.leoBytes.Load()
-		}
-		return p.hwBytes.Load()
-	}
-	start := make([]int64, len(watched))
-	for i, p := range watched {
-		start[i] = bytes(p)
-	}
-	need := int64(int(req.MinBytes) - have)
-	check := func() bool {
+// fetchWatch is a partition a parked fetch waits on, with its byte count
+// (leoBytes for a follower, hwBytes for a consumer) taken before the read.
+type fetchWatch struct {
+	p    *partition
+	from int64
+}
+
+// fetchWait is a parked fetch's check: need more bytes have arrived on the
+// watched partitions since their counts were taken. A follower's fetch
+// (fromReplica) waits for bytes at the log end, not below the high
+// watermark: the high watermark moves only once followers fetch.
+func fetchWait(watched []fetchWatch, need int64, fromReplica bool) func() bool {
+	return func() bool {
 		var got int64
-		for i, p := range watched {
-			got += bytes(p) - start[i]
+		for _, w := range watched {
+			if fromReplica {
+				got += w.p.leoBytes.Load() - w.from
+			} else {
+				got += w.p.hwBytes.Load() - w.from
+			}
 		}
 		return got >= need
 	}
+}
+
+// parkFetch waits until min_bytes are available or max_wait passes, then
+// reads again and answers.
+func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched []fetchWatch, fromReplica bool) {
+	check := fetchWait(watched, int64(int(req.MinBytes)-have), fromReplica)
 	op := purgatory.NewOp(check, func(bool) {
 		// Completed from a producer's or flusher's goroutine: do the read
 		// elsewhere so neither waits on this fetch's disk reads.
@@ -274,8 +285,8 @@ func (b *Broker) parkFetch(r *request, req *kmsg.FetchRequest, have int, watched
 			r.respond(kmsg.NewPtrFetchResponse())
 		}
 	})
-	for _, p := range watched {
-		p.waiters.Watch(op)
+	for _, w := range watched {
+		w.p.waiters.Watch(op)
 	}
 	if !op.TryComplete() {
 		b.timers.Add(op, b.opts.Now().Add(time.Duration(req.MaxWaitMillis)*time.Millisecond))

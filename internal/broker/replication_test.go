@@ -436,3 +436,56 @@ func TestParkedWritesFollowTheISR(t *testing.T) {
 		}
 	})
 }
+
+// fetchWatched sends fetchAs's Fetch (v15) and returns what a parked wait
+// would watch.
+func fetchWatched(t *testing.T, b *Broker, replica int32, offset int64) []fetchWatch {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(15)
+	req.ReplicaState.ID, req.ReplicaState.Epoch = replica, 42
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "r", metadata.Uuid{7}
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.LastFetchedEpoch = 0, offset, 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	_, n, watched, immediate, bufs := b.readFetch(15, req, "PLAINTEXT")
+	releaseBufs(bufs)
+	if n != 0 || immediate || len(watched) != 1 {
+		t.Fatalf("fetch at %d: %d bytes, immediate %v, %d watched; want an empty answer that waits", offset, n, immediate, len(watched))
+	}
+	return watched
+}
+
+// Bytes that arrive after a fetch read nothing and before it parks wake
+// it: the wait counts from before the read. (It counted from when it
+// parked, so a follower missed the append that landed in between and
+// waited for the next one or replica.fetch.wait.max.ms, holding the high
+// watermark and the acks=all produces behind it; a consumer's long poll
+// likewise missed a high-watermark move.)
+func TestParkedFetchSeesBytesFromBeforeItsRead(t *testing.T) {
+	b, p := replFixture(t, 1, 1, 2)
+	leaderAppend(t, p, 2, 2)
+	fetchAs(t, b, 15, 2, 2, 2) // the follower has both: hw 2
+	if hw := p.hw.Load(); hw != 2 {
+		t.Fatalf("hw %d, want 2", hw)
+	}
+	follower := fetchWatched(t, b, 2, 2)
+	consumer := fetchWatched(t, b, -1, 2)
+	leaderAppend(t, p, 2, 1) // lands between the read and the park
+	if !fetchWait(follower, 1, true)() {
+		t.Error("a follower's fetch parked after an append it did not read does not see the append")
+	}
+	if fetchWait(consumer, 1, false)() {
+		t.Error("a consumer's wait passed before the high watermark moved")
+	}
+	fetchAs(t, b, 15, 2, 3, 2) // the follower's next fetch moves the high watermark
+	if hw := p.hw.Load(); hw != 3 {
+		t.Fatalf("hw %d, want 3", hw)
+	}
+	if !fetchWait(consumer, 1, false)() {
+		t.Error("a consumer's long poll parked before a high-watermark move it did not read does not see it")
+	}
+}

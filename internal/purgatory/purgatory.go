@@ -124,7 +124,10 @@ func (o *Op) watching(l *List) bool {
 // List is the FIFO of operations watching one key.
 type List struct {
 	mu  sync.Mutex
-	ops []*Op // mu guards ops
+	ops []*Op // mu guards ops, walking and again
+	// walking: a Progress has the list out; again: another Progress came
+	// meanwhile, so the walker walks once more.
+	walking, again bool
 	// dead counts entries whose operation completed (each completion
 	// adds one per entry; dropping an entry subtracts it). It can run
 	// ahead of, or behind, ops for a moment while the two race.
@@ -156,37 +159,51 @@ func (l *List) Watch(op *Op) {
 
 // Progress walks the waiting operations in arrival order and completes
 // those whose check now passes. It returns how many completed.
+//
+// One walk at a time: a Progress that finds another walking (the list is
+// out) marks it and returns 0, and the walker walks again before it
+// returns, so the change that Progress reports is never lost. (Without
+// that, an operation checked just before the change was put back and
+// waited for the key's next progress or its deadline.)
 func (l *List) Progress() int {
 	l.mu.Lock()
-	ops := l.ops
-	l.ops = nil
-	l.mu.Unlock()
-	if len(ops) == 0 {
+	if l.walking || len(l.ops) == 0 {
+		l.again = l.walking
+		l.mu.Unlock()
 		return 0
 	}
+	l.walking = true
 	n := 0
-	keep := ops[:0]
-	for _, op := range ops {
-		if op.Done() {
-			continue
+	for {
+		ops := l.ops
+		l.ops, l.again = nil, false
+		l.mu.Unlock()
+		keep := ops[:0]
+		for _, op := range ops {
+			if op.Done() {
+				continue
+			}
+			if op.TryComplete() {
+				n++
+				continue
+			}
+			keep = append(keep, op)
 		}
-		if op.TryComplete() {
-			n++
-			continue
+		l.dead.Add(-int64(len(ops) - len(keep)))
+		clear(ops[len(keep):]) // the dropped entries must not pin their ops
+		keep = shrink(keep)
+		// Put the survivors back ahead of anything that arrived meanwhile,
+		// keeping FIFO order.
+		l.mu.Lock()
+		if len(keep) > 0 {
+			l.ops = append(keep, l.ops...)
 		}
-		keep = append(keep, op)
+		if !l.again {
+			l.walking = false
+			l.mu.Unlock()
+			return n
+		}
 	}
-	l.dead.Add(-int64(len(ops) - len(keep)))
-	clear(ops[len(keep):]) // the dropped entries must not pin their ops
-	keep = shrink(keep)
-	// Put the survivors back ahead of anything that arrived meanwhile,
-	// keeping FIFO order.
-	l.mu.Lock()
-	if len(keep) > 0 {
-		l.ops = append(keep, l.ops...)
-	}
-	l.mu.Unlock()
-	return n
 }
 
 // CompleteAll completes every waiting operation (the key is going away).

@@ -424,3 +424,46 @@ func BenchmarkWatchProgress(b *testing.B) {
 		l.Progress()
 	}
 }
+
+// A Progress that finds the list taken by another Progress's walk is not
+// lost: the walker checks again after it, so an operation whose check
+// failed just before the condition changed completes with no further
+// progress. (Before, the second Progress saw an empty list and returned, the
+// walker put the operation back, and it waited for the next progress on
+// the key or its deadline: a follower's long poll or an acks=all produce
+// stalled for an append's inter-arrival time or max_wait.)
+func TestConcurrentProgressIsNotLost(t *testing.T) {
+	var l List
+	var level atomic.Int64
+	inCheck := make(chan struct{})
+	release := make(chan struct{})
+	var calls atomic.Int32
+	done := make(chan struct{})
+	op := NewOp(func() bool {
+		ok := level.Load() >= 1 // read before the change below
+		if calls.Add(1) == 2 {  // the first walk (the first call is TryComplete)
+			close(inCheck)
+			<-release
+		}
+		return ok
+	}, func(timedOut bool) { close(done) })
+	l.Watch(op)
+	if op.TryComplete() {
+		t.Fatal("completed before any progress")
+	}
+	walker := make(chan int)
+	go func() { walker <- l.Progress() }()
+	<-inCheck
+	level.Store(1)
+	second := l.Progress() // the list is out for the walk
+	close(release)
+	first := <-walker
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the progress reported during a walk was lost (completed %d + %d)", first, second)
+	}
+	if first+second != 1 {
+		t.Fatalf("completed %d + %d, want 1", first, second)
+	}
+}
