@@ -1,7 +1,7 @@
 # samsa developer targets. `make test` is what CI runs (scripts/test).
 GO ?= go
 
-.PHONY: build run test unit bench bench-compare fuzz lint interop image docker-test clean
+.PHONY: build run test unit bench bench-compare fuzz lint interop image docker-test chaos clean
 
 # One static binary, as the README promises (no cgo: the pure-Go resolver).
 build:
@@ -49,6 +49,15 @@ docker-test:
 # samsa vs Apache Kafka side by side (about 25 minutes; not in CI).
 bench-compare:
 	./scripts/bench-compare
+
+# Fault-injection runs (chaos/harness, as root): RUNS seeds from SEED on a
+# three-node samsa cluster in network namespaces, each judged by chaos/checker
+# (a verdict line per seed; history.jsonl and results.json in chaos-out/seed-N).
+RUNS ?= 200
+SEED ?= 1
+LAYOUT ?= combined
+chaos:
+	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -q
 
 clean:
 	rm -rf bin samsa-data

@@ -19,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/samsa-io/samsa/chaos/checker"
 	"github.com/samsa-io/samsa/chaos/harness"
+	"github.com/samsa-io/samsa/chaos/history"
 )
 
 func main() {
@@ -91,6 +93,14 @@ func main() {
 		fmt.Println(sum.Line())
 		if sum.Err != nil {
 			failed++
+		} else if verdict, ok, err := judge(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "chaos: seed %d: %v\n", s, err)
+			failed++
+		} else {
+			fmt.Printf("seed %d: %s\n", s, verdict)
+			if !ok {
+				failed++
+			}
 		}
 		if ctx.Err() != nil {
 			break
@@ -99,6 +109,33 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// judge checks a run's history with the checker and writes its results
+// beside it (results.json); it returns the one-line verdict.
+func judge(dir string) (verdict string, valid bool, err error) {
+	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return "", false, err
+	}
+	ops, err := history.Read(f)
+	f.Close()
+	if err != nil {
+		return "", false, err
+	}
+	res := checker.Check(ops, checker.Options{MaxExamples: 20})
+	rf, err := os.Create(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return "", false, err
+	}
+	if err := res.WriteJSON(rf); err != nil {
+		rf.Close()
+		return "", false, err
+	}
+	if err := rf.Close(); err != nil {
+		return "", false, err
+	}
+	return res.Verdict(), res.Valid(), nil
 }
 
 func moduleRoot() (string, error) {
