@@ -60,4 +60,4 @@ chaos:
 	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -q
 
 clean:
-	rm -rf bin samsa-data
+	rm -rf bin samsa-data chaos-out
