@@ -80,7 +80,7 @@ func runServe(args []string) int {
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	b, err := server.Start(cfg, server.Options{Logger: logger})
+	b, err := server.Start(cfg, server.Options{Logger: logger, FS: serveFS(logger)})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "samsa serve: %v\n", err)
 		return 1
