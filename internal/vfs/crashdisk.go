@@ -4,10 +4,14 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -30,16 +34,30 @@ import (
 // with unsynced writes keeps them in memory until it is synced through a
 // later handle, or removed.
 //
-// Names are the real filesystem's: a create, rename, remove or mkdir is on
-// disk at once and survives a kill whether or not its directory was synced
-// (an outcome POSIX allows, but not the worst one; vfs.Mem models the
-// worst). Crash drops the in-memory state of every file, as the kill
-// would, for tests that cannot kill their own process.
+// Names follow the package's rules too: a create (OpenFile with O_CREATE
+// of a missing file, each directory MkdirAll makes), a remove and a rename
+// within one directory are done on disk at once but written first to an
+// undo journal in their directory (.crashdisk-undo); a removed or replaced
+// name is moved to a hidden .crashdisk-trash-* name there, not deleted.
+// SyncDir commits the directory's journal: it deletes the journal and the
+// trash. Recover, which the next process runs over its directories before
+// using them, undoes every journal it finds, newest operation first, so
+// only the names that were synced survive a kill, and deletes leftover
+// trash. Hidden names are left out of ReadDir. A rename across
+// directories is not journaled (samsa does none): it survives, as POSIX
+// allows.
+//
+// Crash drops the in-memory state of every file, as a kill would, for
+// tests that cannot kill their own process; with Recover after it, the
+// filesystem is what the next process would find.
 //
 // Every method is safe for concurrent use.
 type CrashDisk struct {
 	mu    sync.Mutex // guards nodes and each node's refs
 	nodes map[fileID]*diskNode
+
+	nsMu  sync.Mutex // serializes namespace operations and their journals; taken before mu
+	trash uint64     // names made for trash, guarded by nsMu
 }
 
 // NewCrashDisk returns a crash disk filesystem over the real one.
@@ -125,7 +143,20 @@ func linked(f *os.File) bool {
 
 func (d *CrashDisk) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	osFlag := os.O_RDWR | flag&(os.O_CREATE|os.O_EXCL)
-	f, err := os.OpenFile(name, osFlag, perm)
+	var f *os.File
+	var err error
+	if flag&os.O_CREATE != 0 {
+		d.nsMu.Lock()
+		if _, lerr := os.Lstat(name); errors.Is(lerr, fs.ErrNotExist) {
+			err = journal(name, "C", base(name))
+		}
+		if err == nil {
+			f, err = os.OpenFile(name, osFlag, perm)
+		}
+		d.nsMu.Unlock()
+	} else {
+		f, err = os.OpenFile(name, osFlag, perm)
+	}
 	if errors.Is(err, fs.ErrPermission) && flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		f, err = os.OpenFile(name, os.O_RDONLY, 0)
 	}
@@ -226,12 +257,17 @@ func (d *CrashDisk) Stat(name string) (fs.FileInfo, error) {
 
 func (d *CrashDisk) ReadDir(dir string) ([]fs.DirEntry, error) {
 	ents, err := os.ReadDir(dir)
-	for i, e := range ents {
-		if e.Type().IsRegular() {
-			ents[i] = diskEntry{e, d}
+	out := ents[:0]
+	for _, e := range ents {
+		switch {
+		case strings.HasPrefix(e.Name(), hiddenPrefix):
+			continue
+		case e.Type().IsRegular():
+			e = diskEntry{e, d}
 		}
+		out = append(out, e)
 	}
-	return ents, err
+	return out, err
 }
 
 // diskEntry is a directory entry whose Info has the size the process sees.
@@ -248,33 +284,306 @@ func (e diskEntry) Info() (fs.FileInfo, error) {
 	return e.d.info(st), nil
 }
 
-func (d *CrashDisk) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
+// MkdirAll makes dir and its missing parents, each a journaled create in
+// its parent.
+func (d *CrashDisk) MkdirAll(dir string, perm fs.FileMode) error {
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	var missing []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err == nil {
+			if !st.IsDir() {
+				return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for _, p := range slices.Backward(missing) {
+		if err := journal(p, "C", base(p)); err != nil {
+			return err
+		}
+		if err := os.Mkdir(p, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
 
+// Rename renames oldpath to newpath as rename(2), journaled when both are
+// in one directory: a replaced newpath goes to trash first.
 func (d *CrashDisk) Rename(oldpath, newpath string) error {
-	err := os.Rename(oldpath, newpath)
-	d.mu.Lock()
-	d.sweep()
-	d.mu.Unlock()
-	return err
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	defer d.sweepLocked()
+	dir := filepath.Dir(filepath.Clean(oldpath))
+	if dir != filepath.Dir(filepath.Clean(newpath)) {
+		return os.Rename(oldpath, newpath)
+	}
+	lerr := func(err error) error { return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err} }
+	ost, err := os.Lstat(oldpath)
+	if err != nil {
+		return lerr(errors.Unwrap(err))
+	}
+	if nst, err := os.Lstat(newpath); err == nil {
+		switch {
+		case os.SameFile(ost, nst):
+			return nil
+		case nst.IsDir() && !ost.IsDir():
+			return lerr(syscall.EISDIR)
+		case !nst.IsDir() && ost.IsDir():
+			return lerr(syscall.ENOTDIR)
+		case nst.IsDir() && !emptyDir(newpath):
+			return lerr(syscall.ENOTEMPTY)
+		}
+		if err := d.toTrash(newpath); err != nil {
+			return err
+		}
+	}
+	if err := journal(newpath, "M", base(oldpath), base(newpath)); err != nil {
+		return err
+	}
+	return os.Rename(oldpath, newpath)
 }
 
+// Remove removes a file or an empty directory: to trash, journaled.
 func (d *CrashDisk) Remove(name string) error {
-	err := os.Remove(name)
-	d.mu.Lock()
-	d.sweep()
-	d.mu.Unlock()
-	return err
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	defer d.sweepLocked()
+	st, err := os.Lstat(name)
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: name, Err: errors.Unwrap(err)}
+	}
+	if st.IsDir() && !emptyDir(name) {
+		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+	}
+	return d.toTrash(name)
 }
 
+// RemoveAll removes path and everything under it (nil if missing): its
+// name goes to trash, journaled; the names under it are as they were.
 func (d *CrashDisk) RemoveAll(path string) error {
-	err := os.RemoveAll(path)
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	defer d.sweepLocked()
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return d.toTrash(path)
+}
+
+// toTrash moves name to a new trash name in its directory, journaled.
+// Caller holds nsMu.
+func (d *CrashDisk) toTrash(name string) error {
+	d.trash++
+	t := fmt.Sprintf("%strash-%d-%d", hiddenPrefix, os.Getpid(), d.trash)
+	if err := journal(name, "R", base(name), t); err != nil {
+		return err
+	}
+	return os.Rename(name, filepath.Join(filepath.Dir(name), t))
+}
+
+func (d *CrashDisk) sweepLocked() {
 	d.mu.Lock()
 	d.sweep()
 	d.mu.Unlock()
+}
+
+// SyncDir makes dir's names durable: it commits dir's journal (deletes
+// it, then the trash it names) and fsyncs dir.
+func (d *CrashDisk) SyncDir(dir string) error {
+	d.nsMu.Lock()
+	err := commitDir(dir)
+	d.nsMu.Unlock()
+	if err == nil {
+		d.sweepLocked()
+		err = OS{}.SyncDir(dir)
+	}
 	return err
 }
 
-func (d *CrashDisk) SyncDir(dir string) error { return OS{}.SyncDir(dir) }
+// hiddenPrefix starts the names CrashDisk keeps for itself in a
+// directory: its undo journal and its trash.
+const hiddenPrefix = ".crashdisk-"
+
+const journalName = hiddenPrefix + "undo"
+
+func base(name string) string { return filepath.Base(filepath.Clean(name)) }
+
+// emptyDir says dir holds no name but hidden ones.
+func emptyDir(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), hiddenPrefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// journal appends one operation (a kind and base names) to the undo
+// journal of the directory holding name, before the operation is done.
+// One write(2) of a whole line: a kill cannot tear it.
+func journal(name, kind string, args ...string) error {
+	line := kind
+	for _, a := range args {
+		line += " " + strconv.Quote(a)
+	}
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(filepath.Clean(name)), journalName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type undoOp struct {
+	kind string
+	args []string
+}
+
+// readJournal parses dir's journal (nil if none). A line that does not
+// parse (there should be none) ends it.
+func readJournal(dir string) ([]undoOp, error) {
+	b, err := os.ReadFile(filepath.Join(dir, journalName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ops []undoOp
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasSuffix(line, "\n") {
+			break
+		}
+		kind, rest, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		op := undoOp{kind: kind}
+		for rest != "" {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return ops, nil
+			}
+			a, _ := strconv.Unquote(q)
+			op.args = append(op.args, a)
+			rest = strings.TrimPrefix(rest[len(q):], " ")
+		}
+		want := map[string]int{"C": 1, "M": 2, "R": 2}[kind]
+		if want == 0 || len(op.args) != want {
+			return ops, nil
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+// commitDir makes dir's journaled operations final: the journal goes
+// first (the commit), then the trash.
+func commitDir(dir string) error {
+	ops, err := readJournal(dir)
+	if err != nil || ops == nil {
+		if _, serr := os.Stat(dir); serr != nil {
+			return serr
+		}
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, journalName)); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if op.kind == "R" {
+			if err := os.RemoveAll(filepath.Join(dir, op.args[1])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// Recover undoes, in root and every directory under it, the namespace
+// operations whose directory was never synced, newest first, and deletes
+// leftover trash: what a process killed on a CrashDisk left is then what a
+// power cut would have. Run it on each data directory before use. It
+// returns the number of operations undone; a missing root is no error.
+// Each directory is undone before its subdirectories, since undoing can
+// bring a subdirectory (and its journal) back from trash.
+func (d *CrashDisk) Recover(root string) (int, error) {
+	d.nsMu.Lock()
+	defer d.nsMu.Unlock()
+	defer d.sweepLocked()
+	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	return recoverDir(filepath.Clean(root))
+}
+
+func recoverDir(dir string) (int, error) {
+	ops, err := readJournal(dir)
+	if err != nil {
+		return 0, err
+	}
+	at := func(n string) string { return filepath.Join(dir, n) }
+	for _, op := range slices.Backward(ops) {
+		switch op.kind {
+		case "C":
+			err = os.RemoveAll(at(op.args[0]))
+		case "M": // renamed args[0] to args[1]
+			if exists(at(op.args[1])) && !exists(at(op.args[0])) {
+				err = os.Rename(at(op.args[1]), at(op.args[0]))
+			}
+		case "R": // moved args[0] to trash args[1]
+			if exists(at(op.args[1])) {
+				if err = os.RemoveAll(at(op.args[0])); err == nil {
+					err = os.Rename(at(op.args[1]), at(op.args[0]))
+				}
+			}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("vfs: crash disk recovery of %s: %w", dir, err)
+		}
+	}
+	undone := len(ops)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return undone, err
+	}
+	for _, e := range ents {
+		switch {
+		case strings.HasPrefix(e.Name(), hiddenPrefix):
+			if err := os.RemoveAll(at(e.Name())); err != nil {
+				return undone, err
+			}
+		case e.IsDir():
+			n, err := recoverDir(at(e.Name()))
+			undone += n
+			if err != nil {
+				return undone, err
+			}
+		}
+	}
+	return undone, nil
+}
 
 func (d *CrashDisk) Lock(name string) (io.Closer, error) { return lockFile(name) }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -100,6 +101,97 @@ func TestCrashDiskLosesUnsynced(t *testing.T) {
 	}
 }
 
+// TestCrashDiskNames: creates, removes, renames and mkdirs survive a crash
+// only once their directory was synced, and Recover restores the rest.
+func TestCrashDiskNames(t *testing.T) {
+	d, root := NewCrashDisk(), t.TempDir()
+	dir := filepath.Join(root, "d")
+	if err := MkdirAllSync(d, dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	at := func(n string) string { return filepath.Join(dir, n) }
+	for _, n := range []string{"kept", "removed", "renamed", "replaced", "gone-dir/inner"} {
+		if err := MkdirAllSync(d, filepath.Dir(at(n)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFileSync(d, at(n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncDir(t, d, dir)
+	syncDir(t, d, at("gone-dir"))
+	if err := WriteFileAtomic(d, at("atomic"), []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Unsynced from here on.
+	if err := WriteFileSync(d, at("new"), []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MkdirAll(at("newdir/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(at("removed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rename(at("renamed"), at("renamed2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rename(at("kept"), at("replaced")); err != nil { // replaced goes to trash
+		t.Fatal(err)
+	}
+	if err := d.RemoveAll(at("gone-dir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rename(at("replaced"), at("kept")); err != nil { // and back: kept again, replaced still in trash
+		t.Fatal(err)
+	}
+	want := []string{"atomic", "kept", "new", "newdir/", "renamed2"}
+	if got := names(t, d, dir); !slices.Equal(got, want) {
+		t.Fatalf("before the crash the process lists %v, want %v (hidden names left out)", got, want)
+	}
+	d.Crash()
+	n, err := d.Recover(root)
+	if err != nil || n == 0 {
+		t.Fatalf("Recover: %d undone, %v", n, err)
+	}
+	want = []string{"atomic", "gone-dir/", "kept", "removed", "renamed", "replaced"}
+	if got := names(t, d, dir); !slices.Equal(got, want) {
+		t.Fatalf("after the crash: %v, want %v", got, want)
+	}
+	for _, n := range []string{"kept", "removed", "renamed", "replaced", "gone-dir/inner"} {
+		if got := mustReadFile(t, d, at(n)); string(got) != n {
+			t.Fatalf("%s holds %q after the crash", n, got)
+		}
+	}
+	mustRead(t, d, at("atomic"), "v1")
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != len(want) {
+		t.Fatalf("the disk holds %d names after Recover, want %d (no journal, no trash)", len(ents), len(want))
+	}
+	if n, err := d.Recover(root); err != nil || n != 0 {
+		t.Fatalf("second Recover: %d undone, %v", n, err)
+	}
+	// Synced, the same operations stay.
+	if err := d.Remove(at("removed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rename(at("renamed"), at("renamed2")); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, d, dir)
+	d.Crash()
+	if _, err := d.Recover(root); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"atomic", "gone-dir/", "kept", "renamed2", "replaced"}
+	if got := names(t, d, dir); !slices.Equal(got, want) {
+		t.Fatalf("after synced operations and a crash: %v, want %v", got, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != len(want) {
+		t.Fatalf("the disk holds %d names after SyncDir, want %d (trash deleted)", len(ents), len(want))
+	}
+}
+
 // TestCrashDiskModel runs random writes, truncates, syncs and crashes
 // across page boundaries against a model holding the current and the
 // synced contents.
@@ -186,6 +278,12 @@ func TestCrashDiskKill(t *testing.T) {
 		f.Write(bytes.Repeat([]byte("lost"), 5000))
 		f.Truncate(3) // and a shrink of synced bytes, also lost
 		f.Write([]byte("x"))
+		dir := filepath.Dir(p)
+		if MkdirAllSync(d, filepath.Join(dir, "synced"), 0o755) != nil {
+			os.Exit(3)
+		}
+		WriteFileSync(d, filepath.Join(dir, "unsynced-name"), []byte("x"), 0o644) // data synced, name not
+		d.Rename(filepath.Join(dir, "synced"), filepath.Join(dir, "renamed"))
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
@@ -199,6 +297,13 @@ func TestCrashDiskKill(t *testing.T) {
 	}
 	if got := mustReadFile(t, OS{}, p); string(got) != "durable" {
 		t.Fatalf("after the kill the file holds %q, want only the synced bytes", got)
+	}
+	d := NewCrashDisk()
+	if _, err := d.Recover(filepath.Dir(p)); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, OS{}, filepath.Dir(p)); !slices.Equal(got, []string{"f", "synced/"}) {
+		t.Fatalf("after the kill and Recover the directory holds %v, want [f synced/]", got)
 	}
 }
 
