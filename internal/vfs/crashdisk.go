@@ -148,7 +148,9 @@ func (d *CrashDisk) OpenFile(name string, flag int, perm fs.FileMode) (File, err
 	if flag&os.O_CREATE != 0 {
 		d.nsMu.Lock()
 		if _, lerr := os.Lstat(name); errors.Is(lerr, fs.ErrNotExist) {
-			err = journal(name, "C", base(name))
+			if err = journal(name, "C", base(name)); errors.Is(err, fs.ErrNotExist) {
+				err = nil // no directory: the open fails, naming the file
+			}
 		}
 		if err == nil {
 			f, err = os.OpenFile(name, osFlag, perm)
