@@ -107,9 +107,10 @@ func (d *CrashDisk) drop(id fileID, n *diskNode) {
 }
 
 // Crash drops every file's unsynced writes, as killing the process would:
-// the files are what they were at their last Sync (every name stays), and
-// every open handle fails with ErrCrashed. The CrashDisk can be used again
-// at once, as the next process would.
+// the files are what they were at their last Sync, and every open handle
+// fails with ErrCrashed. Names are untouched until Recover undoes the
+// unsynced ones, as the next process would; the CrashDisk can be used
+// again at once.
 func (d *CrashDisk) Crash() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
