@@ -311,9 +311,14 @@ func (s *Summary) count(path string) {
 	}
 }
 
-// Build compiles samsa's command (cmd/samsa of the module at root) to out.
-func Build(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/samsa")
+// Build compiles samsa's command (cmd/samsa of the module at root) to out,
+// with the build tags given (e.g. "crashfs").
+func Build(ctx context.Context, root, out string, tags ...string) error {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/samsa")...)
 	cmd.Dir = root
 	b, err := cmd.CombinedOutput()
 	if err != nil {
