@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,8 +55,10 @@ import (
 
 // Config is one run.
 type Config struct {
-	Seed     uint64
-	Layout   string        // Combined or Isolated
+	Seed   uint64
+	Layout string // Combined or Isolated
+	// Target is what the nodes run: Samsa (the default) or Kafka.
+	Target   string
 	Duration time.Duration // of the workload under faults
 	// Quiet is how long the workload runs on after everything is healed,
 	// before the final reads (default 10 s).
@@ -63,8 +66,11 @@ type Config struct {
 	// Dir receives history.jsonl, summary.txt and node-N/ (config, data,
 	// node.log).
 	Dir string
-	// Samsa is the samsa binary the nodes run.
+	// Samsa is the samsa binary the nodes run (target Samsa).
 	Samsa string
+	// Kafka is the classpath of Apache Kafka's jars and Java the java
+	// command (default: java from PATH) for target Kafka.
+	Kafka, Java string
 	// Partitions of the topic (default 3); Producers (default 4, half
 	// franz-go, half samsa's client).
 	Partitions int
@@ -82,6 +88,7 @@ type Config struct {
 type Summary struct {
 	Seed         uint64
 	Layout       string
+	Target       string
 	Faults       map[string]int // healed faults by kind
 	FaultsFailed int            // faults that could not be injected
 	Sends        map[history.Type]int
@@ -105,8 +112,8 @@ func (s Summary) Line() string {
 	if s.Err != nil {
 		status = "error: " + strings.ReplaceAll(s.Err.Error(), "\n", "; ")
 	}
-	return fmt.Sprintf("seed=%d layout=%s elapsed=%v faults[%s] fault-failures=%d sends ok=%d fail=%d info=%d polls=%d polled=%d final=%d audit=%d crashes=%d %s",
-		s.Seed, s.Layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
+	return fmt.Sprintf("seed=%d target=%s layout=%s elapsed=%v faults[%s] fault-failures=%d sends ok=%d fail=%d info=%d polls=%d polled=%d final=%d audit=%d crashes=%d %s",
+		s.Seed, s.Target, s.Layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
 		s.Sends[history.OK], s.Sends[history.Fail], s.Sends[history.Info], s.Polls, s.PolledValues,
 		s.FinalRecords, s.AuditRecords, s.Crashes, status)
 }
@@ -119,7 +126,10 @@ const Topic = "chaos"
 // cancelled; leftovers of an earlier run that crashed are removed first.
 func Run(ctx context.Context, cfg Config) (sum Summary) {
 	began := time.Now()
-	sum = Summary{Seed: cfg.Seed, Layout: cfg.Layout, Faults: map[string]int{}, Sends: map[history.Type]int{}}
+	if cfg.Target == "" {
+		cfg.Target = Samsa
+	}
+	sum = Summary{Seed: cfg.Seed, Layout: cfg.Layout, Target: cfg.Target, Faults: map[string]int{}, Sends: map[history.Type]int{}}
 	defer func() { sum.Elapsed = time.Since(began) }()
 	if cfg.Quiet == 0 {
 		cfg.Quiet = 10 * time.Second
@@ -136,6 +146,12 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	}
 	if err := Probe(); err != nil {
 		sum.Err = err
+		return sum
+	}
+	if cfg.Target == Kafka && slices.Contains(cfg.Kinds, Corrupt) {
+		// Damaging a file is a samsa recovery test; Kafka's answer to it
+		// is not what the checker judges.
+		sum.Err = fmt.Errorf("chaos harness: fault %s is not for target %s", Corrupt, Kafka)
 		return sum
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -155,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		sum.Err = fmt.Errorf("chaos harness: removing leftovers: %w", err)
 		return sum
 	}
-	c, err := newCluster(cfg.Layout, cfg.Dir, cfg.Samsa)
+	c, err := newCluster(cfg)
 	if err != nil {
 		sum.Err = err
 		return sum
@@ -199,10 +215,14 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	if err := c.startAll(); err != nil {
 		return err
 	}
-	if err := c.waitReady(ctx, 90*time.Second); err != nil {
+	ready := 90 * time.Second
+	if c.Target == Kafka {
+		ready = kafkaReadyTimeout
+	}
+	if err := c.waitReady(ctx, ready); err != nil {
 		return err
 	}
-	logf("cluster up: %s layout, brokers %v", c.Layout, c.Bootstrap())
+	logf("cluster up: %s, %s layout, brokers %v", c.Target, c.Layout, c.Bootstrap())
 	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions); err != nil {
 		return err
 	}
