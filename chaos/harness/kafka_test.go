@@ -312,3 +312,16 @@ func TestRunKafka(t *testing.T) {
 	}
 	checkCleanedUp(t, all)
 }
+
+// TestSummaryLineTarget: a Kafka run's summary line says so; a samsa
+// run's line is as it was before there were targets.
+func TestSummaryLineTarget(t *testing.T) {
+	k := Summary{Seed: 4, Layout: Combined, Target: Kafka}.Line()
+	if !strings.HasPrefix(k, "seed=4 layout=combined target=kafka elapsed=") {
+		t.Errorf("kafka run: %q", k)
+	}
+	s := Summary{Seed: 4, Layout: Combined, Target: Samsa}.Line()
+	if !strings.HasPrefix(s, "seed=4 layout=combined elapsed=") || strings.Contains(s, "target") {
+		t.Errorf("samsa run: %q", s)
+	}
+}

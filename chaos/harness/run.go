@@ -120,8 +120,13 @@ func (s Summary) Line() string {
 	if s.Err != nil {
 		status = "error: " + strings.ReplaceAll(s.Err.Error(), "\n", "; ")
 	}
-	return fmt.Sprintf("seed=%d target=%s layout=%s elapsed=%v faults[%s] fault-failures=%d sends ok=%d fail=%d info=%d polls=%d polled=%d final=%d audit=%d crashes=%d %s",
-		s.Seed, s.Target, s.Layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
+	// A samsa run's line is as it always was; another target is named.
+	layout := s.Layout
+	if s.Target != "" && s.Target != Samsa {
+		layout += " target=" + s.Target
+	}
+	return fmt.Sprintf("seed=%d layout=%s elapsed=%v faults[%s] fault-failures=%d sends ok=%d fail=%d info=%d polls=%d polled=%d final=%d audit=%d crashes=%d %s",
+		s.Seed, layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
 		s.Sends[history.OK], s.Sends[history.Fail], s.Sends[history.Info], s.Polls, s.PolledValues,
 		s.FinalRecords, s.AuditRecords, s.Crashes, status)
 }
