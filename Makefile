@@ -53,11 +53,13 @@ bench-compare:
 # Fault-injection runs (chaos/harness, as root): RUNS seeds from SEED on a
 # three-node samsa cluster in network namespaces, each judged by chaos/checker
 # (a verdict line per seed; history.jsonl and results.json in chaos-out/seed-N).
+# TARGET=kafka runs them against three Apache Kafka nodes (the reference).
 RUNS ?= 200
 SEED ?= 1
 LAYOUT ?= combined
+TARGET ?= samsa
 chaos:
-	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -q
+	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -target $(TARGET) -q
 
 clean:
 	rm -rf bin samsa-data chaos-out

@@ -20,7 +20,11 @@ import (
 // every partition is read from its segment files with samsa's own seglog,
 // up to the high watermark the node checkpointed (Kafka's
 // replication-offset-checkpoint) or, where it has none, the leader's high
-// watermark the final reads saw.
+// watermark the final reads saw. Apache Kafka's partition directories
+// hold the same record batches in the same 00000000000000000000.log
+// files; its index files (preallocated, Kafka's own) are left out: the
+// audit reads a copy of its .log files, which seglog recovers from
+// scratch, checking every batch's CRC.
 
 // auditReplicas writes one audit entry per broker and partition.
 func auditReplicas(h *history.Writer, c *Cluster, topic string, leaderHW []int64) (records int, err error) {
@@ -42,7 +46,14 @@ func auditReplicas(h *history.Writer, c *Cluster, topic string, leaderHW []int64
 				}
 			}
 			op.Offset = hw
-			recs, rerr := readReplica(filepath.Join(n.DataDir(), fmt.Sprintf("%s-%d", topic, p)), hw)
+			pdir := filepath.Join(n.DataDir(), fmt.Sprintf("%s-%d", topic, p))
+			var recs []history.Record
+			var rerr error
+			if c.Target == Kafka {
+				recs, rerr = readKafkaReplica(pdir, hw)
+			} else {
+				recs, rerr = readReplica(pdir, hw)
+			}
 			op.Records = recs
 			records += len(recs)
 			if rerr != nil {

@@ -36,13 +36,14 @@ const (
 	replicaLagTimeMax    = 4 * time.Second
 )
 
-// Node is one `samsa serve` process in its namespace.
+// Node is one `samsa serve` (or Apache Kafka) process in its namespace.
 type Node struct {
 	ID         int32
 	Broker     bool
 	Controller bool
 	Dir        string // config, data (Dir/data) and the log file
-	bin        string
+	// argv is the node's command line, run inside its namespace.
+	argv []string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -85,7 +86,7 @@ func (n *Node) start() error {
 	}
 	n.starts++
 	fmt.Fprintf(lf, "==== chaos harness: start %d of node %d at %s ====\n", n.starts, n.ID, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command("ip", "netns", "exec", nsName(n.ID), n.bin, "serve", "-c", n.confPath())
+	cmd := exec.Command("ip", append([]string{"netns", "exec", nsName(n.ID)}, n.argv...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = nodeEnv()
 	// Its own process group (a terminal's ^C reaches the harness only,
@@ -192,14 +193,16 @@ func (n *Node) kill() { n.signal(syscall.SIGKILL, time.Minute) }
 // Cluster is the nodes of one run.
 type Cluster struct {
 	Layout string
+	Target string // Samsa or Kafka
 	Nodes  []*Node
 }
 
-// newCluster lays out the nodes under dir and writes their
-// configuration; formatting their storage needs the binary.
-func newCluster(layout, dir, bin string) (*Cluster, error) {
-	c := &Cluster{Layout: layout}
-	switch layout {
+// newCluster lays out the nodes of cfg's target under cfg.Dir and writes
+// their configuration; formatting their storage needs the target's binary
+// (samsa's, or Java and Apache Kafka's jars).
+func newCluster(cfg Config) (*Cluster, error) {
+	c := &Cluster{Layout: cfg.Layout, Target: cfg.Target}
+	switch cfg.Layout {
 	case Combined:
 		for id := int32(1); id <= 3; id++ {
 			c.Nodes = append(c.Nodes, &Node{ID: id, Broker: true, Controller: true})
@@ -209,13 +212,8 @@ func newCluster(layout, dir, bin string) (*Cluster, error) {
 			c.Nodes = append(c.Nodes, &Node{ID: id, Broker: id > 3, Controller: id <= 3})
 		}
 	default:
-		return nil, fmt.Errorf("chaos harness: layout %q: want %s or %s", layout, Combined, Isolated)
+		return nil, fmt.Errorf("chaos harness: layout %q: want %s or %s", cfg.Layout, Combined, Isolated)
 	}
-	out, err := output(bin, "storage", "random-uuid")
-	if err != nil {
-		return nil, err
-	}
-	clusterID := strings.TrimSpace(out)
 	var voters []string
 	for _, n := range c.Nodes {
 		if n.Controller {
@@ -223,19 +221,38 @@ func newCluster(layout, dir, bin string) (*Cluster, error) {
 		}
 	}
 	for _, n := range c.Nodes {
-		n.bin = bin
-		n.Dir = filepath.Join(dir, fmt.Sprintf("node-%d", n.ID))
+		n.Dir = filepath.Join(cfg.Dir, fmt.Sprintf("node-%d", n.ID))
 		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(n.confPath(), []byte(n.properties(strings.Join(voters, ","))), 0o644); err != nil {
-			return nil, err
+	}
+	switch cfg.Target {
+	case Samsa:
+		return c, c.formatSamsa(cfg.Samsa, strings.Join(voters, ","))
+	case Kafka:
+		return c, c.formatKafka(cfg.Java, cfg.Kafka, strings.Join(voters, ","))
+	}
+	return nil, fmt.Errorf("chaos harness: target %q: want %s or %s", cfg.Target, Samsa, Kafka)
+}
+
+// formatSamsa writes every node's configuration and formats its storage
+// with samsa's binary bin.
+func (c *Cluster) formatSamsa(bin, voters string) error {
+	out, err := output(bin, "storage", "random-uuid")
+	if err != nil {
+		return err
+	}
+	clusterID := strings.TrimSpace(out)
+	for _, n := range c.Nodes {
+		n.argv = []string{bin, "serve", "-c", n.confPath()}
+		if err := os.WriteFile(n.confPath(), []byte(n.properties(voters)), 0o644); err != nil {
+			return err
 		}
 		if _, err := output(bin, "storage", "format", "-t", clusterID, "-c", n.confPath()); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // properties is the node's server.properties, in Kafka's keys.

@@ -197,9 +197,16 @@ func TestRunCombined(t *testing.T) {
 	checkCleanedUp(t, all)
 }
 
-// checkCleanedUp asserts no namespace, link or node process is left.
+// checkCleanedUp asserts no namespace, link or node process is left. It
+// looks while holding the run lock: on a shared machine another run may
+// take the lock, and make its namespaces, as soon as this test's run ends.
 func checkCleanedUp(t *testing.T, pids []int) {
 	t.Helper()
+	lk, err := lock(15 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
 	ns, links, err := Leftovers()
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +277,7 @@ func TestTeardownLeftovers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the process in the leftover namespace was not killed")
 	}
+	lk.Close() // checkCleanedUp takes it again
 	checkCleanedUp(t, nil)
 }
 

@@ -1,9 +1,10 @@
 // Package harness runs a three-node samsa cluster of real `samsa serve`
-// processes, each in its own network namespace, injects faults on a
-// schedule reproducible from a seed, runs a workload of idempotent acks=all
-// producers and consumers against it, heals everything, reads every
-// partition to its end, audits every replica on disk and writes it all to
-// a history (package chaos/history) for the checker.
+// processes (or of Apache Kafka's: target Kafka), each in its own network
+// namespace, injects faults on a schedule reproducible from a seed, runs a
+// workload of idempotent acks=all producers and consumers against it,
+// heals everything, reads every partition to its end, audits every replica
+// on disk and writes it all to a history (package chaos/history) for the
+// checker.
 //
 // Topology (net.go): namespaces samsa-chaos-n1.. hold one node each on
 // 10.77.14.11.. (fixed ports 9092/9093, as nothing else binds inside);
@@ -28,6 +29,13 @@
 // from offset 0 to its high watermark, then the nodes stop (SIGTERM) and
 // every broker's copy of every partition is read with seglog (audit.go).
 //
+// Target Kafka (kafka.go) runs three Apache Kafka nodes instead (java
+// kafka.Kafka on the same server.properties, storage formatted with
+// kafka.tools.StorageTool, -Xmx512m each) under the same schedule,
+// workload and checker, the corrupt fault excepted: the reference that
+// the harness and the checker must find nothing wrong with. Its replica
+// audit reads a copy of Kafka's .log files (the same record batches).
+//
 // The command chaos/cmd/chaos runs seeds one after another; Run needs
 // root, ip and iptables (Probe says what is missing).
 package harness
@@ -39,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,8 +63,10 @@ import (
 
 // Config is one run.
 type Config struct {
-	Seed     uint64
-	Layout   string        // Combined or Isolated
+	Seed   uint64
+	Layout string // Combined or Isolated
+	// Target is what the nodes run: Samsa (the default) or Kafka.
+	Target   string
 	Duration time.Duration // of the workload under faults
 	// Quiet is how long the workload runs on after everything is healed,
 	// before the final reads (default 10 s).
@@ -63,8 +74,11 @@ type Config struct {
 	// Dir receives history.jsonl, summary.txt and node-N/ (config, data,
 	// node.log).
 	Dir string
-	// Samsa is the samsa binary the nodes run.
+	// Samsa is the samsa binary the nodes run (target Samsa).
 	Samsa string
+	// Kafka is the classpath of Apache Kafka's jars and Java the java
+	// command (default: java from PATH) for target Kafka.
+	Kafka, Java string
 	// Partitions of the topic (default 3); Producers (default 4, half
 	// franz-go, half samsa's client).
 	Partitions int
@@ -82,6 +96,7 @@ type Config struct {
 type Summary struct {
 	Seed         uint64
 	Layout       string
+	Target       string
 	Faults       map[string]int // healed faults by kind
 	FaultsFailed int            // faults that could not be injected
 	Sends        map[history.Type]int
@@ -105,8 +120,13 @@ func (s Summary) Line() string {
 	if s.Err != nil {
 		status = "error: " + strings.ReplaceAll(s.Err.Error(), "\n", "; ")
 	}
+	// A samsa run's line is as it always was; another target is named.
+	layout := s.Layout
+	if s.Target != "" && s.Target != Samsa {
+		layout += " target=" + s.Target
+	}
 	return fmt.Sprintf("seed=%d layout=%s elapsed=%v faults[%s] fault-failures=%d sends ok=%d fail=%d info=%d polls=%d polled=%d final=%d audit=%d crashes=%d %s",
-		s.Seed, s.Layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
+		s.Seed, layout, s.Elapsed.Round(time.Millisecond), strings.Join(kinds, " "), s.FaultsFailed,
 		s.Sends[history.OK], s.Sends[history.Fail], s.Sends[history.Info], s.Polls, s.PolledValues,
 		s.FinalRecords, s.AuditRecords, s.Crashes, status)
 }
@@ -119,7 +139,10 @@ const Topic = "chaos"
 // cancelled; leftovers of an earlier run that crashed are removed first.
 func Run(ctx context.Context, cfg Config) (sum Summary) {
 	began := time.Now()
-	sum = Summary{Seed: cfg.Seed, Layout: cfg.Layout, Faults: map[string]int{}, Sends: map[history.Type]int{}}
+	if cfg.Target == "" {
+		cfg.Target = Samsa
+	}
+	sum = Summary{Seed: cfg.Seed, Layout: cfg.Layout, Target: cfg.Target, Faults: map[string]int{}, Sends: map[history.Type]int{}}
 	defer func() { sum.Elapsed = time.Since(began) }()
 	if cfg.Quiet == 0 {
 		cfg.Quiet = 10 * time.Second
@@ -136,6 +159,12 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	}
 	if err := Probe(); err != nil {
 		sum.Err = err
+		return sum
+	}
+	if cfg.Target == Kafka && slices.Contains(cfg.Kinds, Corrupt) {
+		// Damaging a file is a samsa recovery test; Kafka's answer to it
+		// is not what the checker judges.
+		sum.Err = fmt.Errorf("chaos harness: fault %s is not for target %s", Corrupt, Kafka)
 		return sum
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -155,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		sum.Err = fmt.Errorf("chaos harness: removing leftovers: %w", err)
 		return sum
 	}
-	c, err := newCluster(cfg.Layout, cfg.Dir, cfg.Samsa)
+	c, err := newCluster(cfg)
 	if err != nil {
 		sum.Err = err
 		return sum
@@ -199,10 +228,14 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	if err := c.startAll(); err != nil {
 		return err
 	}
-	if err := c.waitReady(ctx, 90*time.Second); err != nil {
+	ready := 90 * time.Second
+	if c.Target == Kafka {
+		ready = kafkaReadyTimeout
+	}
+	if err := c.waitReady(ctx, ready); err != nil {
 		return err
 	}
-	logf("cluster up: %s layout, brokers %v", c.Layout, c.Bootstrap())
+	logf("cluster up: %s, %s layout, brokers %v", c.Target, c.Layout, c.Bootstrap())
 	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions); err != nil {
 		return err
 	}
@@ -261,6 +294,14 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		return ctx.Err()
 	}
 	herr := nm.healAll()
+	// The quiet period counts from a cluster that is up again: a node
+	// restarted by the heal may take longer to serve than the period
+	// lasts (an Apache Kafka JVM, all three at once on two cores: ~20 s).
+	// Not being up in time is no error of the run: the workload and the
+	// final reads go on, and the checker judges what they saw.
+	if err := c.waitReady(ctx, ready); err != nil {
+		logf("after the heal: %v", err)
+	}
 	logf("healed; quiet for %v", cfg.Quiet)
 	sleep(ctx, cfg.Quiet)
 	stop()

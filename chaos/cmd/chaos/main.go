@@ -6,6 +6,11 @@
 // SIGKILL loses every write it had not fsynced.
 //
 //	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos
+//
+// With -target kafka the nodes are Apache Kafka (scripts/kafka-reference's
+// jars from Maven Central, fetched on first use; Java 17+ and Maven),
+// with the same properties, schedule, workload and checker: the reference
+// the harness and the checker are validated against.
 package main
 
 import (
@@ -36,6 +41,8 @@ func main() {
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	crashfs := flag.Bool("crashfs", false, "build samsa with -tags crashfs: a killed node loses every write it did not fsync, as after a power cut (not with -samsa)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
+	target := flag.String("target", harness.Samsa, "what the nodes run: samsa, or kafka (Apache Kafka, the reference)")
+	kafkaCP := flag.String("kafka-classpath", "", "target kafka: Apache Kafka's jars (default: scripts/kafka-reference classpath of this module)")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
 	flag.Parse()
 	if err := harness.Probe(); err != nil {
@@ -47,11 +54,27 @@ func main() {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
 	}
-	bin := *samsa
+	if *target != harness.Samsa && *target != harness.Kafka {
+		fatal(fmt.Errorf("-target %q: want %s or %s", *target, harness.Samsa, harness.Kafka))
+	}
+	bin, cp := *samsa, *kafkaCP
 	if bin != "" && *crashfs {
 		fatal(fmt.Errorf("-crashfs builds samsa: it does not go with -samsa"))
 	}
-	if bin == "" {
+	if *crashfs && *target == harness.Kafka {
+		fatal(fmt.Errorf("-crashfs is a samsa build: it does not go with -target kafka"))
+	}
+	if *target == harness.Kafka {
+		if cp == "" {
+			root, err := moduleRoot()
+			if err != nil {
+				fatal(err)
+			}
+			if cp, err = kafkaClasspath(ctx, root); err != nil {
+				fatal(err)
+			}
+		}
+	} else if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
@@ -66,15 +89,20 @@ func main() {
 			fatal(err)
 		}
 	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		fatal(err)
+	if bin != "" {
+		var err error
+		if bin, err = filepath.Abs(bin); err != nil {
+			fatal(err)
+		}
 	}
 	var kinds []string
 	switch *faults {
 	case "":
 	case "all":
 		kinds = harness.AllKinds
+		if *target == harness.Kafka {
+			kinds = harness.Kinds // corrupt is a samsa recovery test
+		}
 	default:
 		for _, k := range strings.Split(*faults, ",") {
 			if !slices.Contains(harness.AllKinds, k) {
@@ -93,7 +121,8 @@ func main() {
 		if err := os.RemoveAll(dir); err != nil {
 			fatal(err)
 		}
-		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds}
+		cfg := harness.Config{Seed: s, Layout: *layout, Target: *target, Duration: *duration, Quiet: *quiet, Dir: dir,
+			Samsa: bin, Kafka: cp, Kinds: kinds}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
@@ -146,6 +175,18 @@ func judge(dir string) (verdict string, valid bool, err error) {
 		return "", false, err
 	}
 	return res.Verdict(), res.Valid(), nil
+}
+
+// kafkaClasspath is the classpath of Apache Kafka's jars that
+// scripts/kafka-reference prints, fetching them into its cache first.
+func kafkaClasspath(ctx context.Context, root string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "kafka-reference"), "classpath")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/kafka-reference classpath: %v", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func moduleRoot() (string, error) {
