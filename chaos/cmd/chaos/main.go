@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -45,11 +46,13 @@ func main() {
 		fatal(err)
 	}
 	bin := *samsa
+	version := "a given binary"
 	if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
 		}
+		version = gitVersion(root)
 		bin = filepath.Join(*out, "samsa")
 		fmt.Fprintf(os.Stderr, "building %s\n", bin)
 		if err := harness.Build(ctx, root, bin); err != nil {
@@ -88,6 +91,9 @@ func main() {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
 			}
+		}
+		if err := writeConfig(dir, cfg, version); err != nil {
+			fatal(err)
 		}
 		sum := harness.Run(ctx, cfg)
 		fmt.Println(sum.Line())
@@ -136,6 +142,51 @@ func judge(dir string) (verdict string, valid bool, err error) {
 		return "", false, err
 	}
 	return res.Verdict(), res.Valid(), nil
+}
+
+// RunConfig is the settings of one seed's run, written to its directory
+// as config.json for the report (chaos/report).
+type RunConfig struct {
+	Target   string   `json:"target"`
+	Version  string   `json:"version"` // the samsa build: a commit, or "a given binary"
+	Seed     uint64   `json:"seed"`
+	Layout   string   `json:"layout"`
+	Duration string   `json:"duration"`
+	Quiet    string   `json:"quiet"`
+	Faults   []string `json:"faults"`
+	Started  string   `json:"started"`
+}
+
+func writeConfig(dir string, cfg harness.Config, version string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	kinds := cfg.Kinds
+	if len(kinds) == 0 {
+		kinds = harness.Kinds
+	}
+	rc := RunConfig{Target: "samsa", Version: version, Seed: cfg.Seed, Layout: cfg.Layout,
+		Duration: cfg.Duration.String(), Quiet: cfg.Quiet.String(), Faults: kinds,
+		Started: time.Now().UTC().Format(time.RFC3339)}
+	b, err := json.MarshalIndent(&rc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+}
+
+// gitVersion names the commit of the module at root, "+dirty" when the
+// work tree has changes, or "unknown".
+func gitVersion(root string) string {
+	b, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	v := strings.TrimSpace(string(b))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		v += "+dirty"
+	}
+	return v
 }
 
 func moduleRoot() (string, error) {
