@@ -614,3 +614,102 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestUnavailabilityAfterLeaderFaults(t *testing.T) {
+	h := &hist{}
+	h.send(0, 1, 0, 0)
+	h.send(1, 2, 1, 0)
+	// Node 2 leads p0, node 3 p1: killing node 2 removes p0's leader only.
+	h.at(1_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill",
+		Targets: []int32{2}, Leaders: []int32{2, 3}})
+	h.at(2_000_000).send(1, 3, 1, 1) // p1 unaffected
+	h.at(4_000_000).heal()
+	h.at(7_000_000).send(0, 4, 0, 1) // p0 back 6ms after the kill
+	// A kill-all: nodes down from 10ms to its heal at 30ms.
+	h.at(10_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill-all",
+		Targets: []int32{1, 2, 3}, Leaders: []int32{2, 3}})
+	h.at(30_000_000).add(history.Op{Process: history.Nemesis, Type: history.OK, F: history.Fault, Fault: "kill-all"})
+	h.at(32_000_000).send(0, 5, 0, 2)
+	h.at(35_000_000).send(1, 6, 1, 2)
+	// An older entry without leaders, naming its partition in the detail.
+	h.at(40_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill-leader",
+		Detail: "kill -9 [3] (leader of partition 1), restart at heal", Node: 3})
+	h.at(41_000_000).heal()
+	h.at(44_000_000).send(1, 7, 1, 3)
+	// An older entry that says nothing: assumed to remove every leader.
+	h.at(50_000_000).fault("pause")
+	h.at(51_000_000).heal()
+	h.at(53_000_000).send(0, 8, 0, 3)
+	h.at(54_000_000).send(1, 9, 1, 4)
+	// The final heal-all is no leader fault.
+	h.at(60_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "heal-all"})
+	h.at(61_000_000).add(history.Op{Process: history.Nemesis, Type: history.OK, F: history.Fault, Fault: "heal-all"})
+	h.at(62_000_000).send(0, 10, 0, 4)
+	h.at(63_000_000).send(1, 11, 1, 5)
+	h.final(rec(0, 0, 1), rec(0, 1, 4), rec(0, 2, 5), rec(0, 3, 8), rec(0, 4, 10),
+		rec(1, 0, 2), rec(1, 1, 3), rec(1, 2, 6), rec(1, 3, 7), rec(1, 4, 9), rec(1, 5, 11))
+	r := Check(h.ops, Options{})
+	if !r.Valid() {
+		t.Fatalf("invalid: %s", describe(r))
+	}
+	gaps := func(m Measure) []string {
+		var out []string
+		for _, g := range m.Samples {
+			out = append(out, fmt.Sprintf("%s p%d %d", g.Fault, g.Partition, g.Nanos))
+		}
+		return out
+	}
+	u := r.Unavailability
+	// Each ok send completes 1µs after its invocation.
+	want := []string{"kill p0 6001000", "kill-leader p1 4001000", "pause p0 3001000", "pause p1 4001000"}
+	if got := gaps(u.Leader); !slices.Equal(got, want) {
+		t.Errorf("leader samples %v, want %v", got, want)
+	}
+	if u.Leader.Assumed != 2 || u.Leader.Unrecovered != 0 || u.Leader.N != 4 || u.Leader.P50Nanos != 4001000 || u.Leader.MaxNanos != 6001000 {
+		t.Errorf("leader %+v", u.Leader.Percentiles)
+	}
+	if k := u.Leader.ByFault["pause"]; k.N != 2 || k.P99Nanos != 4001000 {
+		t.Errorf("leader pause %+v", k)
+	}
+	want = []string{"kill-all p0 2001000", "kill-all p1 5001000"}
+	if got := gaps(u.KillAll); !slices.Equal(got, want) {
+		t.Errorf("kill-all samples %v, want %v", got, want)
+	}
+	if u.KillAll.P99Nanos != 5001000 || u.KillAll.Assumed != 0 {
+		t.Errorf("kill-all %+v", u.KillAll)
+	}
+	// The old figure charges the kill-all from its start: 22ms and 25ms.
+	if k := u.ByFault["kill-all"]; k.N != 2 || k.MaxNanos != 25001000 {
+		t.Errorf("old kill-all %+v", k)
+	}
+	if !strings.Contains(r.Verdict(), "after leader faults p50 4ms p99 6ms (4 samples), recovery after kill-all p99 5ms") {
+		t.Errorf("verdict %q", r.Verdict())
+	}
+}
+
+func TestUnhealedKillAll(t *testing.T) {
+	h := &hist{}
+	h.send(0, 1, 0, 0)
+	h.fault("kill-all")
+	h.send(0, 2, 0, 1)
+	h.final(rec(0, 0, 1), rec(0, 1, 2))
+	u := Check(h.ops, Options{}).Unavailability
+	if u.KillAll.Unrecovered != 1 || u.KillAll.N != 0 || u.Leader.N != 0 {
+		t.Errorf("kill-all %+v, leader %+v", u.KillAll, u.Leader)
+	}
+}
+
+func TestWhoseLeader(t *testing.T) {
+	for detail, want := range map[string]int32{
+		"kill -9 [3] (leader of partition 1), restart at heal":                    1,
+		"SIGSTOP [2] for 9s (leader of partition 12)":                             12,
+		"[1] | [2 3] (the active controller)":                                     -1,
+		"kill -9 [1] (leader of partition 0 unknown: no leader), restart at heal": -1,
+		"kill -9 [1] (leader of partition x)":                                     -1,
+		"":                                                                        -1,
+	} {
+		if got := whoseLeader(detail); got != want {
+			t.Errorf("whoseLeader(%q) = %d, want %d", detail, got, want)
+		}
+	}
+}
