@@ -479,6 +479,10 @@ func (mg *measuring) done() Measure {
 	return mg.m
 }
 
+// PercentilesOf summarizes samples ns (nearest rank), sorting them in
+// place: for pooling the samples of several runs.
+func PercentilesOf(ns []int64) Percentiles { return percentiles(ns) }
+
 // percentiles of ns by nearest rank; ns is sorted in place.
 func percentiles(ns []int64) Percentiles {
 	if len(ns) == 0 {
