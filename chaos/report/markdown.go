@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -174,4 +175,38 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Write loads the runs of dir (those of opts.Seeds, if any), writes their
+// report to w and returns their aggregate.
+func Write(w io.Writer, dir string, opts Options) (*Aggregate, error) {
+	runs, err := Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	a := Sum(runs)
+	return a, Markdown(w, a)
+}
+
+// WriteFile is Write to the file out (created or replaced only once the
+// report is complete).
+func WriteFile(out, dir string, opts Options) (*Aggregate, error) {
+	var b bytes.Buffer
+	a, err := Write(&b, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return a, os.WriteFile(out, b.Bytes(), 0o644)
+}
+
+// Line is the aggregate in one line.
+func (a *Aggregate) Line() string {
+	met, why := a.Met()
+	verdict := "goal met"
+	if !met {
+		verdict = "goal not met: " + strings.Join(why, "; ")
+	}
+	return fmt.Sprintf("%d runs (%d valid, %d invalid, %d errored); unavailability after leader faults p50 %s p99 %s (%d samples); %s",
+		a.Runs, len(a.ByStatus[Valid]), len(a.ByStatus[Invalid]), len(a.ByStatus[Errored]),
+		Dur(a.Leader.P50Nanos), Dur(a.Leader.P99Nanos), a.Leader.N, verdict)
 }

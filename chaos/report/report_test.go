@@ -51,7 +51,9 @@ func (h *hist) final(recs ...history.Record) {
 	h.add(history.Op{Process: 100, Type: history.OK, F: history.FinalRead, Records: recs})
 }
 
-func rec(p int32, off, v int64) history.Record { return history.Record{Partition: p, Offset: off, Value: v} }
+func rec(p int32, off, v int64) history.Record {
+	return history.Record{Partition: p, Offset: off, Value: v}
+}
 
 // goodHistory is a valid run: a kill of p0's leader answered after
 // leaderMS, a kill-all whose heal is answered after 5 ms on p0 and 7 ms
@@ -62,7 +64,7 @@ func goodHistory(leaderMS int64) *hist {
 	h.send(1, 2, 1, 0)
 	h.at(10).fault("kill", []int32{1}, []int32{1, 2})
 	h.at(11).send(1, 3, 1, 1)
-	h.at(10 + leaderMS).send(0, 4, 0, 1)
+	h.at(10+leaderMS).send(0, 4, 0, 1)
 	h.heal("kill")
 	h.at(20_000).fault("kill-all", []int32{1, 2, 3}, []int32{1, 2})
 	h.at(25_000).heal("kill-all")

@@ -1,9 +1,11 @@
 // Command chaos runs fault-injection runs against a three-node samsa
 // cluster in network namespaces (package chaos/harness), one per seed from
-// -seed on, and writes DIR/seed-N/history.jsonl, the nodes' logs and one
-// summary line per seed. It needs root.
+// -seed on, and writes DIR/seed-N/{config.json,history.jsonl,results.json,
+// summary.txt}, the nodes' logs and one summary line per seed; with
+// -report, the reliability report of its seeds (package chaos/report). It
+// needs root.
 //
-//	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos
+//	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos -report /tmp/chaos/reliability.md
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/samsa-io/samsa/chaos/checker"
 	"github.com/samsa-io/samsa/chaos/harness"
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/chaos/report"
 )
 
 func main() {
@@ -34,6 +37,7 @@ func main() {
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
+	reportPath := flag.String("report", "", "after the runs, write the reliability report of this invocation's seeds to this file (chaos/report; e.g. docs/reliability.md)")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
 	flag.Parse()
 	if err := harness.Probe(); err != nil {
@@ -77,8 +81,10 @@ func main() {
 		}
 	}
 	failed := 0
+	var ran []uint64
 	for i := range *runs {
 		s := *seed + uint64(i)
+		ran = append(ran, s)
 		dir, err := filepath.Abs(filepath.Join(*out, fmt.Sprintf("seed-%d", s)))
 		if err != nil {
 			fatal(err)
@@ -111,6 +117,13 @@ func main() {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if *reportPath != "" {
+		a, err := report.WriteFile(*reportPath, *out, report.Options{Seeds: ran})
+		if err != nil {
+			fatal(fmt.Errorf("report: %w", err))
+		}
+		fmt.Printf("report %s: %s\n", *reportPath, a.Line())
 	}
 	if failed > 0 {
 		os.Exit(1)
