@@ -591,6 +591,16 @@ func FuzzCheck(f *testing.F) {
 {"index":4,"type":"ok","f":"audit","offset":9223372036854775807,"records":[{"o":3,"v":3},{"o":3,"v":4},{"o":1,"v":2}]}
 {"index":5,"type":"ok","f":"final-read","records":[{"o":3,"v":3}]}
 `))
+	f.Add([]byte(`{"index":0,"time":1,"type":"invoke","f":"send","value":1}
+{"index":1,"time":2,"type":"ok","f":"send","value":1,"partition":1}
+{"index":2,"time":3,"process":-1,"type":"invoke","f":"fault","fault":"kill","targets":[2],"leaders":[-1,2,9]}
+{"index":3,"time":4,"process":-1,"type":"ok","f":"fault","fault":"kill"}
+{"index":4,"time":5,"process":-1,"type":"invoke","f":"fault","fault":"kill-all","targets":[1,2,3]}
+{"index":5,"time":6,"process":-1,"type":"info","f":"fault","fault":"kill-all"}
+{"index":6,"time":7,"process":-1,"type":"invoke","f":"fault","fault":"kill-leader","detail":"kill -9 [3] (leader of partition 1), restart at heal"}
+{"index":7,"time":8,"type":"invoke","f":"send","value":2}
+{"index":8,"time":9,"type":"ok","f":"send","value":2,"partition":1,"offset":1}
+`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ops, err := history.Read(bytes.NewReader(b))
 		if err != nil {

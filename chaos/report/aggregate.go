@@ -62,6 +62,17 @@ type Aggregate struct {
 	Rejudged []uint64
 	// Errors are the reasons of errored runs, by seed.
 	Errors map[uint64]string
+	// PerRun is a line for each run, in seed order.
+	PerRun []RunLine
+}
+
+// RunLine is one run in brief. The p99s are -1 without samples.
+type RunLine struct {
+	Seed                         uint64
+	Status                       Status
+	Faults                       int // injected, the closing heal-all not counted
+	Acked, Indeterminate, Failed int
+	LeaderP99, KillAllP99        int64
 }
 
 // Sum aggregates runs.
@@ -81,7 +92,11 @@ func Sum(runs []*Run) *Aggregate {
 		}
 		a.Crashes += r.Crashes
 		if c := r.Config; c != nil {
-			a.Targets[strings.TrimSpace(c.Target+" "+c.Version)]++
+			t := c.Target
+			if c.Version != "" {
+				t += " (" + c.Version + ")"
+			}
+			a.Targets[t]++
 			a.Durations[c.Duration]++
 			a.Quiets[c.Quiet]++
 			a.FaultSets[strings.Join(c.Faults, ", ")]++
@@ -97,9 +112,24 @@ func Sum(runs []*Run) *Aggregate {
 		}
 		a.Layouts[layout]++
 		res := r.Result
+		line := RunLine{Seed: r.Seed, Status: st, LeaderP99: -1, KillAllP99: -1}
 		if res == nil {
+			a.PerRun = append(a.PerRun, line)
 			continue
 		}
+		line.Acked, line.Indeterminate, line.Failed = res.Stats.Acknowledged, res.Stats.Indeterminate, res.Stats.Failed
+		for k, n := range res.Stats.Faults {
+			if k != healAll {
+				line.Faults += n
+			}
+		}
+		if m := res.Unavailability.Leader; m.N > 0 {
+			line.LeaderP99 = m.P99Nanos
+		}
+		if m := res.Unavailability.KillAll; m.N > 0 {
+			line.KillAllP99 = m.P99Nanos
+		}
+		a.PerRun = append(a.PerRun, line)
 		if r.Recorded != nil && *r.Recorded != res.Valid() {
 			a.Rejudged = append(a.Rejudged, r.Seed)
 		}

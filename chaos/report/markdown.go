@@ -57,7 +57,15 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("| Duration under faults, per run | %s |\n", several(a.Durations))
 	p("| Quiet period after the heal | %s |\n", several(a.Quiets))
 	p("| Fault kinds scheduled | %s |\n", several(a.FaultSets))
-	p("| Cluster | three nodes in network namespaces (isolated layout: three controllers, three brokers); topic of 3 partitions, RF 3, `min.insync.replicas=2`, unclean leader election off |\n")
+	nodes := "three combined broker and controller nodes"
+	switch layout, _ := only(a.Layouts); layout {
+	case "isolated":
+		nodes = "three controllers and three brokers"
+	case "combined":
+	default:
+		nodes = "three combined broker and controller nodes, or (isolated layout) three controllers and three brokers"
+	}
+	p("| Cluster | %s, each in its own network namespace; a topic of 3 partitions, RF 3, `min.insync.replicas=2`, unclean leader election off |\n", nodes)
 	p("| Workload | 4 idempotent acks=all producers (franz-go and samsa's client, alternately), one consumer by assign, one by subscribe; after the heal and the quiet period, final reads of every partition and an audit of every replica on disk |\n\n")
 
 	p("## Runs\n\n")
@@ -78,6 +86,12 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		}
 		p("\n")
 	}
+	p("<details><summary>Each run</summary>\n\n")
+	p("| Seed | Status | Faults | Acked | Indeterminate | Failed | After leader faults p99 | Kill-all recovery p99 |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range a.PerRun {
+		p("| %d | %s | %d | %d | %d | %d | %s | %s |\n", r.Seed, r.Status, r.Faults, r.Acked, r.Indeterminate, r.Failed, durOrDash(r.LeaderP99), durOrDash(r.KillAllP99))
+	}
+	p("\n</details>\n\n")
 	if len(a.Rejudged) > 0 {
 		p("The checker now judges seeds %s otherwise than their results.json recorded (the checker changed since they ran).\n\n", Seeds(a.Rejudged))
 	}
@@ -160,6 +174,13 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("runs the seeds into chaos-out/ and writes this file. To regenerate it from the runs of an output directory OUT (the `-out` of chaos/cmd/chaos), after more seeds or a change to the checker:\n\n```\ngo run ./chaos/cmd/report -in OUT -out docs/reliability.md\n```\n")
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+func durOrDash(ns int64) string {
+	if ns < 0 {
+		return "–"
+	}
+	return Dur(ns)
 }
 
 func seedsOrDash(s []uint64) string {

@@ -204,7 +204,9 @@ func TestMarkdown(t *testing.T) {
 		"**Goal not met** over 4 runs: 1 of 4 runs show anomalies (seeds 3); 1 of 4 runs did not complete (seeds 5).",
 		"| Runs | 4 (2 valid, 1 invalid, 1 errored) |",
 		"| Seeds | 1-3, 5 |",
-		"| Target | samsa abc123 |",
+		"| Target | samsa (abc123) |",
+		"| Cluster | three combined broker and controller nodes,",
+		"| 3 | invalid | 2 | 8 | 0 | 0 | 3ms | 7ms |\n| 5 | errored | 0 | 0 | 0 | 0 | – | – |",
 		"| Duration under faults, per run | 30s |",
 		"| kill | 3 | 3 |\n| kill-all | 3 | 3 |\n| **all** | 6 | |",
 		"| lost-write | 1 | 3 |",
@@ -292,4 +294,40 @@ func TestSeeds(t *testing.T) {
 			t.Errorf("Seeds(%v) = %q, want %q", c.in, got, c.want)
 		}
 	}
+}
+
+// FuzzLoadRun: whatever a run directory's files hold, a report of it is
+// written without crashing, and the run is classified.
+func FuzzLoadRun(f *testing.F) {
+	h := goodHistory(3)
+	var hb bytes.Buffer
+	enc := json.NewEncoder(&hb)
+	for i := range h.ops {
+		if err := enc.Encode(&h.ops[i]); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(hb.Bytes(), []byte(complete(1)), []byte(`{"valid":true,"anomalies":{}}`), []byte(`{"layout":"combined","duration":"30s"}`))
+	f.Add([]byte("{"), []byte("error: x"), []byte("[]"), []byte("null"))
+	f.Fuzz(func(t *testing.T, hist, summary, results, config []byte) {
+		dir := t.TempDir()
+		d := filepath.Join(dir, "seed-1")
+		must(t, os.MkdirAll(d, 0o755))
+		for name, b := range map[string][]byte{"history.jsonl": hist, "summary.txt": summary, "results.json": results, "config.json": config} {
+			must(t, os.WriteFile(filepath.Join(d, name), b, 0o644))
+		}
+		for _, recorded := range []bool{false, true} {
+			runs, err := Load(dir, Options{Recorded: recorded})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := runs[0].Status(); st != Valid && st != Invalid && st != Errored {
+				t.Fatalf("status %q", st)
+			}
+			var b bytes.Buffer
+			if err := Markdown(&b, Sum(runs)); err != nil || !strings.Contains(b.String(), "| Runs | 1 (") {
+				t.Fatalf("report %v:\n%s", err, b.String())
+			}
+		}
+	})
 }
