@@ -36,6 +36,7 @@ func main() {
 	quiet := flag.Duration("quiet", 10*time.Second, "workload time after the heal, before the final reads")
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
+	samsaVersion := flag.String("samsa-version", "", "what config.json records as the version of the -samsa binary (default: \"a given binary\")")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
 	reportPath := flag.String("report", "", "after the runs, write the reliability report of this invocation's seeds to this file (chaos/report; e.g. docs/reliability.md)")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
@@ -51,6 +52,9 @@ func main() {
 	}
 	bin := *samsa
 	version := "a given binary"
+	if *samsaVersion != "" {
+		version = *samsaVersion
+	}
 	if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
