@@ -62,6 +62,9 @@ type Aggregate struct {
 	Rejudged []uint64
 	// Errors are the reasons of errored runs, by seed.
 	Errors map[uint64]string
+	// FirstDay and LastDay are the dates (UTC) the runs started, "" if
+	// none recorded it.
+	FirstDay, LastDay string
 	// PerRun is a line for each run, in seed order.
 	PerRun []RunLine
 }
@@ -100,6 +103,15 @@ func Sum(runs []*Run) *Aggregate {
 			a.Durations[c.Duration]++
 			a.Quiets[c.Quiet]++
 			a.FaultSets[strings.Join(c.Faults, ", ")]++
+			if len(c.Started) >= 10 {
+				day := c.Started[:10]
+				if a.FirstDay == "" || day < a.FirstDay {
+					a.FirstDay = day
+				}
+				if day > a.LastDay {
+					a.LastDay = day
+				}
+			}
 		} else {
 			a.Targets["not recorded"]++
 			a.Durations["not recorded"]++

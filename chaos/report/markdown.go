@@ -52,6 +52,13 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("| | |\n|---|---|\n")
 	p("| Runs | %d (%d valid, %d invalid, %d errored) |\n", a.Runs, len(a.ByStatus[Valid]), len(a.ByStatus[Invalid]), len(a.ByStatus[Errored]))
 	p("| Seeds | %s |\n", Seeds(a.Seeds))
+	switch {
+	case a.FirstDay == "":
+	case a.FirstDay == a.LastDay:
+		p("| Run on | %s |\n", a.FirstDay)
+	default:
+		p("| Run on | %s to %s |\n", a.FirstDay, a.LastDay)
+	}
 	p("| Target | %s |\n", several(a.Targets))
 	p("| Layout | %s |\n", several(a.Layouts))
 	p("| Duration under faults, per run | %s |\n", several(a.Durations))

@@ -84,7 +84,8 @@ func writeRun(t *testing.T, dir string, seed uint64, h *hist, summary string, re
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Target: "samsa", Version: "abc123", Seed: seed, Layout: "combined", Duration: "30s", Quiet: "5s", Faults: []string{"kill", "kill-all"}}
+	cfg := Config{Target: "samsa", Version: "abc123", Seed: seed, Layout: "combined", Duration: "30s", Quiet: "5s", Faults: []string{"kill", "kill-all"},
+		Started: fmt.Sprintf("2026-12-%02dT10:00:00Z", seed)}
 	b, _ := json.Marshal(&cfg)
 	must(t, os.WriteFile(filepath.Join(d, "config.json"), b, 0o644))
 	if summary != "" {
@@ -204,7 +205,7 @@ func TestMarkdown(t *testing.T) {
 		"**Goal not met** over 4 runs: 1 of 4 runs show anomalies (seeds 3); 1 of 4 runs did not complete (seeds 5).",
 		"| Runs | 4 (2 valid, 1 invalid, 1 errored) |",
 		"| Seeds | 1-3, 5 |",
-		"| Target | samsa (abc123) |",
+		"| Run on | 2026-12-01 to 2026-12-05 |\n| Target | samsa (abc123) |",
 		"| Cluster | three combined broker and controller nodes,",
 		"| 3 | invalid | 2 | 8 | 0 | 0 | 3ms | 7ms |\n| 5 | errored | 0 | 0 | 0 | 0 | – | – |",
 		"| Duration under faults, per run | 30s |",
