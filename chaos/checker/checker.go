@@ -186,6 +186,9 @@ type Measure struct {
 	// Assumed counts the samples of faults whose history entries did not
 	// say who led the partition, taken as if the fault removed its leader.
 	Assumed int `json:"assumed"`
+	// Overlapping counts the samples whose outage outlasted the start of
+	// the next fault (Gap.Overlaps).
+	Overlapping int `json:"overlapping"`
 }
 
 // Gap is one unavailability sample.
@@ -195,6 +198,11 @@ type Gap struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Nanos     int64  `json:"ns"`
+	// Overlaps says the next fault (the closing heal-all not counted)
+	// started before the partition acknowledged a send again: part of the
+	// outage may be that fault's (set in Unavailability.Leader and
+	// KillAll only).
+	Overlaps bool `json:"overlaps,omitempty"`
 }
 
 // Percentiles summarize a set of samples (nearest rank).

@@ -645,9 +645,10 @@ func TestUnavailabilityAfterLeaderFaults(t *testing.T) {
 	h.at(40_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill-leader",
 		Detail: "kill -9 [3] (leader of partition 1), restart at heal", Node: 3})
 	h.at(41_000_000).heal()
-	h.at(44_000_000).send(1, 7, 1, 3)
 	// An older entry that says nothing: assumed to remove every leader.
+	// p1 is back only after it started.
 	h.at(50_000_000).fault("pause")
+	h.at(50_500_000).send(1, 7, 1, 3)
 	h.at(51_000_000).heal()
 	h.at(53_000_000).send(0, 8, 0, 3)
 	h.at(54_000_000).send(1, 9, 1, 4)
@@ -671,14 +672,24 @@ func TestUnavailabilityAfterLeaderFaults(t *testing.T) {
 	}
 	u := r.Unavailability
 	// Each ok send completes 1µs after its invocation.
-	want := []string{"kill p0 6001000", "kill-leader p1 4001000", "pause p0 3001000", "pause p1 4001000"}
+	want := []string{"kill p0 6001000", "kill-leader p1 10501000", "pause p0 3001000", "pause p1 501000"}
 	if got := gaps(u.Leader); !slices.Equal(got, want) {
 		t.Errorf("leader samples %v, want %v", got, want)
 	}
-	if u.Leader.Assumed != 2 || u.Leader.Unrecovered != 0 || u.Leader.N != 4 || u.Leader.P50Nanos != 4001000 || u.Leader.MaxNanos != 6001000 {
+	// Only the kill-leader's p1 outlasted the start of the next fault.
+	var over []string
+	for _, g := range u.Leader.Samples {
+		if g.Overlaps {
+			over = append(over, fmt.Sprintf("%s p%d", g.Fault, g.Partition))
+		}
+	}
+	if !slices.Equal(over, []string{"kill-leader p1"}) || u.Leader.Overlapping != 1 {
+		t.Errorf("overlapping %v (%d)", over, u.Leader.Overlapping)
+	}
+	if u.Leader.Assumed != 2 || u.Leader.Unrecovered != 0 || u.Leader.N != 4 || u.Leader.P50Nanos != 3001000 || u.Leader.MaxNanos != 10501000 {
 		t.Errorf("leader %+v", u.Leader.Percentiles)
 	}
-	if k := u.Leader.ByFault["pause"]; k.N != 2 || k.P99Nanos != 4001000 {
+	if k := u.Leader.ByFault["pause"]; k.N != 2 || k.P99Nanos != 3001000 {
 		t.Errorf("leader pause %+v", k)
 	}
 	want = []string{"kill-all p0 2001000", "kill-all p1 5001000"}
@@ -692,7 +703,7 @@ func TestUnavailabilityAfterLeaderFaults(t *testing.T) {
 	if k := u.ByFault["kill-all"]; k.N != 2 || k.MaxNanos != 25001000 {
 		t.Errorf("old kill-all %+v", k)
 	}
-	if !strings.Contains(r.Verdict(), "after leader faults p50 4ms p99 6ms (4 samples), recovery after kill-all p99 5ms") {
+	if !strings.Contains(r.Verdict(), "after leader faults p50 3ms p99 11ms (4 samples), recovery after kill-all p99 5ms") {
 		t.Errorf("verdict %q", r.Verdict())
 	}
 }

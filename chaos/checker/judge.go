@@ -385,10 +385,21 @@ func (c *checker) judgeUnavailability() {
 	byKind := map[string][]int64{}
 	var all []int64
 	leader, killAll := newMeasuring(), newMeasuring()
-	for _, f := range c.faults {
+	// nextStart[i] is when the fault after c.faults[i] started (the
+	// closing heal-all not counted), -1 if none did.
+	nextStart := make([]int64, len(c.faults))
+	after := int64(-1)
+	for i := len(c.faults) - 1; i >= 0; i-- {
+		nextStart[i] = after
+		if c.faults[i].kind != healAll {
+			after = c.faults[i].time
+		}
+	}
+	for fi, f := range c.faults {
 		if f.time > c.lastSend {
 			continue
 		}
+		overlaps := func(ack int64) bool { return nextStart[fi] >= 0 && ack > nextStart[fi] }
 		for _, t := range parts {
 			if ack, ok := next(t, f.time); !ok {
 				u.Unrecovered++
@@ -406,7 +417,7 @@ func (c *checker) judgeUnavailability() {
 					killAll.m.Unrecovered++
 				} else if f.healed <= c.lastSend {
 					ack, ok := next(t, f.healed)
-					killAll.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.healed}, ok, false)
+					killAll.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.healed, Overlaps: overlaps(ack)}, ok, false)
 				}
 				continue
 			}
@@ -415,7 +426,7 @@ func (c *checker) judgeUnavailability() {
 				continue
 			}
 			ack, ok := next(t, f.time)
-			leader.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time}, ok, assumed)
+			leader.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time, Overlaps: overlaps(ack)}, ok, assumed)
 		}
 	}
 	p := percentiles(all)
@@ -464,6 +475,9 @@ func (mg *measuring) add(g Gap, ok, assumed bool) {
 	}
 	if assumed {
 		mg.m.Assumed++
+	}
+	if g.Overlaps {
+		mg.m.Overlapping++
 	}
 	mg.m.Samples = append(mg.m.Samples, g)
 	mg.all = append(mg.all, g.Nanos)

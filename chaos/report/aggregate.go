@@ -32,6 +32,10 @@ type Pooled struct {
 	ByFault     map[string]checker.Percentiles
 	Unrecovered int
 	Assumed     int
+	// Overlapping counts the samples whose outage outlasted the start of
+	// the next fault (checker.Gap.Overlaps), overall and by fault kind.
+	Overlapping    int
+	OverlapByFault map[string]int
 }
 
 // Aggregate is the runs summed up.
@@ -183,6 +187,8 @@ func Sum(runs []*Run) *Aggregate {
 type pooling struct {
 	all         []int64
 	byKind      map[string][]int64
+	overlap     map[string]int
+	overlaps    int
 	unrecovered int
 	assumed     int
 }
@@ -191,11 +197,15 @@ func (p *pooling) add(m checker.Measure) { p.addGaps(m.Samples, m.Unrecovered, m
 
 func (p *pooling) addGaps(gs []checker.Gap, unrecovered, assumed int) {
 	if p.byKind == nil {
-		p.byKind = map[string][]int64{}
+		p.byKind, p.overlap = map[string][]int64{}, map[string]int{}
 	}
 	for _, g := range gs {
 		p.all = append(p.all, g.Nanos)
 		p.byKind[g.Fault] = append(p.byKind[g.Fault], g.Nanos)
+		if g.Overlaps {
+			p.overlaps++
+			p.overlap[g.Fault]++
+		}
 	}
 	p.unrecovered += unrecovered
 	p.assumed += assumed
@@ -203,7 +213,10 @@ func (p *pooling) addGaps(gs []checker.Gap, unrecovered, assumed int) {
 
 func (p *pooling) done() Pooled {
 	out := Pooled{Percentiles: checker.PercentilesOf(p.all), ByFault: map[string]checker.Percentiles{},
-		Unrecovered: p.unrecovered, Assumed: p.assumed}
+		Unrecovered: p.unrecovered, Assumed: p.assumed, Overlapping: p.overlaps, OverlapByFault: map[string]int{}}
+	for k, n := range p.overlap {
+		out.OverlapByFault[k] = n
+	}
 	for k, ns := range p.byKind {
 		out.ByFault[k] = checker.PercentilesOf(ns)
 	}

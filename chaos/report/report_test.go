@@ -212,8 +212,8 @@ func TestMarkdown(t *testing.T) {
 		"| kill | 3 | 3 |\n| kill-all | 3 | 3 |\n| **all** | 6 | |",
 		"| lost-write | 1 | 3 |",
 		"| duplicate | 0 | – |",
-		"| after a leader fault | **all** | 3 | 3ms | 9ms | 9ms |",
-		"| recovery after kill-all | kill-all | 6 | 5ms | 7ms | 7ms |",
+		"| after a leader fault | **all** | 3 | 3ms | 9ms | 9ms | 0 |",
+		"| recovery after kill-all | kill-all | 6 | 5ms | 7ms | 7ms | 0 |",
 		"- seed 5: cluster not ready",
 		"The checker now judges seeds 1 otherwise",
 		"make chaos SEED=<first seed>", // seeds not contiguous
@@ -331,4 +331,15 @@ func FuzzLoadRun(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPoolingOverlaps(t *testing.T) {
+	var p pooling
+	p.add(checker.Measure{Samples: []checker.Gap{{Fault: "kill", Nanos: 5}, {Fault: "pause", Nanos: 9, Overlaps: true}}, Unrecovered: 1, Assumed: 2})
+	p.add(checker.Measure{Samples: []checker.Gap{{Fault: "pause", Nanos: 1, Overlaps: true}}})
+	got := p.done()
+	if got.N != 3 || got.MaxNanos != 9 || got.Overlapping != 2 || got.OverlapByFault["pause"] != 2 || got.OverlapByFault["kill"] != 0 ||
+		got.Unrecovered != 1 || got.Assumed != 2 || got.ByFault["pause"].N != 2 {
+		t.Errorf("pooled %+v", got)
+	}
 }
