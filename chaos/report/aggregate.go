@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,6 +267,36 @@ func Seeds(seeds []uint64) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ParseSeeds reads a list of seeds as Seeds writes it ("1-10, 12"; commas
+// with or without spaces); "" is none.
+func ParseSeeds(s string) ([]uint64, error) {
+	var out []uint64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad seed %q", part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a || b-a >= 1<<20 {
+				return nil, fmt.Errorf("bad seed range %q", part)
+			}
+		}
+		for x := a; ; x++ {
+			out = append(out, x)
+			if x == b {
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Dur formats nanoseconds to the millisecond.

@@ -343,3 +343,21 @@ func TestPoolingOverlaps(t *testing.T) {
 		t.Errorf("pooled %+v", got)
 	}
 }
+
+func TestParseSeeds(t *testing.T) {
+	got, err := ParseSeeds("1-3, 5,7-8")
+	if err != nil || !slices.Equal(got, []uint64{1, 2, 3, 5, 7, 8}) {
+		t.Errorf("ParseSeeds = %v, %v", got, err)
+	}
+	if back := Seeds(got); back != "1-3, 5, 7-8" {
+		t.Errorf("round trip %q", back)
+	}
+	if got, err := ParseSeeds(""); err != nil || got != nil {
+		t.Errorf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"x", "3-1", "1-", "-2", "0-99999999999"} {
+		if _, err := ParseSeeds(bad); err == nil {
+			t.Errorf("ParseSeeds(%q) accepted", bad)
+		}
+	}
+}

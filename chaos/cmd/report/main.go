@@ -30,16 +30,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	in := fs.String("in", "chaos-out", "the chaos output directory (seed-N/ subdirectories)")
 	out := fs.String("out", "", "where to write the Markdown report (default: standard output)")
 	recorded := fs.Bool("recorded", false, "use each run's results.json instead of judging its history again")
+	seedList := fs.String("seeds", "", "only these seeds, e.g. 1-10,15 (default: every seed-N of -in)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: report [-in DIR] [-out FILE] [-recorded]")
+		fmt.Fprintln(stderr, "usage: report [-in DIR] [-out FILE] [-seeds LIST] [-recorded]")
 		return 2
 	}
 	var a *report.Aggregate
-	var err error
-	opts := report.Options{Recorded: *recorded}
+	seeds, err := report.ParseSeeds(*seedList)
+	if err != nil {
+		fmt.Fprintf(stderr, "report: -seeds: %v\n", err)
+		return 2
+	}
+	opts := report.Options{Recorded: *recorded, Seeds: seeds}
 	if *out == "" {
 		a, err = report.Write(stdout, *in, opts)
 	} else {

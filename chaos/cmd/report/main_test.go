@@ -78,6 +78,16 @@ func TestReportCommand(t *testing.T) {
 	if code := run([]string{"-in", dir}, &stdout, &stderr); code != 0 || stdout.String() != string(md) {
 		t.Errorf("exit %d, stdout differs from the file", code)
 	}
+	// -seeds selects; no run left is an error, as is a bad list.
+	if code := run([]string{"-in", dir, "-seeds", "4"}, &stdout, &stderr); code != 0 {
+		t.Errorf("-seeds 4: exit %d", code)
+	}
+	if code := run([]string{"-in", dir, "-seeds", "5-9"}, &stdout, &stderr); code != 2 {
+		t.Errorf("-seeds 5-9: exit %d", code)
+	}
+	if code := run([]string{"-in", dir, "-seeds", "x"}, &stdout, &stderr); code != 2 {
+		t.Errorf("-seeds x: exit %d", code)
+	}
 	// A directory without runs, and stray arguments, are errors.
 	if code := run([]string{"-in", t.TempDir()}, &stdout, &stderr); code != 2 {
 		t.Errorf("empty directory: exit %d", code)
