@@ -139,6 +139,9 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("**After a leader fault**: for each fault that removed a partition's leader — its targets (the nodes killed, shut down, paused, cut off or whose packets it dropped) included the node that led the partition just before the fault, as the history records it — the time from the fault's start to the first send acknowledged on that partition after it. ")
 	p("**Recovery after kill-all**: a kill-all keeps every node down until its heal, by design, so it is measured from the heal (every node restarted) to the first acknowledged send on each partition. ")
 	p("Samples of all runs are pooled; percentiles are nearest-rank. The figure is what a producer sees: it includes the clients' retries and metadata refreshes (four producers, each sending one record at a time with 10 ms between sends).\n\n")
+	if a.Leader.N > 0 && a.Leader.N < 100 {
+		p("With fewer than 100 samples, as here (%d after leader faults), the nearest-rank p99 is the maximum.\n\n", a.Leader.N)
+	}
 	p("A sample *runs into the next fault* when the next fault started before the partition acknowledged a send again: part of that outage may be the next fault's doing (faults come one after another with gaps of 0.5 to 2 s).\n\n")
 	p("| Figure | Fault | Samples | p50 | p99 | max | Ran into the next fault |\n|---|---|---:|---:|---:|---:|---:|\n")
 	row := func(fig, kind string, pc checker.Percentiles, over int) {
