@@ -52,14 +52,21 @@ bench-compare:
 
 # Fault-injection runs (chaos/harness, as root): RUNS seeds from SEED on a
 # three-node samsa cluster in network namespaces, each judged by chaos/checker
-# (a verdict line per seed; history.jsonl and results.json in chaos-out/seed-N).
-# TARGET=kafka runs them against three Apache Kafka nodes (the reference).
+# (a verdict line per seed; history.jsonl and results.json in chaos-out/seed-N),
+# then the reliability report of those seeds written to docs/reliability.md
+# (chaos/report; regenerate it with go run ./chaos/cmd/report -in chaos-out
+# -out docs/reliability.md). TARGET=kafka runs them against three Apache
+# Kafka nodes (the reference).
 RUNS ?= 200
 SEED ?= 1
 LAYOUT ?= combined
 TARGET ?= samsa
+DURATION ?= 60s
+QUIET ?= 10s
+CHAOS_OUT ?= chaos-out
+RELIABILITY ?= docs/reliability.md
 chaos:
-	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -target $(TARGET) -q
+	$(GO) run ./chaos/cmd/chaos -seed $(SEED) -runs $(RUNS) -layout $(LAYOUT) -target $(TARGET) -duration $(DURATION) -quiet $(QUIET) -out $(CHAOS_OUT) -q -report $(RELIABILITY)
 
 clean:
 	rm -rf bin samsa-data chaos-out

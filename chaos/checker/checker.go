@@ -135,10 +135,29 @@ type Stats struct {
 	DurationNanos int64 `json:"duration_ns"`
 }
 
-// Unavailability is how long produce stayed unavailable after faults: for
-// each fault that started while the workload was still sending, and each
-// partition that ever acknowledged a send, the time from the fault's start
-// to the next ok send on that partition.
+// Unavailability is how long produce stayed unavailable after faults.
+//
+// Leader is the figure to judge a run by: for each fault that started while
+// the workload was still sending and removed a partition's leader, the time
+// from the fault's start to the next ok send on that partition. A fault
+// removes a leader when its targets (history.Op.Targets: the nodes killed,
+// stopped, paused or cut off) include the node that led the partition just
+// before it started (history.Op.Leaders). Histories that do not record
+// leaders fall back on the partition a leader fault's detail names ("leader
+// of partition N"); failing that, the fault is assumed to remove every
+// partition's leader (counted in Leader.Assumed).
+//
+// A kill-all stops every node until its heal, by design, so nothing can
+// acknowledge meanwhile: it is measured apart, in KillAll, from the heal
+// (every node restarted) to each partition's next ok send — the recovery
+// after kill-all.
+//
+// Samples, the percentiles, ByFault and Unrecovered are the older, cruder
+// figure, kept for comparison: for every fault (kill-all and the final
+// heal-all included) and every partition that ever acknowledged a send, the
+// time from the fault's start to the next ok send on that partition. It
+// charges a kill-all for the time its nodes are down on purpose, and a
+// fault that touches no leader for the outage of a fault before it.
 type Unavailability struct {
 	Samples  []Gap `json:"samples"`
 	P50Nanos int64 `json:"p50_ns"`
@@ -149,6 +168,27 @@ type Unavailability struct {
 	// Unrecovered counts (fault, partition) pairs after which the partition
 	// acknowledged no send before the end of the history.
 	Unrecovered int `json:"unrecovered"`
+
+	Leader  Measure `json:"leader"`
+	KillAll Measure `json:"kill_all_recovery"`
+}
+
+// Measure is one figure of unavailability: its samples and their
+// percentiles, overall and by kind of fault.
+type Measure struct {
+	Percentiles
+	ByFault map[string]Percentiles `json:"by_fault"`
+	Samples []Gap                  `json:"samples"`
+	// Unrecovered counts (fault, partition) pairs after which the partition
+	// acknowledged no send before the end of the history (or, for a
+	// kill-all, that no heal ended).
+	Unrecovered int `json:"unrecovered"`
+	// Assumed counts the samples of faults whose history entries did not
+	// say who led the partition, taken as if the fault removed its leader.
+	Assumed int `json:"assumed"`
+	// Overlapping counts the samples whose outage outlasted the start of
+	// the next fault (Gap.Overlaps).
+	Overlapping int `json:"overlapping"`
 }
 
 // Gap is one unavailability sample.
@@ -158,6 +198,11 @@ type Gap struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Nanos     int64  `json:"ns"`
+	// Overlaps says the next fault (the closing heal-all not counted)
+	// started before the partition acknowledged a send again: part of the
+	// outage may be that fault's (set in Unavailability.Leader and
+	// KillAll only).
+	Overlaps bool `json:"overlaps,omitempty"`
 }
 
 // Percentiles summarize a set of samples (nearest rank).
@@ -212,8 +257,13 @@ func (r *Result) Verdict() string {
 	summary := fmt.Sprintf("%d acked, %d indeterminate, %d failed, %d values read, %d faults",
 		s.Acknowledged, s.Indeterminate, s.Failed, s.ReadValues, sum(s.Faults))
 	if r.Valid() {
-		return fmt.Sprintf("valid: %s; 0 lost, 0 duplicate, 0 inconsistent-offset, 0 divergent; produce unavailability p50 %s p99 %s",
-			summary, ms(r.Unavailability.P50Nanos), ms(r.Unavailability.P99Nanos))
+		u := &r.Unavailability
+		line := fmt.Sprintf("valid: %s; 0 lost, 0 duplicate, 0 inconsistent-offset, 0 divergent; produce unavailability after leader faults p50 %s p99 %s (%d samples)",
+			summary, ms(u.Leader.P50Nanos), ms(u.Leader.P99Nanos), u.Leader.N)
+		if u.KillAll.N > 0 {
+			line += fmt.Sprintf(", recovery after kill-all p99 %s", ms(u.KillAll.P99Nanos))
+		}
+		return line
 	}
 	var bad []string
 	if r.Malformed.Count > 0 {

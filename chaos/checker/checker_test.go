@@ -591,6 +591,16 @@ func FuzzCheck(f *testing.F) {
 {"index":4,"type":"ok","f":"audit","offset":9223372036854775807,"records":[{"o":3,"v":3},{"o":3,"v":4},{"o":1,"v":2}]}
 {"index":5,"type":"ok","f":"final-read","records":[{"o":3,"v":3}]}
 `))
+	f.Add([]byte(`{"index":0,"time":1,"type":"invoke","f":"send","value":1}
+{"index":1,"time":2,"type":"ok","f":"send","value":1,"partition":1}
+{"index":2,"time":3,"process":-1,"type":"invoke","f":"fault","fault":"kill","targets":[2],"leaders":[-1,2,9]}
+{"index":3,"time":4,"process":-1,"type":"ok","f":"fault","fault":"kill"}
+{"index":4,"time":5,"process":-1,"type":"invoke","f":"fault","fault":"kill-all","targets":[1,2,3]}
+{"index":5,"time":6,"process":-1,"type":"info","f":"fault","fault":"kill-all"}
+{"index":6,"time":7,"process":-1,"type":"invoke","f":"fault","fault":"kill-leader","detail":"kill -9 [3] (leader of partition 1), restart at heal"}
+{"index":7,"time":8,"type":"invoke","f":"send","value":2}
+{"index":8,"time":9,"type":"ok","f":"send","value":2,"partition":1,"offset":1}
+`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ops, err := history.Read(bytes.NewReader(b))
 		if err != nil {
@@ -613,4 +623,114 @@ func FuzzCheck(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestUnavailabilityAfterLeaderFaults(t *testing.T) {
+	h := &hist{}
+	h.send(0, 1, 0, 0)
+	h.send(1, 2, 1, 0)
+	// Node 2 leads p0, node 3 p1: killing node 2 removes p0's leader only.
+	h.at(1_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill",
+		Targets: []int32{2}, Leaders: []int32{2, 3}})
+	h.at(2_000_000).send(1, 3, 1, 1) // p1 unaffected
+	h.at(4_000_000).heal()
+	h.at(7_000_000).send(0, 4, 0, 1) // p0 back 6ms after the kill
+	// A kill-all: nodes down from 10ms to its heal at 30ms.
+	h.at(10_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill-all",
+		Targets: []int32{1, 2, 3}, Leaders: []int32{2, 3}})
+	h.at(30_000_000).add(history.Op{Process: history.Nemesis, Type: history.OK, F: history.Fault, Fault: "kill-all"})
+	h.at(32_000_000).send(0, 5, 0, 2)
+	h.at(35_000_000).send(1, 6, 1, 2)
+	// An older entry without leaders, naming its partition in the detail.
+	h.at(40_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "kill-leader",
+		Detail: "kill -9 [3] (leader of partition 1), restart at heal", Node: 3})
+	h.at(41_000_000).heal()
+	// An older entry that says nothing: assumed to remove every leader.
+	// p1 is back only after it started.
+	h.at(50_000_000).fault("pause")
+	h.at(50_500_000).send(1, 7, 1, 3)
+	h.at(51_000_000).heal()
+	h.at(53_000_000).send(0, 8, 0, 3)
+	h.at(54_000_000).send(1, 9, 1, 4)
+	// The final heal-all is no leader fault.
+	h.at(60_000_000).add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: "heal-all"})
+	h.at(61_000_000).add(history.Op{Process: history.Nemesis, Type: history.OK, F: history.Fault, Fault: "heal-all"})
+	h.at(62_000_000).send(0, 10, 0, 4)
+	h.at(63_000_000).send(1, 11, 1, 5)
+	h.final(rec(0, 0, 1), rec(0, 1, 4), rec(0, 2, 5), rec(0, 3, 8), rec(0, 4, 10),
+		rec(1, 0, 2), rec(1, 1, 3), rec(1, 2, 6), rec(1, 3, 7), rec(1, 4, 9), rec(1, 5, 11))
+	r := Check(h.ops, Options{})
+	if !r.Valid() {
+		t.Fatalf("invalid: %s", describe(r))
+	}
+	gaps := func(m Measure) []string {
+		var out []string
+		for _, g := range m.Samples {
+			out = append(out, fmt.Sprintf("%s p%d %d", g.Fault, g.Partition, g.Nanos))
+		}
+		return out
+	}
+	u := r.Unavailability
+	// Each ok send completes 1µs after its invocation.
+	want := []string{"kill p0 6001000", "kill-leader p1 10501000", "pause p0 3001000", "pause p1 501000"}
+	if got := gaps(u.Leader); !slices.Equal(got, want) {
+		t.Errorf("leader samples %v, want %v", got, want)
+	}
+	// Only the kill-leader's p1 outlasted the start of the next fault.
+	var over []string
+	for _, g := range u.Leader.Samples {
+		if g.Overlaps {
+			over = append(over, fmt.Sprintf("%s p%d", g.Fault, g.Partition))
+		}
+	}
+	if !slices.Equal(over, []string{"kill-leader p1"}) || u.Leader.Overlapping != 1 {
+		t.Errorf("overlapping %v (%d)", over, u.Leader.Overlapping)
+	}
+	if u.Leader.Assumed != 2 || u.Leader.Unrecovered != 0 || u.Leader.N != 4 || u.Leader.P50Nanos != 3001000 || u.Leader.MaxNanos != 10501000 {
+		t.Errorf("leader %+v", u.Leader.Percentiles)
+	}
+	if k := u.Leader.ByFault["pause"]; k.N != 2 || k.P99Nanos != 3001000 {
+		t.Errorf("leader pause %+v", k)
+	}
+	want = []string{"kill-all p0 2001000", "kill-all p1 5001000"}
+	if got := gaps(u.KillAll); !slices.Equal(got, want) {
+		t.Errorf("kill-all samples %v, want %v", got, want)
+	}
+	if u.KillAll.P99Nanos != 5001000 || u.KillAll.Assumed != 0 {
+		t.Errorf("kill-all %+v", u.KillAll)
+	}
+	// The old figure charges the kill-all from its start: 22ms and 25ms.
+	if k := u.ByFault["kill-all"]; k.N != 2 || k.MaxNanos != 25001000 {
+		t.Errorf("old kill-all %+v", k)
+	}
+	if !strings.Contains(r.Verdict(), "after leader faults p50 3ms p99 11ms (4 samples), recovery after kill-all p99 5ms") {
+		t.Errorf("verdict %q", r.Verdict())
+	}
+}
+
+func TestUnhealedKillAll(t *testing.T) {
+	h := &hist{}
+	h.send(0, 1, 0, 0)
+	h.fault("kill-all")
+	h.send(0, 2, 0, 1)
+	h.final(rec(0, 0, 1), rec(0, 1, 2))
+	u := Check(h.ops, Options{}).Unavailability
+	if u.KillAll.Unrecovered != 1 || u.KillAll.N != 0 || u.Leader.N != 0 {
+		t.Errorf("kill-all %+v, leader %+v", u.KillAll, u.Leader)
+	}
+}
+
+func TestWhoseLeader(t *testing.T) {
+	for detail, want := range map[string]int32{
+		"kill -9 [3] (leader of partition 1), restart at heal":                    1,
+		"SIGSTOP [2] for 9s (leader of partition 12)":                             12,
+		"[1] | [2 3] (the active controller)":                                     -1,
+		"kill -9 [1] (leader of partition 0 unknown: no leader), restart at heal": -1,
+		"kill -9 [1] (leader of partition x)":                                     -1,
+		"":                                                                        -1,
+	} {
+		if got := whoseLeader(detail); got != want {
+			t.Errorf("whoseLeader(%q) = %d, want %d", detail, got, want)
+		}
+	}
 }

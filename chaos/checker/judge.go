@@ -359,7 +359,8 @@ func (c *checker) divergences(t tp, reps []*held) map[int64]Example {
 }
 
 // judgeUnavailability measures, after each fault that started while the
-// workload was sending, how long each partition took to acknowledge a send.
+// workload was sending, how long each partition took to acknowledge a send
+// (see Unavailability).
 func (c *checker) judgeUnavailability() {
 	u := &c.res.Unavailability
 	parts := make([]tp, 0, len(c.okTimes))
@@ -372,23 +373,60 @@ func (c *checker) judgeUnavailability() {
 	slices.SortFunc(parts, func(a, b tp) int {
 		return cmp.Or(strings.Compare(c.topics[a.topic], c.topics[b.topic]), cmp.Compare(a.part, b.part))
 	})
+	// next is the first ok send on t at or after time at.
+	next := func(t tp, at int64) (int64, bool) {
+		times := c.okTimes[t]
+		j, _ := slices.BinarySearch(times, at)
+		if j == len(times) {
+			return 0, false
+		}
+		return times[j], true
+	}
 	byKind := map[string][]int64{}
 	var all []int64
-	for _, f := range c.faults {
+	leader, killAll := newMeasuring(), newMeasuring()
+	// nextStart[i] is when the fault after c.faults[i] started (the
+	// closing heal-all not counted), -1 if none did.
+	nextStart := make([]int64, len(c.faults))
+	after := int64(-1)
+	for i := len(c.faults) - 1; i >= 0; i-- {
+		nextStart[i] = after
+		if c.faults[i].kind != healAll {
+			after = c.faults[i].time
+		}
+	}
+	for fi, f := range c.faults {
 		if f.time > c.lastSend {
 			continue
 		}
+		overlaps := func(ack int64) bool { return nextStart[fi] >= 0 && ack > nextStart[fi] }
 		for _, t := range parts {
-			times := c.okTimes[t]
-			j, _ := slices.BinarySearch(times, f.time)
-			if j == len(times) {
+			if ack, ok := next(t, f.time); !ok {
 				u.Unrecovered++
+			} else {
+				g := Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time}
+				u.Samples = append(u.Samples, g)
+				all = append(all, g.Nanos)
+				byKind[f.kind] = append(byKind[f.kind], g.Nanos)
+			}
+			switch f.kind {
+			case healAll:
+				continue
+			case killAllKind:
+				if f.healed < 0 {
+					killAll.m.Unrecovered++
+				} else if f.healed <= c.lastSend {
+					ack, ok := next(t, f.healed)
+					killAll.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.healed, Overlaps: overlaps(ack)}, ok, false)
+				}
 				continue
 			}
-			g := Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: times[j] - f.time}
-			u.Samples = append(u.Samples, g)
-			all = append(all, g.Nanos)
-			byKind[f.kind] = append(byKind[f.kind], g.Nanos)
+			removes, assumed := f.removesLeader(t.part)
+			if !removes {
+				continue
+			}
+			ack, ok := next(t, f.time)
+			leader.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time, Overlaps: overlaps(ack)}, ok, assumed)
 		}
 	}
 	p := percentiles(all)
@@ -396,7 +434,68 @@ func (c *checker) judgeUnavailability() {
 	for k, ns := range byKind {
 		u.ByFault[k] = percentiles(ns)
 	}
+	u.Leader, u.KillAll = leader.done(), killAll.done()
 }
+
+// The fault kinds the unavailability figures treat apart (as the harness
+// names them).
+const (
+	killAllKind = "kill-all"
+	healAll     = "heal-all"
+)
+
+// removesLeader says whether fault f removed partition part's leader, and
+// whether that is assumed for want of knowing who led.
+func (f *fault) removesLeader(part int32) (removes, assumed bool) {
+	if part >= 0 && int(part) < len(f.leaders) && f.leaders[part] >= 0 {
+		return slices.Contains(f.targets, f.leaders[part]), false
+	}
+	if f.whose >= 0 && f.leaders == nil {
+		return part == f.whose, false
+	}
+	return true, true
+}
+
+// measuring gathers one Measure.
+type measuring struct {
+	m      Measure
+	all    []int64
+	byKind map[string][]int64
+}
+
+func newMeasuring() *measuring {
+	return &measuring{byKind: map[string][]int64{}}
+}
+
+// add takes sample g, or counts an unrecovered pair when !ok.
+func (mg *measuring) add(g Gap, ok, assumed bool) {
+	if !ok {
+		mg.m.Unrecovered++
+		return
+	}
+	if assumed {
+		mg.m.Assumed++
+	}
+	if g.Overlaps {
+		mg.m.Overlapping++
+	}
+	mg.m.Samples = append(mg.m.Samples, g)
+	mg.all = append(mg.all, g.Nanos)
+	mg.byKind[g.Fault] = append(mg.byKind[g.Fault], g.Nanos)
+}
+
+func (mg *measuring) done() Measure {
+	mg.m.Percentiles = percentiles(mg.all)
+	mg.m.ByFault = map[string]Percentiles{}
+	for k, ns := range mg.byKind {
+		mg.m.ByFault[k] = percentiles(ns)
+	}
+	return mg.m
+}
+
+// PercentilesOf summarizes samples ns (nearest rank), sorting them in
+// place: for pooling the samples of several runs.
+func PercentilesOf(ns []int64) Percentiles { return percentiles(ns) }
 
 // percentiles of ns by nearest rank; ns is sorted in place.
 func percentiles(ns []int64) Percentiles {

@@ -3,6 +3,8 @@ package checker
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/samsa-io/samsa/chaos/history"
 )
@@ -87,6 +89,16 @@ type fault struct {
 	op   int64
 	time int64
 	kind string
+	// What the entry says it acts on (nil in older histories), and the
+	// partitions' leaders before it (nil if not recorded).
+	targets []int32
+	leaders []int32
+	// whose is the partition a leader fault's detail names ("leader of
+	// partition N"), -1 if none.
+	whose int32
+	// healed is the time of the entry that ended the fault (its heal), -1
+	// if none did.
+	healed int64
 }
 
 type replica struct {
@@ -271,8 +283,12 @@ func (c *checker) scan() {
 				if kind == "" {
 					kind = "unnamed"
 				}
-				c.faults = append(c.faults, fault{op: op.Index, time: op.Time, kind: kind})
+				c.faults = append(c.faults, fault{op: op.Index, time: op.Time, kind: kind,
+					targets: op.Targets, leaders: op.Leaders, whose: whoseLeader(op.Detail), healed: -1})
 				c.res.Stats.Faults[kind]++
+			} else if n := len(c.faults); n > 0 && c.faults[n-1].healed < 0 && (op.Fault == "" || op.Fault == c.faults[n-1].kind) {
+				// Faults come one at a time: a completion ends the last one.
+				c.faults[n-1].healed = op.Time
 			}
 		case history.Audit:
 			switch op.Type {
@@ -612,4 +628,24 @@ func (c *checker) unseenFlush() {
 	if c.havePoint {
 		c.res.Unseen.Points = append(c.res.Unseen.Points, c.unseenCur)
 	}
+}
+
+// whoseLeader reads the partition a leader fault's detail names, as the
+// harness writes it ("... (leader of partition 2)"), or -1.
+func whoseLeader(detail string) int32 {
+	const mark = "(leader of partition "
+	i := strings.Index(detail, mark)
+	if i < 0 {
+		return -1
+	}
+	rest := detail[i+len(mark):]
+	j := strings.IndexByte(rest, ')')
+	if j <= 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(rest[:j], 10, 32)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return int32(n)
 }

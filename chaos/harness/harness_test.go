@@ -140,6 +140,14 @@ func TestRunCombined(t *testing.T) {
 		}
 	}
 
+	// Every fault start records its targets and the three partitions'
+	// leaders (-1 where the metadata could not say).
+	for _, op := range ops {
+		if op.F == history.Fault && op.Type == history.Invoke && op.Fault != "heal-all" && (len(op.Targets) == 0 || len(op.Leaders) != 3) {
+			t.Errorf("fault entry %d (%s): targets %v, leaders %v", op.Index, op.Fault, op.Targets, op.Leaders)
+		}
+	}
+
 	// Acknowledged sends, and every one of them in the final reads.
 	acked := map[int64]bool{}
 	for _, op := range ops {
@@ -343,4 +351,19 @@ func tailLogs(dir string) string {
 		b.WriteString("---- " + l + "\n" + strings.Join(lines, "\n") + "\n")
 	}
 	return b.String()
+}
+
+func TestLeadersOf(t *testing.T) {
+	leader := func(ctx context.Context, p int32) (int32, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("leader asked without a deadline")
+		}
+		if p == 1 {
+			return 0, errors.New("no leader for partition 1")
+		}
+		return 10 + p, nil
+	}
+	if got := leadersOf(leader, 3)(context.Background()); !slices.Equal(got, []int32{10, -1, 12}) {
+		t.Errorf("leaders %v, want [10 -1 12]", got)
+	}
 }

@@ -138,6 +138,10 @@ type nemesis struct {
 	leader func(ctx context.Context, partition int32) (int32, error)
 	logf   func(format string, args ...any)
 	counts map[string]int
+	// leaders, if set, says who leads each partition (-1: unknown); the
+	// next fault start records it and targets (see history.Op).
+	leaders func(ctx context.Context) []int32
+	targets []int32
 }
 
 // run plays steps, counting time from start, until they end or ctx does;
@@ -193,6 +197,7 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() error, detai
 	if len(nodes) > 0 {
 		node = nodes[0]
 	}
+	nm.targets = slices.Concat(nodes, s.Peers)
 	all := nm.c.IDs()
 	others := func(in []int32) []int32 {
 		var out []int32
@@ -282,7 +287,12 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() error, detai
 }
 
 func (nm *nemesis) invoke(kind, detail string, node int32) {
-	nm.h.Add(history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: kind, Detail: detail, Node: node})
+	op := history.Op{Process: history.Nemesis, Type: history.Invoke, F: history.Fault, Fault: kind, Detail: detail, Node: node, Targets: nm.targets}
+	if nm.leaders != nil && nm.targets != nil {
+		op.Leaders = nm.leaders(context.Background())
+	}
+	nm.targets = nil
+	nm.h.Add(op)
 	nm.logf("fault %s: %s", kind, detail)
 }
 

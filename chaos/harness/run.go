@@ -284,6 +284,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	}
 	defer scl.Close()
 	nm := &nemesis{c: c, h: h, leader: leaderOf(kadm.NewClient(adm), scl, Topic), logf: logf, counts: sum.Faults}
+	nm.leaders = leadersOf(nm.leader, cfg.Partitions)
 	steps := Schedule(cfg.Seed, c.Layout, c.IDs(), cfg.Partitions, cfg.Duration, cfg.Kinds)
 	start := time.Now()
 	nm.run(ctx, start, steps)
@@ -327,6 +328,25 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	werrMu.Lock()
 	defer werrMu.Unlock()
 	return errors.Join(herr, aerr, errors.Join(werrs...))
+}
+
+// leadersOf asks leader for each of n partitions' leader (-1 when it
+// cannot say), within a second for all of them: the leaders a fault's
+// history entry records.
+func leadersOf(leader func(context.Context, int32) (int32, error), n int) func(context.Context) []int32 {
+	return func(ctx context.Context) []int32 {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		out := make([]int32, n)
+		for p := range out {
+			id, err := leader(ctx, int32(p))
+			if err != nil {
+				id = -1
+			}
+			out[p] = id
+		}
+		return out
+	}
 }
 
 // count fills the summary's operation counts from the history file.

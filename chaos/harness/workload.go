@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/chaos/outcome"
 	"github.com/samsa-io/samsa/client"
 )
 
@@ -144,7 +145,7 @@ func (w *workload) produceFranz(ctx context.Context, first, partitions int, gap 
 			cancel()
 			op := history.Op{Process: process, Type: history.OK, F: history.Send, Topic: w.topic, Value: v}
 			if err != nil {
-				op.Type, op.Error = franzOutcome(err), err.Error()
+				op.Type, op.Error = outcome.Of(err), err.Error()
 			} else {
 				op.Partition, op.Offset = r.Partition, r.Offset
 			}
@@ -162,20 +163,6 @@ func perPartition(partitions int, loop func(p int32)) {
 		wg.Go(func() { loop(int32(p)) })
 	}
 	wg.Wait()
-}
-
-// franzOutcome classifies a franz-go produce error: fail only for errors
-// that prove the record was not written (the broker rejects such a record
-// every time, so no earlier attempt of it can have been appended);
-// everything else is indeterminate.
-func franzOutcome(err error) history.Type {
-	for _, definite := range []error{kerr.InvalidRecord, kerr.MessageTooLarge, kerr.RecordListTooLarge,
-		kerr.InvalidTopicException, kerr.TopicAuthorizationFailed, kerr.CorruptMessage} {
-		if errors.Is(err, definite) {
-			return history.Fail
-		}
-	}
-	return history.Info
 }
 
 // produceSamsa sends values with samsa's client (idempotent, acks=all)
@@ -218,7 +205,7 @@ func (w *workload) produceSamsa(ctx context.Context, first, partitions int, gap 
 					err = sctx.Err()
 				}
 				if err != nil {
-					op.Type, op.Error = samsaOutcome(err), err.Error()
+					op.Type, op.Error = outcome.Of(err), err.Error()
 				} else {
 					op.Partition, op.Offset = r.Partition, r.Offset
 				}
@@ -229,23 +216,6 @@ func (w *workload) produceSamsa(ctx context.Context, first, partitions int, gap 
 		}
 	})
 	return nil
-}
-
-// samsaOutcome classifies an error given to a samsa client callback after
-// the record was buffered, as franzOutcome does.
-func samsaOutcome(err error) history.Type {
-	var ke *client.KafkaError
-	if errors.As(err, &ke) {
-		switch ke.Code {
-		case kerr.InvalidRecord.Code, kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code,
-			kerr.InvalidTopicException.Code, kerr.TopicAuthorizationFailed.Code, kerr.CorruptMessage.Code:
-			return history.Fail
-		}
-	}
-	if errors.Is(err, client.ErrRecordTooLarge) || errors.Is(err, client.ErrNoTopic) || errors.Is(err, client.ErrInvalidPartition) {
-		return history.Fail
-	}
-	return history.Info
 }
 
 func sleep(ctx context.Context, d time.Duration) {

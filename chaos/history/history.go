@@ -90,6 +90,14 @@ type Op struct {
 	Fault  string `json:"fault,omitempty"`
 	Detail string `json:"detail,omitempty"`
 	Error  string `json:"error,omitempty"`
+
+	// Targets are the nodes a fault's start acts on (killed, paused, cut
+	// off, or whose packets are dropped), and Leaders the leader of each
+	// partition of the topic (Leaders[p], -1 if unknown) as the cluster's
+	// metadata said just before the fault started. Histories written
+	// before these fields existed lack them; readers must cope.
+	Targets []int32 `json:"targets,omitempty"`
+	Leaders []int32 `json:"leaders,omitempty"`
 }
 
 // Nemesis is the process number of fault entries.

@@ -2,16 +2,10 @@ package killcycle
 
 import (
 	"bytes"
-	"fmt"
-	"io"
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/samsa-io/samsa/chaos/history"
-	"github.com/samsa-io/samsa/client"
 )
 
 // hist builds a history through a real history.Writer and reads it back.
@@ -179,29 +173,5 @@ func TestCheckCountsOnce(t *testing.T) {
 	h.read(102)
 	if v := h.check(); v.Anomalies[Lost] != 1 {
 		t.Fatalf("lost = %d, want 1", v.Anomalies[Lost])
-	}
-}
-
-// Only an error proving that nothing was written makes a send fail.
-func TestClassify(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want history.Type
-	}{
-		{kerr.MessageTooLarge, history.Fail},
-		{fmt.Errorf("wrapped: %w", kerr.InvalidRecord), history.Fail},
-		{client.ErrMessageTooLarge, history.Fail},
-		{client.ErrRecordTooLarge, history.Fail},
-		{kgo.ErrClientClosed, history.Info},
-		{client.ErrClosed, history.Info},
-		{client.ErrDeliveryTimeout, history.Info},
-		{kerr.RequestTimedOut, history.Info},
-		{kerr.NotLeaderForPartition, history.Info},
-		{client.ErrNotEnoughReplicasAfterAppend, history.Info},
-		{io.EOF, history.Info},
-	} {
-		if got := classify(tc.err); got != tc.want {
-			t.Errorf("classify(%v) = %s, want %s", tc.err, got, tc.want)
-		}
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/chaos/outcome"
 	"github.com/samsa-io/samsa/client"
 )
 
@@ -266,7 +267,7 @@ func (p *producer) invoke(v int64) {
 func (p *producer) done(v int64, part int32, off int64, err error) {
 	op := history.Op{Process: p.process, Type: history.OK, F: history.Send, Topic: topic, Value: v, Partition: part, Offset: off}
 	if err != nil {
-		op = history.Op{Process: p.process, Type: classify(err), F: history.Send, Topic: topic, Value: v, Error: err.Error()}
+		op = history.Op{Process: p.process, Type: outcome.Of(err), F: history.Send, Topic: topic, Value: v, Error: err.Error()}
 	}
 	p.rec.add(op)
 	if err == nil {
@@ -275,37 +276,6 @@ func (p *producer) done(v int64, part int32, off int64, err error) {
 	p.out.Add(-1)
 	<-p.slots
 	p.wg.Done()
-}
-
-// definite are the Kafka error codes a produce is refused with before
-// anything is appended, whatever happened to earlier attempts of the same
-// idempotent batch: the request itself is unacceptable.
-var definite = map[int16]bool{
-	10: true, // MESSAGE_TOO_LARGE
-	17: true, // INVALID_TOPIC_EXCEPTION
-	18: true, // RECORD_LIST_TOO_LARGE
-	21: true, // INVALID_REQUIRED_ACKS
-	29: true, // TOPIC_AUTHORIZATION_FAILED
-	31: true, // CLUSTER_AUTHORIZATION_FAILED
-	87: true, // INVALID_RECORD
-}
-
-// classify says what a failed send proves: fail only when the error shows
-// the write cannot have happened, info otherwise (a connection that died
-// with the broker, a client closed with the send outstanding, a timeout).
-func classify(err error) history.Type {
-	var ke *kerr.Error
-	if errors.As(err, &ke) && definite[ke.Code] {
-		return history.Fail
-	}
-	var ce *client.KafkaError
-	if errors.As(err, &ce) && definite[ce.Code] {
-		return history.Fail
-	}
-	if errors.Is(err, client.ErrRecordTooLarge) {
-		return history.Fail
-	}
-	return history.Info
 }
 
 // produceAndKill runs one cycle's producers against the serving node and

@@ -1,11 +1,13 @@
 // Command chaos runs fault-injection runs against a three-node samsa
 // cluster in network namespaces (package chaos/harness), one per seed from
-// -seed on, and writes DIR/seed-N/history.jsonl, the nodes' logs and one
-// summary line per seed. It needs root. With -crashfs the nodes run on
-// vfs.CrashDisk (samsa built with -tags crashfs), so a node killed with
-// SIGKILL loses every write it had not fsynced.
+// -seed on, and writes DIR/seed-N/{config.json,history.jsonl,results.json,
+// summary.txt}, the nodes' logs and one summary line per seed; with
+// -report, the reliability report of its seeds (package chaos/report). It
+// needs root. With -crashfs the nodes run on vfs.CrashDisk (samsa built
+// with -tags crashfs), so a node killed with SIGKILL loses every write it
+// had not fsynced.
 //
-//	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos
+//	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos -report /tmp/chaos/reliability.md
 //
 // With -target kafka the nodes are Apache Kafka (scripts/kafka-reference's
 // jars from Maven Central, fetched on first use; Java 17+ and Maven),
@@ -15,6 +17,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +32,7 @@ import (
 	"github.com/samsa-io/samsa/chaos/checker"
 	"github.com/samsa-io/samsa/chaos/harness"
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/chaos/report"
 )
 
 func main() {
@@ -43,6 +47,8 @@ func main() {
 	quietLog := flag.Bool("q", false, "print only the summary lines")
 	target := flag.String("target", harness.Samsa, "what the nodes run: samsa, or kafka (Apache Kafka, the reference)")
 	kafkaCP := flag.String("kafka-classpath", "", "target kafka: Apache Kafka's jars (default: scripts/kafka-reference classpath of this module)")
+	samsaVersion := flag.String("samsa-version", "", "what config.json records as the version of the -samsa binary (default: \"a given binary\")")
+	reportPath := flag.String("report", "", "after the runs, write the reliability report of this invocation's seeds to this file (chaos/report; e.g. docs/reliability.md)")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
 	flag.Parse()
 	if err := harness.Probe(); err != nil {
@@ -74,11 +80,19 @@ func main() {
 				fatal(err)
 			}
 		}
+	}
+	version := "a given binary"
+	if *samsaVersion != "" {
+		version = *samsaVersion
+	}
+	if *target == harness.Kafka {
+		version = "Apache Kafka (scripts/kafka-reference version)"
 	} else if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
 		}
+		version = gitVersion(root)
 		bin = filepath.Join(*out, "samsa")
 		var tags []string
 		if *crashfs {
@@ -112,8 +126,10 @@ func main() {
 		}
 	}
 	failed := 0
+	var ran []uint64
 	for i := range *runs {
 		s := *seed + uint64(i)
+		ran = append(ran, s)
 		dir, err := filepath.Abs(filepath.Join(*out, fmt.Sprintf("seed-%d", s)))
 		if err != nil {
 			fatal(err)
@@ -127,6 +143,9 @@ func main() {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
 			}
+		}
+		if err := writeConfig(dir, cfg, version); err != nil {
+			fatal(err)
 		}
 		sum := harness.Run(ctx, cfg)
 		fmt.Println(sum.Line())
@@ -144,6 +163,13 @@ func main() {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if *reportPath != "" {
+		a, err := report.WriteFile(*reportPath, *out, report.Options{Seeds: ran})
+		if err != nil {
+			fatal(fmt.Errorf("report: %w", err))
+		}
+		fmt.Printf("report %s: %s\n", *reportPath, a.Line())
 	}
 	if failed > 0 {
 		os.Exit(1)
@@ -187,6 +213,51 @@ func kafkaClasspath(ctx context.Context, root string) (string, error) {
 		return "", fmt.Errorf("scripts/kafka-reference classpath: %v", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// RunConfig is the settings of one seed's run, written to its directory
+// as config.json for the report (chaos/report).
+type RunConfig struct {
+	Target   string   `json:"target"`
+	Version  string   `json:"version"` // the samsa build: a commit, or "a given binary"
+	Seed     uint64   `json:"seed"`
+	Layout   string   `json:"layout"`
+	Duration string   `json:"duration"`
+	Quiet    string   `json:"quiet"`
+	Faults   []string `json:"faults"`
+	Started  string   `json:"started"`
+}
+
+func writeConfig(dir string, cfg harness.Config, version string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	kinds := cfg.Kinds
+	if len(kinds) == 0 {
+		kinds = harness.Kinds
+	}
+	rc := RunConfig{Target: cfg.Target, Version: version, Seed: cfg.Seed, Layout: cfg.Layout,
+		Duration: cfg.Duration.String(), Quiet: cfg.Quiet.String(), Faults: kinds,
+		Started: time.Now().UTC().Format(time.RFC3339)}
+	b, err := json.MarshalIndent(&rc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+}
+
+// gitVersion names the commit of the module at root, "+dirty" when the
+// work tree has changes, or "unknown".
+func gitVersion(root string) string {
+	b, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	v := strings.TrimSpace(string(b))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		v += "+dirty"
+	}
+	return v
 }
 
 func moduleRoot() (string, error) {
