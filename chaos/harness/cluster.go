@@ -191,8 +191,9 @@ type Cluster struct {
 }
 
 // newCluster lays out the nodes under dir and writes their
-// configuration; formatting their storage needs the binary.
-func newCluster(layout, dir, bin string) (*Cluster, error) {
+// configuration (with the run's settings); formatting their storage needs
+// the binary.
+func newCluster(layout, dir, bin string, set settings) (*Cluster, error) {
 	c := &Cluster{Layout: layout}
 	switch layout {
 	case Combined:
@@ -223,7 +224,7 @@ func newCluster(layout, dir, bin string) (*Cluster, error) {
 		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(n.confPath(), []byte(n.properties(strings.Join(voters, ","))), 0o644); err != nil {
+		if err := os.WriteFile(n.confPath(), []byte(n.properties(strings.Join(voters, ","), set)), 0o644); err != nil {
 			return nil, err
 		}
 		if _, err := output(bin, "storage", "format", "-t", clusterID, "-c", n.confPath()); err != nil {
@@ -234,7 +235,7 @@ func newCluster(layout, dir, bin string) (*Cluster, error) {
 }
 
 // properties is the node's server.properties, in Kafka's keys.
-func (n *Node) properties(voters string) string {
+func (n *Node) properties(voters string, set settings) string {
 	var roles, listeners []string
 	if n.Broker {
 		roles = append(roles, "broker")
@@ -254,8 +255,8 @@ func (n *Node) properties(voters string) string {
 		{"log.dirs", n.DataDir()},
 		{"num.partitions", "3"},
 		{"default.replication.factor", "3"},
-		{"min.insync.replicas", "2"},
-		{"unclean.leader.election.enable", "false"},
+		{"min.insync.replicas", set.minISR()},
+		{"unclean.leader.election.enable", set.uncleanElection()},
 		{"auto.create.topics.enable", "false"},
 		{"offsets.topic.replication.factor", "3"},
 		{"offsets.topic.num.partitions", "3"},

@@ -71,6 +71,10 @@ type Config struct {
 	Producers  int
 	// Kinds are the fault kinds to schedule (nil: Kinds).
 	Kinds []string
+	// Unsafe are the unsafe modes of the run (UnsafeModes; nil: none),
+	// for validating the checker: a run with any is expected to lose
+	// writes under leader faults.
+	Unsafe []string
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 	// Ready, if set, is called once the cluster is up and the topic
@@ -134,6 +138,11 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	set, err := parseUnsafe(cfg.Unsafe)
+	if err != nil {
+		sum.Err = err
+		return sum
+	}
 	if err := Probe(); err != nil {
 		sum.Err = err
 		return sum
@@ -155,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		sum.Err = fmt.Errorf("chaos harness: removing leftovers: %w", err)
 		return sum
 	}
-	c, err := newCluster(cfg.Layout, cfg.Dir, cfg.Samsa)
+	c, err := newCluster(cfg.Layout, cfg.Dir, cfg.Samsa, set)
 	if err != nil {
 		sum.Err = err
 		return sum
@@ -191,11 +200,11 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		}
 		_ = os.WriteFile(filepath.Join(cfg.Dir, "summary.txt"), []byte(sum.Line()+"\n"), 0o644)
 	}()
-	sum.Err = runCluster(ctx, cfg, c, h, &sum, logf)
+	sum.Err = runCluster(ctx, cfg, set, c, h, &sum, logf)
 	return sum
 }
 
-func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, sum *Summary, logf func(string, ...any)) error {
+func runCluster(ctx context.Context, cfg Config, set settings, c *Cluster, h *history.Writer, sum *Summary, logf func(string, ...any)) error {
 	if err := c.startAll(); err != nil {
 		return err
 	}
@@ -203,7 +212,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		return err
 	}
 	logf("cluster up: %s layout, brokers %v", c.Layout, c.Bootstrap())
-	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions); err != nil {
+	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions, set.topicConfig()); err != nil {
 		return err
 	}
 	if cfg.Ready != nil {
@@ -214,7 +223,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		return err
 	}
 	defer adm.Close()
-	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf}
+	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf, set: set}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -307,9 +316,15 @@ func (s *Summary) count(path string) {
 	}
 }
 
-// Build compiles samsa's command (cmd/samsa of the module at root) to out.
-func Build(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/samsa")
+// Build compiles samsa's command (cmd/samsa of the module at root) to out,
+// with the build tags given (BrokenTag: the broken samsa of validation
+// runs).
+func Build(ctx context.Context, root, out string, tags ...string) error {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/samsa")...)
 	cmd.Dir = root
 	b, err := cmd.CombinedOutput()
 	if err != nil {

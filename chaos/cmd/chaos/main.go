@@ -4,6 +4,12 @@
 // summary line per seed. It needs root.
 //
 //	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos
+//
+// Validation runs (docs/chaos-validation.md), which must lose writes:
+// -unsafe unclean,acks1 weakens the cluster's and the producers' settings,
+// -broken runs a samsa built with the chaosbroken tag (the high watermark
+// ignores the followers); without -faults both schedule the leader faults
+// of harness.ValidationKinds.
 package main
 
 import (
@@ -34,7 +40,16 @@ func main() {
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
+	unsafe := flag.String("unsafe", "", "comma-separated unsafe modes for validating the checker ("+strings.Join(harness.UnsafeModes, ",")+"); runs are expected to lose writes")
+	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
 	flag.Parse()
+	unsafeModes, err := harness.ParseUnsafe(*unsafe)
+	if err != nil {
+		fatal(err)
+	}
+	if *broken && *samsa != "" {
+		fatal(fmt.Errorf("-broken builds its own samsa: drop -samsa"))
+	}
 	if err := harness.Probe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -45,24 +60,31 @@ func main() {
 		fatal(err)
 	}
 	bin := *samsa
+	var tags []string
+	if *broken {
+		tags = append(tags, harness.BrokenTag)
+	}
 	if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
 		}
 		bin = filepath.Join(*out, "samsa")
-		fmt.Fprintf(os.Stderr, "building %s\n", bin)
-		if err := harness.Build(ctx, root, bin); err != nil {
+		fmt.Fprintf(os.Stderr, "building %s (tags %v)\n", bin, tags)
+		if err := harness.Build(ctx, root, bin, tags...); err != nil {
 			fatal(err)
 		}
 	}
-	bin, err := filepath.Abs(bin)
+	bin, err = filepath.Abs(bin)
 	if err != nil {
 		fatal(err)
 	}
 	var kinds []string
 	switch *faults {
 	case "":
+		if len(unsafeModes) > 0 || *broken {
+			kinds = harness.ValidationKinds
+		}
 	case "all":
 		kinds = harness.AllKinds
 	default:
@@ -72,6 +94,13 @@ func main() {
 			}
 			kinds = append(kinds, k)
 		}
+	}
+	mode := ""
+	if len(unsafeModes) > 0 {
+		mode += " unsafe=" + strings.Join(unsafeModes, ",")
+	}
+	if *broken {
+		mode += " broken=" + harness.BrokenTag
 	}
 	failed := 0
 	for i := range *runs {
@@ -83,14 +112,14 @@ func main() {
 		if err := os.RemoveAll(dir); err != nil {
 			fatal(err)
 		}
-		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds}
+		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds, Unsafe: unsafeModes}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
 			}
 		}
 		sum := harness.Run(ctx, cfg)
-		fmt.Println(sum.Line())
+		fmt.Println(sum.Line() + mode)
 		if sum.Err != nil {
 			failed++
 		} else if verdict, ok, err := judge(dir); err != nil {
