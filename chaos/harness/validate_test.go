@@ -174,3 +174,17 @@ func TestUnsafeSettings(t *testing.T) {
 		t.Errorf("Run with an unknown unsafe mode: %v", sum.Err)
 	}
 }
+
+// TestLeftoversSkipLiveProbe: another process's Probe in progress (its
+// namespace named by its pid) is not a leftover; a dead process's is.
+func TestLeftoversSkipLiveProbe(t *testing.T) {
+	if !liveProbe(probeNS(os.Getpid())) {
+		t.Error("this process's probe namespace not taken as live")
+	}
+	if liveProbe(probeNS(1 << 30)) {
+		t.Error("a probe namespace of no process taken as live")
+	}
+	if liveProbe(nsName(1)) || liveProbe(bridgeNS) {
+		t.Error("a node's or the bridge's namespace taken as a probe")
+	}
+}
