@@ -69,6 +69,9 @@ type Config struct {
 	// franz-go, half samsa's client).
 	Partitions int
 	Producers  int
+	// Gap is each producer's pause after a send completes (default
+	// 10 ms; negative: none).
+	Gap time.Duration
 	// Kinds are the fault kinds to schedule (nil: Kinds).
 	Kinds []string
 	// Unsafe are the unsafe modes of the run (UnsafeModes; nil: none),
@@ -134,6 +137,10 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	if cfg.Producers == 0 {
 		cfg.Producers = 4
 	}
+	if cfg.Gap == 0 {
+		cfg.Gap = 10 * time.Millisecond
+	}
+	cfg.Gap = max(cfg.Gap, 0)
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -242,9 +249,9 @@ func runCluster(ctx context.Context, cfg Config, set settings, c *Cluster, h *hi
 	}
 	for i := range cfg.Producers {
 		if i%2 == 0 {
-			spawn(func() error { return w.produceFranz(wctx, i, 10*time.Millisecond) })
+			spawn(func() error { return w.produceFranz(wctx, i, cfg.Gap) })
 		} else {
-			spawn(func() error { return w.produceSamsa(wctx, i, 10*time.Millisecond) })
+			spawn(func() error { return w.produceSamsa(wctx, i, cfg.Gap) })
 		}
 	}
 	spawn(func() error { return w.consume(wctx, cfg.Producers, history.Assign, cfg.Partitions) })

@@ -42,6 +42,8 @@ func main() {
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
 	unsafe := flag.String("unsafe", "", "comma-separated unsafe modes for validating the checker ("+strings.Join(harness.UnsafeModes, ",")+"); runs are expected to lose writes")
 	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
+	producers := flag.Int("producers", 4, "producers (half franz-go, half samsa's client), each sending one record at a time")
+	gap := flag.Duration("gap", 10*time.Millisecond, "each producer's pause between sends (0: none)")
 	flag.Parse()
 	unsafeModes, err := harness.ParseUnsafe(*unsafe)
 	if err != nil {
@@ -112,7 +114,10 @@ func main() {
 		if err := os.RemoveAll(dir); err != nil {
 			fatal(err)
 		}
-		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds, Unsafe: unsafeModes}
+		cfg := harness.Config{Seed: s, Layout: *layout, Duration: *duration, Quiet: *quiet, Dir: dir, Samsa: bin, Kinds: kinds, Unsafe: unsafeModes, Producers: *producers, Gap: *gap}
+		if *gap <= 0 {
+			cfg.Gap = -1 // none (Config's 0 is the default)
+		}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
