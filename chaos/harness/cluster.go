@@ -199,8 +199,8 @@ type Cluster struct {
 
 // newCluster lays out the nodes of cfg's target under cfg.Dir and writes
 // their configuration; formatting their storage needs the target's binary
-// (samsa's, or Java and Apache Kafka's jars).
-func newCluster(cfg Config) (*Cluster, error) {
+// (samsa's, or Java and Apache Kafka's jars); set is the run's settings.
+func newCluster(cfg Config, set settings) (*Cluster, error) {
 	c := &Cluster{Layout: cfg.Layout, Target: cfg.Target}
 	switch cfg.Layout {
 	case Combined:
@@ -228,16 +228,16 @@ func newCluster(cfg Config) (*Cluster, error) {
 	}
 	switch cfg.Target {
 	case Samsa:
-		return c, c.formatSamsa(cfg.Samsa, strings.Join(voters, ","))
+		return c, c.formatSamsa(cfg.Samsa, strings.Join(voters, ","), set)
 	case Kafka:
-		return c, c.formatKafka(cfg.Java, cfg.Kafka, strings.Join(voters, ","))
+		return c, c.formatKafka(cfg.Java, cfg.Kafka, strings.Join(voters, ","), set)
 	}
 	return nil, fmt.Errorf("chaos harness: target %q: want %s or %s", cfg.Target, Samsa, Kafka)
 }
 
 // formatSamsa writes every node's configuration and formats its storage
 // with samsa's binary bin.
-func (c *Cluster) formatSamsa(bin, voters string) error {
+func (c *Cluster) formatSamsa(bin, voters string, set settings) error {
 	out, err := output(bin, "storage", "random-uuid")
 	if err != nil {
 		return err
@@ -245,7 +245,7 @@ func (c *Cluster) formatSamsa(bin, voters string) error {
 	clusterID := strings.TrimSpace(out)
 	for _, n := range c.Nodes {
 		n.argv = []string{bin, "serve", "-c", n.confPath()}
-		if err := os.WriteFile(n.confPath(), []byte(n.properties(voters)), 0o644); err != nil {
+		if err := os.WriteFile(n.confPath(), []byte(n.properties(voters, set)), 0o644); err != nil {
 			return err
 		}
 		if _, err := output(bin, "storage", "format", "-t", clusterID, "-c", n.confPath()); err != nil {
@@ -256,7 +256,7 @@ func (c *Cluster) formatSamsa(bin, voters string) error {
 }
 
 // properties is the node's server.properties, in Kafka's keys.
-func (n *Node) properties(voters string) string {
+func (n *Node) properties(voters string, set settings) string {
 	var roles, listeners []string
 	if n.Broker {
 		roles = append(roles, "broker")
@@ -276,8 +276,8 @@ func (n *Node) properties(voters string) string {
 		{"log.dirs", n.DataDir()},
 		{"num.partitions", "3"},
 		{"default.replication.factor", "3"},
-		{"min.insync.replicas", "2"},
-		{"unclean.leader.election.enable", "false"},
+		{"min.insync.replicas", set.minISR()},
+		{"unclean.leader.election.enable", set.uncleanElection()},
 		{"auto.create.topics.enable", "false"},
 		{"offsets.topic.replication.factor", "3"},
 		{"offsets.topic.num.partitions", "3"},

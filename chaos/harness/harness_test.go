@@ -202,7 +202,20 @@ func TestRunCombined(t *testing.T) {
 	if len(all) <= 3 {
 		t.Errorf("node processes %v: no node was restarted", all)
 	}
-	checkCleanedUp(t, all)
+	checkCleanedUpLocked(t, all)
+}
+
+// checkCleanedUpLocked is checkCleanedUp under the run lock: another
+// process's run that started after ours (on a shared machine) has its own
+// namespaces, which are gone once it releases the lock.
+func checkCleanedUpLocked(t *testing.T, pids []int) {
+	t.Helper()
+	lk, err := lock(10 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	checkCleanedUp(t, pids)
 }
 
 // checkCleanedUp asserts no namespace, link or node process is left. It
@@ -249,7 +262,7 @@ func TestRunCancelled(t *testing.T) {
 	if len(pids) != 3 {
 		t.Fatalf("ready hook saw %d nodes", len(pids))
 	}
-	checkCleanedUp(t, pids)
+	checkCleanedUpLocked(t, pids)
 }
 
 // TestTeardownLeftovers: what a crashed run leaves (a namespace with a

@@ -40,7 +40,7 @@ const kafkaFormatTimeout = 3 * time.Minute
 // command line (java from PATH when java is ""; classpath is Apache
 // Kafka's jars, e.g. `scripts/kafka-reference classpath`) and formats its
 // storage with kafka.tools.StorageTool, all nodes at once.
-func (c *Cluster) formatKafka(java, classpath, voters string) error {
+func (c *Cluster) formatKafka(java, classpath, voters string, set settings) error {
 	if classpath == "" {
 		return errors.New("chaos harness: target kafka needs the classpath of Apache Kafka's jars (scripts/kafka-reference classpath)")
 	}
@@ -53,7 +53,7 @@ func (c *Cluster) formatKafka(java, classpath, voters string) error {
 	}
 	clusterID := uuid.Random().String()
 	for _, n := range c.Nodes {
-		if err := n.configureKafka(java, classpath, voters); err != nil {
+		if err := n.configureKafka(java, classpath, voters, set); err != nil {
 			return err
 		}
 	}
@@ -72,8 +72,8 @@ func (c *Cluster) formatKafka(java, classpath, voters string) error {
 
 // configureKafka writes the node's server.properties and log4j2
 // configuration and sets its command line.
-func (n *Node) configureKafka(java, classpath, voters string) error {
-	if err := os.WriteFile(n.confPath(), []byte(n.kafkaProperties(voters)), 0o644); err != nil {
+func (n *Node) configureKafka(java, classpath, voters string, set settings) error {
+	if err := os.WriteFile(n.confPath(), []byte(n.kafkaProperties(voters, set)), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(n.log4jPath(), []byte(kafkaLog4j), 0o644); err != nil {
@@ -87,8 +87,8 @@ func (n *Node) configureKafka(java, classpath, voters string) error {
 // very properties a samsa node gets (RF 3, min.insync.replicas=2, unclean
 // election off, the harness's session and lag timeouts), then what only
 // Kafka reads: its internal topics' replication like the run's topic.
-func (n *Node) kafkaProperties(voters string) string {
-	return n.properties(voters) +
+func (n *Node) kafkaProperties(voters string, set settings) string {
+	return n.properties(voters, set) +
 		"# Apache Kafka's own internal topics\n" +
 		"transaction.state.log.min.isr=2\n" +
 		"share.coordinator.state.topic.replication.factor=3\n" +

@@ -48,7 +48,7 @@ func TestKafkaNodeConfig(t *testing.T) {
 		{ID: 5, Broker: true, Dir: t.TempDir()},
 		{ID: 1, Controller: true, Dir: t.TempDir()},
 	} {
-		if err := n.configureKafka(java, cp, voters); err != nil {
+		if err := n.configureKafka(java, cp, voters, settings{}); err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(n.confPath())
@@ -57,7 +57,7 @@ func TestKafkaNodeConfig(t *testing.T) {
 		}
 		props := parseProps(t, string(b))
 		// Every samsa property, with the same value.
-		for k, v := range parseProps(t, n.properties(voters)) {
+		for k, v := range parseProps(t, n.properties(voters, settings{})) {
 			if props[k] != v {
 				t.Errorf("node %d: %s=%q, samsa's node has %q", n.ID, k, props[k], v)
 			}
@@ -123,10 +123,10 @@ func TestKafkaNodeConfig(t *testing.T) {
 // target the harness does not know, is refused before anything starts;
 // so is the corrupt fault against Kafka.
 func TestKafkaClusterRefusals(t *testing.T) {
-	if _, err := newCluster(Config{Layout: Combined, Target: Kafka, Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "classpath") {
+	if _, err := newCluster(Config{Layout: Combined, Target: Kafka, Dir: t.TempDir()}, settings{}); err == nil || !strings.Contains(err.Error(), "classpath") {
 		t.Errorf("no classpath: %v", err)
 	}
-	if _, err := newCluster(Config{Layout: Combined, Target: "redpanda", Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "redpanda") {
+	if _, err := newCluster(Config{Layout: Combined, Target: "redpanda", Dir: t.TempDir()}, settings{}); err == nil || !strings.Contains(err.Error(), "redpanda") {
 		t.Errorf("unknown target: %v", err)
 	}
 	if err := Probe(); err == nil {

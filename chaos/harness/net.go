@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,8 +61,10 @@ func Probe() error {
 		missing = append(missing, "the iptables command (Debian package iptables: apt-get install iptables)")
 	}
 	if len(missing) == 0 {
-		// Namespaces and iptables inside one: create a scratch namespace.
-		ns := nsPrefix + "probe"
+		// Namespaces and iptables inside one: create a scratch namespace,
+		// named by the process (Probe runs outside the run lock; a run's
+		// teardown leaves a live process's probe namespace alone).
+		ns := probeNS(os.Getpid())
 		_ = run("ip", "netns", "del", ns)
 		if err := run("ip", "netns", "add", ns); err != nil {
 			missing = append(missing, "network namespaces (ip netns add: "+err.Error()+")")
@@ -124,7 +127,7 @@ func Leftovers() (namespaces, links []string, err error) {
 		return nil, nil, err
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], nsPrefix) && !liveProbe(f[0]) {
 			namespaces = append(namespaces, f[0])
 		}
 	}
@@ -143,6 +146,19 @@ func Leftovers() (namespaces, links []string, err error) {
 		}
 	}
 	return namespaces, links, nil
+}
+
+func probeNS(pid int) string { return fmt.Sprintf("%sprobe-%d", nsPrefix, pid) }
+
+// liveProbe reports whether namespace ns is the probe namespace of a
+// process that exists (another process's Probe in progress).
+func liveProbe(ns string) bool {
+	rest, ok := strings.CutPrefix(ns, nsPrefix+"probe-")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(rest)
+	return err == nil && pid > 0 && syscall.Kill(pid, 0) == nil
 }
 
 func isNumbered(name, prefix string) bool {
@@ -185,7 +201,7 @@ func teardown() error {
 			_ = syscall.Kill(pid, syscall.SIGCONT)
 		}
 		waitGone(nsPids, ns, 10*time.Second)
-		if err := run("ip", "netns", "del", ns); err != nil {
+		if err := run("ip", "netns", "del", ns); err != nil && nsExists(ns) {
 			errs = append(errs, err)
 		}
 	}
@@ -205,6 +221,11 @@ func waitGone(pids func(string) []int, ns string, d time.Duration) {
 }
 
 func linkExists(name string) bool { return run("ip", "link", "show", name) == nil }
+
+func nsExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/run/netns", name))
+	return err == nil
+}
 
 // setupNetwork creates the bridge and one namespace per node id.
 func setupNetwork(ids []int32) error {

@@ -83,8 +83,15 @@ type Config struct {
 	// franz-go, half samsa's client).
 	Partitions int
 	Producers  int
+	// Gap is each producer's pause after a send completes (default
+	// 10 ms; negative: none).
+	Gap time.Duration
 	// Kinds are the fault kinds to schedule (nil: Kinds).
 	Kinds []string
+	// Unsafe are the unsafe modes of the run (UnsafeModes; nil: none),
+	// for validating the checker: a run with any is expected to lose
+	// writes under leader faults.
+	Unsafe []string
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 	// Ready, if set, is called once the cluster is up and the topic
@@ -153,9 +160,18 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 	if cfg.Producers == 0 {
 		cfg.Producers = 4
 	}
+	if cfg.Gap == 0 {
+		cfg.Gap = 10 * time.Millisecond
+	}
+	cfg.Gap = max(cfg.Gap, 0)
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	set, err := parseUnsafe(cfg.Unsafe)
+	if err != nil {
+		sum.Err = err
+		return sum
 	}
 	if err := Probe(); err != nil {
 		sum.Err = err
@@ -184,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		sum.Err = fmt.Errorf("chaos harness: removing leftovers: %w", err)
 		return sum
 	}
-	c, err := newCluster(cfg)
+	c, err := newCluster(cfg, set)
 	if err != nil {
 		sum.Err = err
 		return sum
@@ -220,11 +236,11 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		}
 		_ = os.WriteFile(filepath.Join(cfg.Dir, "summary.txt"), []byte(sum.Line()+"\n"), 0o644)
 	}()
-	sum.Err = runCluster(ctx, cfg, c, h, &sum, logf)
+	sum.Err = runCluster(ctx, cfg, set, c, h, &sum, logf)
 	return sum
 }
 
-func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, sum *Summary, logf func(string, ...any)) error {
+func runCluster(ctx context.Context, cfg Config, set settings, c *Cluster, h *history.Writer, sum *Summary, logf func(string, ...any)) error {
 	if err := c.startAll(); err != nil {
 		return err
 	}
@@ -236,7 +252,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		return err
 	}
 	logf("cluster up: %s, %s layout, brokers %v", c.Target, c.Layout, c.Bootstrap())
-	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions); err != nil {
+	if err := createTopic(ctx, c.Bootstrap(), Topic, cfg.Partitions, set.topicConfig()); err != nil {
 		return err
 	}
 	if cfg.Ready != nil {
@@ -247,7 +263,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		return err
 	}
 	defer adm.Close()
-	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf}
+	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf, set: set}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -269,9 +285,9 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 	for i := range cfg.Producers {
 		first := i * cfg.Partitions
 		if i%2 == 0 {
-			spawn(func() error { return w.produceFranz(wctx, first, cfg.Partitions, 10*time.Millisecond) })
+			spawn(func() error { return w.produceFranz(wctx, first, cfg.Partitions, cfg.Gap) })
 		} else {
-			spawn(func() error { return w.produceSamsa(wctx, first, cfg.Partitions, 10*time.Millisecond) })
+			spawn(func() error { return w.produceSamsa(wctx, first, cfg.Partitions, cfg.Gap) })
 		}
 	}
 	readers := cfg.Producers * cfg.Partitions
@@ -373,7 +389,8 @@ func (s *Summary) count(path string) {
 }
 
 // Build compiles samsa's command (cmd/samsa of the module at root) to out,
-// with the build tags given (e.g. "crashfs").
+// with the build tags given ("crashfs"; BrokenTag: the broken samsa of
+// validation runs).
 func Build(ctx context.Context, root, out string, tags ...string) error {
 	args := []string{"build", "-o", out}
 	if len(tags) > 0 {

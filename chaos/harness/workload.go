@@ -28,18 +28,15 @@ import (
 // fault is that partition's unavailability, not its neighbours'.
 
 // createTopic creates the run's topic: RF 3, min.insync.replicas=2,
-// unclean election off, and waits until every partition has a leader.
-func createTopic(ctx context.Context, bootstrap []string, topic string, partitions int) error {
+// unclean election off (unless the run is unsafe: cfg), and waits until
+// every partition has a leader.
+func createTopic(ctx context.Context, bootstrap []string, topic string, partitions int, cfg map[string]*string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	cfg := map[string]*string{
-		"min.insync.replicas":            kadm.StringPtr("2"),
-		"unclean.leader.election.enable": kadm.StringPtr("false"),
-	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var last error
@@ -111,24 +108,24 @@ type workload struct {
 	topic     string
 	next      atomic.Int64 // the last value handed out
 	logf      func(format string, args ...any)
+	set       settings // acks of the producers
 }
 
 // sendTimeout bounds one send, retries included.
 const sendTimeout = 10 * time.Second
 
-// produceFranz sends values with franz-go (idempotent, acks=all) until
-// ctx ends: one client, and one loop per partition, process first+p,
-// sending one value at a time.
+// produceFranz sends values with franz-go (idempotent, acks=all; acks=1
+// without idempotence in the acks1 mode) until ctx ends: one client, and
+// one loop per partition, process first+p, sending one value at a time.
 func (w *workload) produceFranz(ctx context.Context, first, partitions int, gap time.Duration) error {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(w.set.franzAcks(),
 		kgo.SeedBrokers(w.bootstrap...),
 		kgo.DefaultProduceTopic(w.topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(sendTimeout),
 		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ClientID(fmt.Sprintf("chaos-franz-%d", first)),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -165,18 +162,17 @@ func perPartition(partitions int, loop func(p int32)) {
 	wg.Wait()
 }
 
-// produceSamsa sends values with samsa's client (idempotent, acks=all)
-// until ctx ends, as produceFranz does.
+// produceSamsa sends values with samsa's client (idempotent, acks=all;
+// acks=1 without idempotence in the acks1 mode) until ctx ends, as
+// produceFranz does.
 func (w *workload) produceSamsa(ctx context.Context, first, partitions int, gap time.Duration) error {
-	p, err := client.NewProducer(
+	p, err := client.NewProducer(append(w.set.samsaAcks(),
 		client.SeedBrokers(w.bootstrap...),
-		client.RequiredAcks(client.AcksAll),
-		client.Idempotent(true),
 		client.DeliveryTimeout(sendTimeout),
 		client.Linger(0),
 		client.WithPartitioner(client.ManualPartitioner()),
 		client.ClientID(fmt.Sprintf("chaos-samsa-%d", first)),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

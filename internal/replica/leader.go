@@ -213,7 +213,7 @@ func (l *Leader) updateHW() bool {
 	hw := l.localDurable
 	for id, f := range l.followers {
 		inMax := slices.Contains(l.isr, id) || slices.Contains(l.pending, id)
-		if inMax || l.eligible(id) && l.caughtUp(f, l.now) {
+		if followersHoldHW && (inMax || l.eligible(id) && l.caughtUp(f, l.now)) {
 			hw = min(hw, f.LEO)
 		}
 	}

@@ -13,6 +13,12 @@
 // jars from Maven Central, fetched on first use; Java 17+ and Maven),
 // with the same properties, schedule, workload and checker: the reference
 // the harness and the checker are validated against.
+//
+// Validation runs (docs/chaos-validation.md), which must lose writes:
+// -unsafe unclean,acks1 weakens the cluster's and the producers' settings,
+// -broken runs a samsa built with the chaosbroken tag (the high watermark
+// ignores the followers); without -faults both schedule the leader faults
+// of harness.ValidationKinds.
 package main
 
 import (
@@ -50,7 +56,18 @@ func main() {
 	samsaVersion := flag.String("samsa-version", "", "what config.json records as the version of the -samsa binary (default: \"a given binary\")")
 	reportPath := flag.String("report", "", "after the runs, write the reliability report of this invocation's seeds to this file (chaos/report; e.g. docs/reliability.md)")
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
+	unsafe := flag.String("unsafe", "", "comma-separated unsafe modes for validating the checker ("+strings.Join(harness.UnsafeModes, ",")+"); runs are expected to lose writes")
+	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
+	producers := flag.Int("producers", 4, "producers (half franz-go, half samsa's client), each sending one record at a time")
+	gap := flag.Duration("gap", 10*time.Millisecond, "each producer's pause between sends (0: none)")
 	flag.Parse()
+	unsafeModes, err := harness.ParseUnsafe(*unsafe)
+	if err != nil {
+		fatal(err)
+	}
+	if *broken && *samsa != "" {
+		fatal(fmt.Errorf("-broken builds its own samsa: drop -samsa"))
+	}
 	if err := harness.Probe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -64,6 +81,9 @@ func main() {
 		fatal(fmt.Errorf("-target %q: want %s or %s", *target, harness.Samsa, harness.Kafka))
 	}
 	bin, cp := *samsa, *kafkaCP
+	if *broken && *target == harness.Kafka {
+		fatal(fmt.Errorf("-broken is a samsa build: it does not go with -target kafka"))
+	}
 	if bin != "" && *crashfs {
 		fatal(fmt.Errorf("-crashfs builds samsa: it does not go with -samsa"))
 	}
@@ -87,18 +107,22 @@ func main() {
 	}
 	if *target == harness.Kafka {
 		version = "Apache Kafka (scripts/kafka-reference version)"
-	} else if bin == "" {
+	}
+	var tags []string
+	if *broken {
+		tags = append(tags, harness.BrokenTag)
+	}
+	if *crashfs {
+		tags = append(tags, "crashfs")
+	}
+	if *target == harness.Samsa && bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
 		}
 		version = gitVersion(root)
 		bin = filepath.Join(*out, "samsa")
-		var tags []string
-		if *crashfs {
-			tags = append(tags, "crashfs")
-		}
-		fmt.Fprintf(os.Stderr, "building %s %v\n", bin, tags)
+		fmt.Fprintf(os.Stderr, "building %s (tags %v)\n", bin, tags)
 		if err := harness.Build(ctx, root, bin, tags...); err != nil {
 			fatal(err)
 		}
@@ -112,6 +136,9 @@ func main() {
 	var kinds []string
 	switch *faults {
 	case "":
+		if len(unsafeModes) > 0 || *broken {
+			kinds = harness.ValidationKinds
+		}
 	case "all":
 		kinds = harness.AllKinds
 		if *target == harness.Kafka {
@@ -124,6 +151,13 @@ func main() {
 			}
 			kinds = append(kinds, k)
 		}
+	}
+	mode := ""
+	if len(unsafeModes) > 0 {
+		mode += " unsafe=" + strings.Join(unsafeModes, ",")
+	}
+	if *broken {
+		mode += " broken=" + harness.BrokenTag
 	}
 	failed := 0
 	var ran []uint64
@@ -138,7 +172,10 @@ func main() {
 			fatal(err)
 		}
 		cfg := harness.Config{Seed: s, Layout: *layout, Target: *target, Duration: *duration, Quiet: *quiet, Dir: dir,
-			Samsa: bin, Kafka: cp, Kinds: kinds}
+			Samsa: bin, Kafka: cp, Kinds: kinds, Unsafe: unsafeModes, Producers: *producers, Gap: *gap}
+		if *gap <= 0 {
+			cfg.Gap = -1 // none (Config's 0 is the default)
+		}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
 				fmt.Fprintf(os.Stderr, "%s seed %d: %s\n", time.Now().Format("15:04:05.000"), s, fmt.Sprintf(format, args...))
@@ -148,7 +185,7 @@ func main() {
 			fatal(err)
 		}
 		sum := harness.Run(ctx, cfg)
-		fmt.Println(sum.Line())
+		fmt.Println(sum.Line() + mode)
 		if sum.Err != nil {
 			failed++
 		} else if verdict, ok, err := judge(dir); err != nil {
