@@ -273,55 +273,6 @@ func TestTeardownLeftovers(t *testing.T) {
 	checkCleanedUp(t, nil)
 }
 
-// TestSchedule: the schedule is a function of the seed, fits the run,
-// and pauses outlast the broker session.
-func TestSchedule(t *testing.T) {
-	ids := []int32{1, 2, 3, 4, 5, 6}
-	const d = time.Minute
-	kinds := map[string]bool{}
-	differ := false
-	first := Schedule(1, Isolated, ids, 3, d, AllKinds)
-	for seed := uint64(1); seed <= 50; seed++ {
-		a, b := Schedule(seed, Isolated, ids, 3, d, AllKinds), Schedule(seed, Isolated, ids, 3, d, AllKinds)
-		if !slices.EqualFunc(a, b, stepEqual) {
-			t.Fatalf("seed %d: two schedules differ", seed)
-		}
-		if seed > 1 && !slices.EqualFunc(a, first, stepEqual) {
-			differ = true
-		}
-		end := time.Duration(0)
-		for _, s := range a {
-			kinds[s.Kind] = true
-			if s.At < end {
-				t.Errorf("seed %d: %s at %v overlaps the fault before, ending %v", seed, s.Kind, s.At, end)
-			}
-			end = s.At + s.Dur
-			if end > d {
-				t.Errorf("seed %d: %s ends at %v, after the run", seed, s.Kind, end)
-			}
-			if (s.Kind == Pause || s.Kind == PauseLeader) && s.Dur <= brokerSessionTimeout {
-				t.Errorf("seed %d: pause of %v, not longer than the session timeout", seed, s.Dur)
-			}
-			if s.Kind == Kill && len(s.Nodes) == 2 && (s.Nodes[0] > 3 || s.Nodes[1] <= 3) {
-				t.Errorf("seed %d: minority kill %v is not one controller and one broker", seed, s.Nodes)
-			}
-		}
-	}
-	if !differ {
-		t.Error("every seed gives the same schedule")
-	}
-	for _, k := range AllKinds {
-		if !kinds[k] {
-			t.Errorf("fault kind %s never scheduled in 50 seeds", k)
-		}
-	}
-}
-
-func stepEqual(a, b Step) bool {
-	return a.At == b.At && a.Dur == b.Dur && a.Kind == b.Kind && a.Partition == b.Partition && a.Pick == b.Pick &&
-		slices.Equal(a.Nodes, b.Nodes) && slices.Equal(a.Peers, b.Peers)
-}
-
 // tailLogs returns the last lines of every node log under dir.
 func tailLogs(dir string) string {
 	var b strings.Builder
