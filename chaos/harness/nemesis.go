@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/chaos/history"
 )
@@ -559,6 +560,91 @@ func (nm *nemesis) drop(drops []Drop) (func() error, error) {
 	return undo, nil
 }
 
+// partitionView is one broker's metadata of partition p of Topic.
+type partitionView struct {
+	Replicas, ISR       []int32
+	Leader, LeaderEpoch int32
+	Err                 error
+}
+
+func (v partitionView) String() string {
+	if v.Err != nil {
+		return fmt.Sprintf("no answer (%v)", v.Err)
+	}
+	return fmt.Sprintf("replicas %v leader %d epoch %d isr %v", v.Replicas, v.Leader, v.LeaderEpoch, v.ISR)
+}
+
+// viewOf asks broker id for partition p's metadata.
+func (nm *nemesis) viewOf(ctx context.Context, id, p int32) partitionView {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(Topic)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := nm.kcl.Broker(int(id)).Request(rctx, req)
+	if err != nil {
+		return partitionView{Err: err}
+	}
+	for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+		for _, mp := range t.Partitions {
+			if mp.Partition == p {
+				return partitionView{Replicas: mp.Replicas, ISR: mp.ISR, Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch}
+			}
+		}
+	}
+	return partitionView{Err: fmt.Errorf("partition %d not in the metadata", p)}
+}
+
+// views asks every broker for partition p's metadata.
+func (nm *nemesis) views(ctx context.Context, p int32) map[int32]partitionView {
+	out := map[int32]partitionView{}
+	for _, id := range nm.c.brokerIDs() {
+		out[id] = nm.viewOf(ctx, id, p)
+	}
+	return out
+}
+
+// freshest is the view of the highest leader epoch among vs.
+func freshest(vs map[int32]partitionView) (partitionView, bool) {
+	var best partitionView
+	found := false
+	for _, v := range vs {
+		if v.Err == nil && len(v.Replicas) > 0 && (!found || v.LeaderEpoch > best.LeaderEpoch) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
+
+// brokerViews asks every broker for partition p's metadata until all of
+// them list replicas (up to 3 s), and says what they answered: one view
+// if they agree, each broker's if not.
+func (nm *nemesis) brokerViews(ctx context.Context, p int32, replicas []int32) string {
+	ids := nm.c.brokerIDs()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		vs := nm.views(ctx, p)
+		agree := true
+		for _, id := range ids {
+			agree = agree && vs[id].Err == nil && slices.Equal(vs[id].Replicas, replicas)
+		}
+		if agree || time.Now().After(deadline) || ctx.Err() != nil {
+			var parts []string
+			same := true
+			for _, id := range ids {
+				parts = append(parts, fmt.Sprintf("broker %d: %v", id, vs[id]))
+				same = same && vs[id].String() == vs[ids[0]].String()
+			}
+			if same && len(ids) > 0 {
+				return fmt.Sprintf("every broker says %v", vs[ids[0]])
+			}
+			return strings.Join(parts, "; ")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // admin is the admin client of membership changes.
 func (nm *nemesis) admin() (*kadm.Client, error) {
 	if nm.kcl == nil {
@@ -585,21 +671,23 @@ func (nm *nemesis) reassign(ctx context.Context, s Step, why string) (func() (st
 		return nil, "", 0, err
 	}
 	p := s.Partition
+	// The freshest metadata any broker has: a broker cut off from the
+	// controller for a while may answer with an older state.
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	m, err := adm.Metadata(mctx, Topic)
+	_, err = adm.BrokerMetadata(mctx) // the client learns the brokers
 	cancel()
-	if err == nil {
-		if pd, ok := m.Topics[Topic].Partitions[p]; !ok {
-			err = fmt.Errorf("partition %d not in the metadata", p)
-		} else if len(pd.Replicas) == 0 {
-			err = fmt.Errorf("partition %d: no replicas in the metadata (%v)", p, pd.Err)
-		}
-	}
 	if err != nil {
-		detail := fmt.Sprintf("partition %d: replicas unknown%s", p, why)
-		return nil, detail, 0, err
+		return nil, fmt.Sprintf("partition %d: replicas unknown%s", p, why), 0, err
 	}
-	pd := m.Topics[Topic].Partitions[p]
+	vs := nm.views(ctx, p)
+	pd, ok := freshest(vs)
+	if !ok {
+		var errs []error
+		for _, v := range vs {
+			errs = append(errs, v.Err)
+		}
+		return nil, fmt.Sprintf("partition %d: replicas unknown%s", p, why), 0, errors.Join(errs...)
+	}
 	orig := slices.Clone(pd.Replicas)
 	target := reorder(orig, pd.Leader, s.Pick)
 	restore := ", kept at heal"
@@ -607,6 +695,15 @@ func (nm *nemesis) reassign(ctx context.Context, s Step, why string) (func() (st
 		restore = ", restored at heal"
 	}
 	detail := fmt.Sprintf("partition %d replicas %v -> %v (leader %d), preferred election%s%s", p, orig, target, pd.Leader, restore, why)
+	var differ []string
+	for _, id := range nm.c.brokerIDs() {
+		if v := vs[id]; v.String() != pd.String() {
+			differ = append(differ, fmt.Sprintf("broker %d: %v", id, v))
+		}
+	}
+	if len(differ) > 0 {
+		detail += fmt.Sprintf(" (from the freshest metadata, %v; %s)", pd, strings.Join(differ, "; "))
+	}
 	node := target[0]
 	nm.invoke(s.Kind, detail, node)
 	outcome := nm.move(ctx, adm, p, target)
@@ -672,12 +769,7 @@ func (nm *nemesis) move(ctx context.Context, adm *kadm.Client, p int32, replicas
 	default:
 		said = append(said, "preferred leader elected")
 	}
-	mctx, mcancel := context.WithTimeout(ctx, 3*time.Second)
-	m, err := adm.Metadata(mctx, Topic)
-	mcancel()
-	if pd, ok := m.Topics[Topic].Partitions[p]; err == nil && ok {
-		said = append(said, fmt.Sprintf("now replicas %v leader %d isr %v", pd.Replicas, pd.Leader, pd.ISR))
-	}
+	said = append(said, nm.brokerViews(ctx, p, replicas))
 	return strings.Join(said, ", ")
 }
 
@@ -723,6 +815,17 @@ func (nm *nemesis) healAll() error {
 	}
 	nm.h.Add(op)
 	return err
+}
+
+// brokerIDs are the ids of the broker nodes.
+func (c *Cluster) brokerIDs() []int32 {
+	var ids []int32
+	for _, n := range c.Nodes {
+		if n.Broker {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
 }
 
 // brokerID maps a broker address back to its node id.
