@@ -655,7 +655,7 @@ func (nm *nemesis) admin() (*kadm.Client, error) {
 		nm.kcl = cl
 	}
 	adm := kadm.NewClient(nm.kcl)
-	adm.SetTimeoutMillis(5000)
+	adm.SetTimeoutMillis(3000)
 	return adm, nil
 }
 
@@ -721,12 +721,12 @@ func (nm *nemesis) reassign(ctx context.Context, s Step, why string) (func() (st
 // the reassignment to complete, elects the preferred leader and says what
 // the cluster answered to each.
 func (nm *nemesis) move(ctx context.Context, adm *kadm.Client, p int32, replicas []int32) string {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 12*time.Second)
 	defer cancel()
 	var said []string
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign(Topic, p, replicas)
-	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
 	rs, err := adm.AlterPartitionAssignments(rctx, req)
 	rcancel()
 	switch r, ok := rs[Topic][p]; {
@@ -756,7 +756,7 @@ func (nm *nemesis) move(ctx context.Context, adm *kadm.Client, p int32, replicas
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	ectx, ecancel := context.WithTimeout(ctx, 5*time.Second)
+	ectx, ecancel := context.WithTimeout(ctx, 3*time.Second)
 	es, err := adm.ElectLeaders(ectx, kadm.ElectPreferredReplica, kadm.TopicsSet{Topic: {p: {}}})
 	ecancel()
 	switch e, ok := es[Topic][p]; {
