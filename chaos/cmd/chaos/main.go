@@ -33,7 +33,13 @@ func main() {
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
-	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
+	var extra []string
+	for _, k := range harness.AllKinds {
+		if !slices.Contains(harness.Kinds, k) {
+			extra = append(extra, k)
+		}
+	}
+	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+strings.Join(extra, ",")+")")
 	flag.Parse()
 	if err := harness.Probe(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
