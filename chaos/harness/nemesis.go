@@ -108,7 +108,11 @@ func category(kind string) int {
 }
 
 // compatible reports whether faults of kinds a and b may be active at once.
+// A membership change during kill-all could not even read the metadata.
 func compatible(a, b string) bool {
+	if a == KillAll && b == Reassign || a == Reassign && b == KillAll {
+		return false
+	}
 	ca, cb := category(a), category(b)
 	return ca != cb || ca == catNet
 }

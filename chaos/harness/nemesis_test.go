@@ -126,6 +126,9 @@ func TestScheduleOverlap(t *testing.T) {
 					if len(on) > 2 {
 						t.Fatalf("%s seed %d: %d faults active at %v", l.name, seed, len(on), ev.At)
 					}
+					if len(on) == 2 && (on[0].Kind == KillAll && on[1].Kind == Reassign || on[0].Kind == Reassign && on[1].Kind == KillAll) {
+						t.Errorf("%s seed %d: reassign during kill-all at %v", l.name, seed, ev.At)
+					}
 					if len(on) == 2 && !compatible(on[0].Kind, on[1].Kind) {
 						t.Errorf("%s seed %d: %s and %s active at once at %v", l.name, seed, on[0].Kind, on[1].Kind, ev.At)
 					}
