@@ -200,6 +200,19 @@ func TestRunCombined(t *testing.T) {
 // checkCleanedUp asserts no namespace, link or node process is left.
 func checkCleanedUp(t *testing.T, pids []int) {
 	t.Helper()
+	// Under the run lock: another run on the machine (which takes the
+	// lock as soon as this one lets go) must not count as a leftover.
+	lk, err := lock(10 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	checkCleanedUpLocked(t, pids)
+}
+
+// checkCleanedUpLocked is checkCleanedUp for a caller holding the lock.
+func checkCleanedUpLocked(t *testing.T, pids []int) {
+	t.Helper()
 	ns, links, err := Leftovers()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +283,7 @@ func TestTeardownLeftovers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the process in the leftover namespace was not killed")
 	}
-	checkCleanedUp(t, nil)
+	checkCleanedUpLocked(t, nil)
 }
 
 // tailLogs returns the last lines of every node log under dir.
