@@ -56,11 +56,11 @@ const (
 )
 
 // Kinds lists the fault kinds a schedule picks from by default.
-var Kinds = []string{PartitionOne, PartitionHalves, PartitionLeader, PartitionOneWay, Kill, KillLeader, KillAll, Shutdown, Pause, PauseLeader}
+var Kinds = []string{PartitionOne, PartitionHalves, PartitionLeader, PartitionOneWay, PartitionRing, Kill, KillLeader, KillAll, Shutdown, Pause, PauseLeader, Reassign}
 
 // AllKinds adds the faults that are not on by default: Corrupt, until
-// samsa is known to survive it, and the kinds not yet run enough.
-var AllKinds = append(slices.Clone(Kinds), PartitionRing, Reassign, Corrupt)
+// samsa is known to survive it.
+var AllKinds = append(slices.Clone(Kinds), Corrupt)
 
 // Step is one fault of a schedule: what, to whom, when, for how long.
 type Step struct {
@@ -622,7 +622,7 @@ func freshest(vs map[int32]partitionView) (partitionView, bool) {
 }
 
 // brokerViews asks every broker for partition p's metadata until all of
-// them list replicas (up to 3 s), and says what they answered: one view
+// them list replicas and agree on the rest (up to 3 s), and says what they answered: one view
 // if they agree, each broker's if not.
 func (nm *nemesis) brokerViews(ctx context.Context, p int32, replicas []int32) string {
 	ids := nm.c.brokerIDs()
@@ -631,7 +631,7 @@ func (nm *nemesis) brokerViews(ctx context.Context, p int32, replicas []int32) s
 		vs := nm.views(ctx, p)
 		agree := true
 		for _, id := range ids {
-			agree = agree && vs[id].Err == nil && slices.Equal(vs[id].Replicas, replicas)
+			agree = agree && vs[id].Err == nil && slices.Equal(vs[id].Replicas, replicas) && vs[id].String() == vs[ids[0]].String()
 		}
 		if agree || time.Now().After(deadline) || ctx.Err() != nil {
 			var parts []string
