@@ -514,3 +514,59 @@ func TestCutDrops(t *testing.T) {
 		t.Errorf("by target: %v %v", to, from)
 	}
 }
+
+// TestRuleCompositionIptables: the same in a real namespace (root, like
+// the other harness tests): two faults' chains, one healed, the other's
+// rules still there; heal-all leaves no rule and no chain.
+func TestRuleCompositionIptables(t *testing.T) {
+	if err := Probe(); err != nil {
+		t.Fatal(err) // the harness needs root, ip and iptables: CI runs as root
+	}
+	lk, err := lock(10 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	const id = 9
+	if err := run("ip", "netns", "add", nsName(id)); err != nil {
+		t.Fatal(err)
+	}
+	defer run("ip", "netns", "del", nsName(id))
+	rules := func() string {
+		out, err := output("ip", "netns", "exec", nsName(id), "iptables", "-w", "-S")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if err := iptables(id, dropArgs(faultChain(1), []int32{1, 2}), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := iptables(id, dropArgs(faultChain(2), []int32{2, 3}), false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dropRules(id); err != nil || n != 4 {
+		t.Fatalf("two faults: %d drop rules (%v), want 4:\n%s", n, err, rules())
+	}
+	if err := iptables(id, undropArgs(faultChain(1)), true); err != nil {
+		t.Fatal(err)
+	}
+	got := rules()
+	for _, want := range []string{"-A INPUT -j " + faultChain(2), "-A " + faultChain(2) + " -s " + NodeIP(2) + "/32 -j DROP", "-A " + faultChain(2) + " -s " + NodeIP(3) + "/32 -j DROP"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after healing the first fault, %q is missing:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, faultChain(1)+" ") || strings.Contains(got, NodeIP(1)) {
+		t.Errorf("after healing the first fault, its rules remain:\n%s", got)
+	}
+	if err := iptables(id, dropArgs(faultChain(3), []int32{1}), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := healNet(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := rules(); strings.Contains(got, "DROP") || strings.Contains(got, "samsa-f") {
+		t.Errorf("after heal-all:\n%s", got)
+	}
+}
