@@ -56,6 +56,7 @@ type proc struct {
 	port   int
 	args   []string
 	env    []string // extra environment (KAFKA_*, CLUSTER_ID)
+	bin    string   // the binary ("" = samsaBin)
 	log    *syncBuffer
 	exited chan struct{}
 }
@@ -91,10 +92,16 @@ func freePort(t testing.TB) int {
 // ""), extra --override key=value pairs, and waits until it answers.
 func startSamsa(t testing.TB, dir string, overrides ...string) *proc {
 	t.Helper()
+	return startSamsaBin(t, "", dir, overrides...)
+}
+
+// startSamsaBin is startSamsa of the binary bin ("" = samsaBin).
+func startSamsaBin(t testing.TB, bin, dir string, overrides ...string) *proc {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	p := &proc{t: t, dir: dir, port: freePort(t)}
+	p := &proc{t: t, dir: dir, port: freePort(t), bin: bin}
 	ctlPort := freePort(t)
 	p.args = []string{"serve",
 		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", p.port, ctlPort),
@@ -121,7 +128,11 @@ func (p *proc) start() { p.t.Helper(); p.startIn("") }
 func (p *proc) startIn(dir string) {
 	p.t.Helper()
 	p.log = &syncBuffer{}
-	p.cmd = exec.Command(samsaBin, p.args...)
+	bin := p.bin
+	if bin == "" {
+		bin = samsaBin
+	}
+	p.cmd = exec.Command(bin, p.args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = append(cleanEnv(), p.env...)

@@ -116,12 +116,17 @@ func (n *Node) start() error {
 
 // nodeEnv is the harness's environment without KAFKA_* variables (they
 // would configure the node), one Go thread per node to share the CPUs.
+// CHAOS_NODE_LOG_LEVEL (DEBUG, INFO, ...) sets the nodes' log level, as
+// KAFKA_LOG4J_ROOT_LOGLEVEL does for one node.
 func nodeEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KAFKA_") && !strings.HasPrefix(kv, "CLUSTER_ID=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
+	}
+	if lvl := os.Getenv("CHAOS_NODE_LOG_LEVEL"); lvl != "" {
+		env = append(env, "KAFKA_LOG4J_ROOT_LOGLEVEL="+lvl)
 	}
 	return append(env, "GOMAXPROCS=1")
 }

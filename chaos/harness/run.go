@@ -25,8 +25,8 @@
 // starts, ok when healed (fail if it could not be injected).
 //
 // Workload (workload.go): values are unique int64s, the record's key and
-// value in decimal. Producers alternate franz-go and samsa's client; a send
-// ends fail only when the error proves the record was not written, info
+// value in decimal. Producers alternate franz-go and samsa's client, each
+// client with one sequential loop per partition; a send ends fail only when the error proves the record was not written, info
 // for everything ambiguous. One consumer by assign, one by subscribe.
 // After the run: heal-all, a quiet period, final reads of every partition
 // from offset 0 to its high watermark, then the nodes stop (SIGTERM) and
@@ -235,15 +235,19 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 			}
 		}()
 	}
+	// Producer i's loops are processes i*Partitions+p; the consumers and
+	// the final reads come after them.
 	for i := range cfg.Producers {
+		first := i * cfg.Partitions
 		if i%2 == 0 {
-			spawn(func() error { return w.produceFranz(wctx, i, 10*time.Millisecond) })
+			spawn(func() error { return w.produceFranz(wctx, first, cfg.Partitions, 10*time.Millisecond) })
 		} else {
-			spawn(func() error { return w.produceSamsa(wctx, i, 10*time.Millisecond) })
+			spawn(func() error { return w.produceSamsa(wctx, first, cfg.Partitions, 10*time.Millisecond) })
 		}
 	}
-	spawn(func() error { return w.consume(wctx, cfg.Producers, history.Assign, cfg.Partitions) })
-	spawn(func() error { return w.consume(wctx, cfg.Producers+1, history.Subscribe, cfg.Partitions) })
+	readers := cfg.Producers * cfg.Partitions
+	spawn(func() error { return w.consume(wctx, readers, history.Assign, cfg.Partitions) })
+	spawn(func() error { return w.consume(wctx, readers+1, history.Subscribe, cfg.Partitions) })
 
 	scl, err := client.New(client.SeedBrokers(c.Bootstrap()...))
 	if err != nil {
@@ -271,7 +275,7 @@ func runCluster(ctx context.Context, cfg Config, c *Cluster, h *history.Writer, 
 		}
 	}
 	logf("final reads")
-	hws := w.finalReads(ctx, cfg.Producers+2, cfg.Partitions, 60*time.Second)
+	hws := w.finalReads(ctx, readers+2, cfg.Partitions, 60*time.Second)
 	// Stop the nodes cleanly (each checkpoints its high watermarks), all
 	// at once: the last of a quorum cannot finish a controlled shutdown
 	// alone, so each gets a bounded time before SIGKILL.
@@ -311,9 +315,14 @@ func (s *Summary) count(path string) {
 	}
 }
 
-// Build compiles samsa's command (cmd/samsa of the module at root) to out.
-func Build(ctx context.Context, root, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/samsa")
+// Build compiles samsa's command (cmd/samsa of the module at root) to out,
+// with the build tags given (e.g. "crashfs").
+func Build(ctx context.Context, root, out string, tags ...string) error {
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/samsa")...)
 	cmd.Dir = root
 	b, err := cmd.CombinedOutput()
 	if err != nil {

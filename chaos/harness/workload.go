@@ -20,7 +20,11 @@ import (
 // The workload: producers sending unique values (franz-go's and samsa's
 // own client, alternately), one consumer by assign and one by subscribe,
 // all recorded in the history. A record's value is its unique int64 in
-// decimal, its key the same (so the partitioners spread them).
+// decimal, its key the same. Each producer client sends to every
+// partition from a loop of its own (one process per partition, one send
+// at a time each), so that a partition that cannot take writes holds up
+// only its own loops: the time to the first ack on a partition after a
+// fault is that partition's unavailability, not its neighbours'.
 
 // createTopic creates the run's topic: RF 3, min.insync.replicas=2,
 // unclean election off, and waits until every partition has a leader.
@@ -111,39 +115,53 @@ type workload struct {
 // sendTimeout bounds one send, retries included.
 const sendTimeout = 10 * time.Second
 
-// produceFranz sends values one at a time with franz-go (idempotent,
-// acks=all) until ctx ends.
-func (w *workload) produceFranz(ctx context.Context, process int, gap time.Duration) error {
+// produceFranz sends values with franz-go (idempotent, acks=all) until
+// ctx ends: one client, and one loop per partition, process first+p,
+// sending one value at a time.
+func (w *workload) produceFranz(ctx context.Context, first, partitions int, gap time.Duration) error {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(w.bootstrap...),
 		kgo.DefaultProduceTopic(w.topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(sendTimeout),
 		kgo.ProducerLinger(0),
-		kgo.ClientID(fmt.Sprintf("chaos-franz-%d", process)),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ClientID(fmt.Sprintf("chaos-franz-%d", first)),
 	)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	for ctx.Err() == nil {
-		v := w.next.Add(1)
-		s := strconv.FormatInt(v, 10)
-		w.h.Add(history.Op{Process: process, Type: history.Invoke, F: history.Send, Topic: w.topic, Value: v})
-		sctx, cancel := context.WithTimeout(context.Background(), sendTimeout+5*time.Second)
-		r := &kgo.Record{Key: []byte(s), Value: []byte(s)}
-		err := cl.ProduceSync(sctx, r).FirstErr()
-		cancel()
-		op := history.Op{Process: process, Type: history.OK, F: history.Send, Topic: w.topic, Value: v}
-		if err != nil {
-			op.Type, op.Error = franzOutcome(err), err.Error()
-		} else {
-			op.Partition, op.Offset = r.Partition, r.Offset
+	perPartition(partitions, func(p int32) {
+		process := first + int(p)
+		for ctx.Err() == nil {
+			v := w.next.Add(1)
+			s := strconv.FormatInt(v, 10)
+			w.h.Add(history.Op{Process: process, Type: history.Invoke, F: history.Send, Topic: w.topic, Value: v})
+			sctx, cancel := context.WithTimeout(context.Background(), sendTimeout+5*time.Second)
+			r := &kgo.Record{Key: []byte(s), Value: []byte(s), Partition: p}
+			err := cl.ProduceSync(sctx, r).FirstErr()
+			cancel()
+			op := history.Op{Process: process, Type: history.OK, F: history.Send, Topic: w.topic, Value: v}
+			if err != nil {
+				op.Type, op.Error = franzOutcome(err), err.Error()
+			} else {
+				op.Partition, op.Offset = r.Partition, r.Offset
+			}
+			w.h.Add(op)
+			sleep(ctx, gap)
 		}
-		w.h.Add(op)
-		sleep(ctx, gap)
-	}
+	})
 	return nil
+}
+
+// perPartition runs loop for each partition at once and waits for all.
+func perPartition(partitions int, loop func(p int32)) {
+	var wg sync.WaitGroup
+	for p := range partitions {
+		wg.Go(func() { loop(int32(p)) })
+	}
+	wg.Wait()
 }
 
 // franzOutcome classifies a franz-go produce error: fail only for errors
@@ -160,16 +178,17 @@ func franzOutcome(err error) history.Type {
 	return history.Info
 }
 
-// produceSamsa sends values one at a time with samsa's client
-// (idempotent, acks=all) until ctx ends.
-func (w *workload) produceSamsa(ctx context.Context, process int, gap time.Duration) error {
+// produceSamsa sends values with samsa's client (idempotent, acks=all)
+// until ctx ends, as produceFranz does.
+func (w *workload) produceSamsa(ctx context.Context, first, partitions int, gap time.Duration) error {
 	p, err := client.NewProducer(
 		client.SeedBrokers(w.bootstrap...),
 		client.RequiredAcks(client.AcksAll),
 		client.Idempotent(true),
 		client.DeliveryTimeout(sendTimeout),
 		client.Linger(0),
-		client.ClientID(fmt.Sprintf("chaos-samsa-%d", process)),
+		client.WithPartitioner(client.ManualPartitioner()),
+		client.ClientID(fmt.Sprintf("chaos-samsa-%d", first)),
 	)
 	if err != nil {
 		return err
@@ -179,33 +198,36 @@ func (w *workload) produceSamsa(ctx context.Context, process int, gap time.Durat
 		p.Close(cctx)
 		cancel()
 	}()
-	for ctx.Err() == nil {
-		v := w.next.Add(1)
-		s := strconv.FormatInt(v, 10)
-		w.h.Add(history.Op{Process: process, Type: history.Invoke, F: history.Send, Topic: w.topic, Value: v})
-		r := &client.Record{Topic: w.topic, Key: []byte(s), Value: []byte(s)}
-		done := make(chan error, 1)
-		sctx, cancel := context.WithTimeout(context.Background(), sendTimeout+5*time.Second)
-		op := history.Op{Process: process, Type: history.OK, F: history.Send, Topic: w.topic, Value: v}
-		if err := p.Produce(sctx, r, func(_ *client.Record, err error) { done <- err }); err != nil {
-			// Refused before it was buffered: never sent.
-			op.Type, op.Error = history.Fail, err.Error()
-		} else {
-			select {
-			case err = <-done:
-			case <-sctx.Done():
-				err = sctx.Err()
-			}
-			if err != nil {
-				op.Type, op.Error = samsaOutcome(err), err.Error()
+	perPartition(partitions, func(part int32) {
+		process := first + int(part)
+		for ctx.Err() == nil {
+			v := w.next.Add(1)
+			s := strconv.FormatInt(v, 10)
+			w.h.Add(history.Op{Process: process, Type: history.Invoke, F: history.Send, Topic: w.topic, Value: v})
+			r := &client.Record{Topic: w.topic, Partition: part, Key: []byte(s), Value: []byte(s)}
+			done := make(chan error, 1)
+			sctx, cancel := context.WithTimeout(context.Background(), sendTimeout+5*time.Second)
+			op := history.Op{Process: process, Type: history.OK, F: history.Send, Topic: w.topic, Value: v}
+			if err := p.Produce(sctx, r, func(_ *client.Record, err error) { done <- err }); err != nil {
+				// Refused before it was buffered: never sent.
+				op.Type, op.Error = history.Fail, err.Error()
 			} else {
-				op.Partition, op.Offset = r.Partition, r.Offset
+				select {
+				case err = <-done:
+				case <-sctx.Done():
+					err = sctx.Err()
+				}
+				if err != nil {
+					op.Type, op.Error = samsaOutcome(err), err.Error()
+				} else {
+					op.Partition, op.Offset = r.Partition, r.Offset
+				}
 			}
+			cancel()
+			w.h.Add(op)
+			sleep(ctx, gap)
 		}
-		cancel()
-		w.h.Add(op)
-		sleep(ctx, gap)
-	}
+	})
 	return nil
 }
 

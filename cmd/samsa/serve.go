@@ -80,7 +80,12 @@ func runServe(args []string) int {
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	b, err := server.Start(cfg, server.Options{Logger: logger})
+	fsys, err := serveFS(logger, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "samsa serve: %v\n", err)
+		return 1
+	}
+	b, err := server.Start(cfg, server.Options{Logger: logger, FS: fsys})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "samsa serve: %v\n", err)
 		return 1

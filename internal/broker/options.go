@@ -175,7 +175,8 @@ type Options struct {
 
 	// Listen binds a listener (nil: net.Listen). Tests inject ephemeral ports.
 	Listen func(network, address string) (net.Listener, error)
-	// Dial opens connections to other nodes (controllers; nil: net.Dialer).
+	// Dial opens connections to other nodes (controllers; nil: net.Dialer
+	// with TCP_USER_TIMEOUT, see interNodeDialer).
 	// Tests inject it to cut a node off.
 	Dial   func(ctx context.Context, network, address string) (net.Conn, error)
 	Logger *slog.Logger
@@ -197,8 +198,7 @@ func (o *Options) setDefaults() {
 		o.ElectionTimeout = time.Second
 	}
 	if o.Dial == nil {
-		var d net.Dialer
-		o.Dial = d.DialContext
+		o.Dial = interNodeDialer(interNodeUserTimeout(o.ElectionTimeout)).DialContext
 	}
 	if o.NumPartitions == 0 {
 		o.NumPartitions = 1

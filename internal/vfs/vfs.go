@@ -1,13 +1,16 @@
 // Package vfs is the filesystem samsa's storage writes through: partition
 // logs (seglog), the metadata log, the Raft log, checkpoints,
-// meta.properties and partition.metadata. Two implementations share one
+// meta.properties and partition.metadata. Three implementations share one
 // interface:
 //
 //   - OS, the real filesystem;
 //   - Mem (NewCrashableMem), a crashable in-memory twin for tests, which
 //     keeps only what was synced and, on Crash, drops every unsynced write
 //     and every create, rename or remove whose directory was not synced.
-//     Package vfstest crashes a workload on it at every sync point.
+//     Package vfstest crashes a workload on it at every sync point;
+//   - CrashDisk (NewCrashDisk), the same rules on the real disk for a real
+//     process: what it did not sync is lost when it is killed (SIGKILL)
+//     and the next one runs Recover. samsa built with -tags crashfs uses it.
 //
 // Durability rules the interface keeps explicit, because the twin enforces
 // them and the OS does not forgive them:

@@ -1,7 +1,9 @@
 // Command chaos runs fault-injection runs against a three-node samsa
 // cluster in network namespaces (package chaos/harness), one per seed from
 // -seed on, and writes DIR/seed-N/history.jsonl, the nodes' logs and one
-// summary line per seed. It needs root.
+// summary line per seed. It needs root. With -crashfs the nodes run on
+// vfs.CrashDisk (samsa built with -tags crashfs), so a node killed with
+// SIGKILL loses every write it had not fsynced.
 //
 //	go run ./chaos/cmd/chaos -seed 1 -runs 10 -layout combined -duration 60s -out /tmp/chaos
 package main
@@ -32,6 +34,7 @@ func main() {
 	quiet := flag.Duration("quiet", 10*time.Second, "workload time after the heal, before the final reads")
 	out := flag.String("out", "chaos-out", "output directory")
 	samsa := flag.String("samsa", "", "samsa binary (default: build ./cmd/samsa of this module)")
+	crashfs := flag.Bool("crashfs", false, "build samsa with -tags crashfs: a killed node loses every write it did not fsync, as after a power cut (not with -samsa)")
 	quietLog := flag.Bool("q", false, "print only the summary lines")
 	var extra []string
 	for _, k := range harness.AllKinds {
@@ -51,14 +54,21 @@ func main() {
 		fatal(err)
 	}
 	bin := *samsa
+	if bin != "" && *crashfs {
+		fatal(fmt.Errorf("-crashfs builds samsa: it does not go with -samsa"))
+	}
 	if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
 			fatal(err)
 		}
 		bin = filepath.Join(*out, "samsa")
-		fmt.Fprintf(os.Stderr, "building %s\n", bin)
-		if err := harness.Build(ctx, root, bin); err != nil {
+		var tags []string
+		if *crashfs {
+			tags = append(tags, "crashfs")
+		}
+		fmt.Fprintf(os.Stderr, "building %s %v\n", bin, tags)
+		if err := harness.Build(ctx, root, bin, tags...); err != nil {
 			fatal(err)
 		}
 	}
