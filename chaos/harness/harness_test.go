@@ -202,20 +202,7 @@ func TestRunCombined(t *testing.T) {
 	if len(all) <= 3 {
 		t.Errorf("node processes %v: no node was restarted", all)
 	}
-	checkCleanedUpLocked(t, all)
-}
-
-// checkCleanedUpLocked is checkCleanedUp under the run lock: another
-// process's run that started after ours (on a shared machine) has its own
-// namespaces, which are gone once it releases the lock.
-func checkCleanedUpLocked(t *testing.T, pids []int) {
-	t.Helper()
-	lk, err := lock(10 * time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
-	checkCleanedUp(t, pids)
+	checkCleanedUp(t, all)
 }
 
 // checkCleanedUp asserts no namespace, link or node process is left. It
@@ -223,11 +210,19 @@ func checkCleanedUpLocked(t *testing.T, pids []int) {
 // take the lock, and make its namespaces, as soon as this test's run ends.
 func checkCleanedUp(t *testing.T, pids []int) {
 	t.Helper()
-	lk, err := lock(15 * time.Minute)
+	// Under the run lock: another run on the machine (which takes the
+	// lock as soon as this one lets go) must not count as a leftover.
+	lk, err := lock(10 * time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lk.Close()
+	checkCleanedUpLocked(t, pids)
+}
+
+// checkCleanedUpLocked is checkCleanedUp for a caller holding the lock.
+func checkCleanedUpLocked(t *testing.T, pids []int) {
+	t.Helper()
 	ns, links, err := Leftovers()
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +257,7 @@ func TestRunCancelled(t *testing.T) {
 	if len(pids) != 3 {
 		t.Fatalf("ready hook saw %d nodes", len(pids))
 	}
-	checkCleanedUpLocked(t, pids)
+	checkCleanedUp(t, pids)
 }
 
 // TestTeardownLeftovers: what a crashed run leaves (a namespace with a
@@ -298,57 +293,7 @@ func TestTeardownLeftovers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the process in the leftover namespace was not killed")
 	}
-	lk.Close() // checkCleanedUp takes it again
-	checkCleanedUp(t, nil)
-}
-
-// TestSchedule: the schedule is a function of the seed, fits the run,
-// and pauses outlast the broker session.
-func TestSchedule(t *testing.T) {
-	ids := []int32{1, 2, 3, 4, 5, 6}
-	const d = time.Minute
-	kinds := map[string]bool{}
-	differ := false
-	first := Schedule(1, Isolated, ids, 3, d, AllKinds)
-	for seed := uint64(1); seed <= 50; seed++ {
-		a, b := Schedule(seed, Isolated, ids, 3, d, AllKinds), Schedule(seed, Isolated, ids, 3, d, AllKinds)
-		if !slices.EqualFunc(a, b, stepEqual) {
-			t.Fatalf("seed %d: two schedules differ", seed)
-		}
-		if seed > 1 && !slices.EqualFunc(a, first, stepEqual) {
-			differ = true
-		}
-		end := time.Duration(0)
-		for _, s := range a {
-			kinds[s.Kind] = true
-			if s.At < end {
-				t.Errorf("seed %d: %s at %v overlaps the fault before, ending %v", seed, s.Kind, s.At, end)
-			}
-			end = s.At + s.Dur
-			if end > d {
-				t.Errorf("seed %d: %s ends at %v, after the run", seed, s.Kind, end)
-			}
-			if (s.Kind == Pause || s.Kind == PauseLeader) && s.Dur <= brokerSessionTimeout {
-				t.Errorf("seed %d: pause of %v, not longer than the session timeout", seed, s.Dur)
-			}
-			if s.Kind == Kill && len(s.Nodes) == 2 && (s.Nodes[0] > 3 || s.Nodes[1] <= 3) {
-				t.Errorf("seed %d: minority kill %v is not one controller and one broker", seed, s.Nodes)
-			}
-		}
-	}
-	if !differ {
-		t.Error("every seed gives the same schedule")
-	}
-	for _, k := range AllKinds {
-		if !kinds[k] {
-			t.Errorf("fault kind %s never scheduled in 50 seeds", k)
-		}
-	}
-}
-
-func stepEqual(a, b Step) bool {
-	return a.At == b.At && a.Dur == b.Dur && a.Kind == b.Kind && a.Partition == b.Partition && a.Pick == b.Pick &&
-		slices.Equal(a.Nodes, b.Nodes) && slices.Equal(a.Peers, b.Peers)
+	checkCleanedUpLocked(t, nil)
 }
 
 // tailLogs returns the last lines of every node log under dir.

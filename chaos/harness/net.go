@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -265,29 +266,77 @@ func setupNetwork(ids []int32) error {
 	return nil
 }
 
-// dropFrom makes node `to` drop every packet from node `from` (one
-// direction of a cut: `to` neither receives `from`'s data nor its
-// acknowledgements).
-func dropFrom(to, from int32) error {
-	return run("ip", "netns", "exec", nsName(to), "iptables", "-w", "-A", "INPUT", "-s", NodeIP(from), "-j", "DROP")
-}
+// Network faults compose: each fault's drop rules live in a chain of its
+// own (faultChain) in the filter table of every node namespace it touches,
+// entered by one jump from INPUT. Healing a fault unhooks and deletes its
+// chain only, so faults that overlap (a partition during a one-way drop)
+// leave each other's rules alone; heal-all flushes every chain and deletes
+// every harness chain (healArgs).
 
-// cut drops traffic both ways between a and b.
-func cut(a, b int32) error {
-	if err := dropFrom(a, b); err != nil {
-		return err
+// Drop is one direction of a cut: node To drops every packet from node
+// From (To neither receives From's data nor its acknowledgements).
+type Drop struct{ From, To int32 }
+
+// faultChain names the chain of the harness's n-th network fault of a run.
+func faultChain(n int) string { return fmt.Sprintf("samsa-f%d", n) }
+
+// dropArgs are the iptables argument lists that make a node drop packets
+// from the nodes from, in chain: the chain is created and filled before
+// INPUT jumps to it, so the rules take effect together.
+func dropArgs(chain string, from []int32) [][]string {
+	cmds := [][]string{{"-N", chain}}
+	for _, f := range from {
+		cmds = append(cmds, []string{"-A", chain, "-s", NodeIP(f), "-j", "DROP"})
 	}
-	return dropFrom(b, a)
+	return append(cmds, []string{"-I", "INPUT", "-j", chain})
 }
 
-// healNet removes every drop rule in node id's namespace.
-func healNet(id int32) error {
-	return run("ip", "netns", "exec", nsName(id), "iptables", "-w", "-F", "INPUT")
+// undropArgs remove chain: the jump first, then its rules, then the chain.
+func undropArgs(chain string) [][]string {
+	return [][]string{{"-D", "INPUT", "-j", chain}, {"-F", chain}, {"-X", chain}}
 }
 
-// dropRules counts the drop rules in node id's namespace.
+// healArgs remove every rule and every user chain of a node's filter table.
+func healArgs() [][]string { return [][]string{{"-F"}, {"-X"}} }
+
+// byTarget groups drops by the node that drops, in order of first
+// appearance, each node's sources in order.
+func byTarget(drops []Drop) (to []int32, from map[int32][]int32) {
+	from = map[int32][]int32{}
+	for _, d := range drops {
+		if _, ok := from[d.To]; !ok {
+			to = append(to, d.To)
+		}
+		if !slices.Contains(from[d.To], d.From) {
+			from[d.To] = append(from[d.To], d.From)
+		}
+	}
+	return to, from
+}
+
+// iptables runs each argument list in node id's namespace; with all, it
+// goes on after a failure (to undo as much as it can) and returns every
+// error, else it stops at the first.
+func iptables(id int32, cmds [][]string, all bool) error {
+	var errs []error
+	for _, c := range cmds {
+		args := append([]string{"netns", "exec", nsName(id), "iptables", "-w"}, c...)
+		if err := run("ip", args...); err != nil {
+			errs = append(errs, err)
+			if !all {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// healNet removes every drop rule and harness chain in node id's namespace.
+func healNet(id int32) error { return iptables(id, healArgs(), true) }
+
+// dropRules counts the drop rules in node id's namespace, in every chain.
 func dropRules(id int32) (int, error) {
-	out, err := output("ip", "netns", "exec", nsName(id), "iptables", "-w", "-S", "INPUT")
+	out, err := output("ip", "netns", "exec", nsName(id), "iptables", "-w", "-S")
 	if err != nil {
 		return 0, err
 	}

@@ -12,14 +12,18 @@
 // 10.77.14.1, where the clients run. Layouts: Combined (three broker and
 // controller nodes) or Isolated (controllers 1-3, brokers 4-6).
 //
-// Faults (nemesis.go), one at a time with calm gaps and empty slots:
-// partitions of one node, of two halves, of a partition's leader or the
-// active controller, and one-way drops (iptables DROP rules inside the
-// namespaces); kill -9 of one node, of a minority (isolated: a controller
-// and a broker) or of a leader, restarted at heal; SIGSTOP of a node or a
-// leader for longer than the broker session and replica lag timeouts,
-// SIGCONT at heal. Each is a history.Fault entry: invoke when it starts,
-// ok when healed (fail if it could not be injected).
+// Faults (nemesis.go), with calm gaps and empty slots, and sometimes a
+// second, compatible fault started during the first (never two process
+// faults at once): partitions of one node, of two halves, of a
+// partition's leader or the active controller, one-way drops, and a ring
+// of overlapping majorities (iptables DROP rules inside the namespaces,
+// each fault's in a chain of its own so that overlapping faults heal
+// independently); kill -9 of one node, of a minority (isolated: a
+// controller and a broker) or of a leader, restarted at heal; SIGSTOP of a
+// node or a leader for longer than the broker session and replica lag
+// timeouts, SIGCONT at heal; a partition's replicas reordered and its
+// preferred leader elected. Each is a history.Fault entry: invoke when it
+// starts, ok when healed (fail if it could not be injected).
 //
 // Workload (workload.go): values are unique int64s, the record's key and
 // value in decimal. Producers alternate franz-go and samsa's client, each

@@ -55,7 +55,13 @@ func main() {
 	kafkaCP := flag.String("kafka-classpath", "", "target kafka: Apache Kafka's jars (default: scripts/kafka-reference classpath of this module)")
 	samsaVersion := flag.String("samsa-version", "", "what config.json records as the version of the -samsa binary (default: \"a given binary\")")
 	reportPath := flag.String("report", "", "after the runs, write the reliability report of this invocation's seeds to this file (chaos/report; e.g. docs/reliability.md)")
-	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+harness.Corrupt+")")
+	var extra []string
+	for _, k := range harness.AllKinds {
+		if !slices.Contains(harness.Kinds, k) {
+			extra = append(extra, k)
+		}
+	}
+	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+strings.Join(extra, ",")+")")
 	unsafe := flag.String("unsafe", "", "comma-separated unsafe modes for validating the checker ("+strings.Join(harness.UnsafeModes, ",")+"); runs are expected to lose writes")
 	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
 	producers := flag.Int("producers", 4, "producers (half franz-go, half samsa's client), each sending one record at a time")
