@@ -73,7 +73,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		nodes = "three combined broker and controller nodes, or (isolated layout) three controllers and three brokers"
 	}
 	p("| Cluster | %s, each in its own network namespace; a topic of 3 partitions, RF 3, `min.insync.replicas=2`, unclean leader election off |\n", nodes)
-	p("| Workload | 4 idempotent acks=all producers (franz-go and samsa's client, alternately), one consumer by assign, one by subscribe; after the heal and the quiet period, final reads of every partition and an audit of every replica on disk |\n\n")
+	p("| Workload | 4 idempotent acks=all producer clients (franz-go and samsa's client, alternately), each sending one record at a time to every partition from a loop of its own, one consumer by assign, one by subscribe; after the heal and the quiet period, final reads of every partition and an audit of every replica on disk |\n\n")
 
 	p("## Runs\n\n")
 	p("| Status | Runs | Seeds |\n|---|---:|---|\n")

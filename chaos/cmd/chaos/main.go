@@ -64,7 +64,7 @@ func main() {
 	faults := flag.String("faults", "", "comma-separated fault kinds to schedule (default: "+strings.Join(harness.Kinds, ",")+"; \"all\" adds "+strings.Join(extra, ",")+")")
 	unsafe := flag.String("unsafe", "", "comma-separated unsafe modes for validating the checker ("+strings.Join(harness.UnsafeModes, ",")+"); runs are expected to lose writes")
 	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
-	producers := flag.Int("producers", 4, "producers (half franz-go, half samsa's client), each sending one record at a time")
+	producers := flag.Int("producers", 4, "producer clients (half franz-go, half samsa's client), each sending one record at a time to every partition from a loop of its own")
 	gap := flag.Duration("gap", 10*time.Millisecond, "each producer's pause between sends (0: none)")
 	flag.Parse()
 	unsafeModes, err := harness.ParseUnsafe(*unsafe)
