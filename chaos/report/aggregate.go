@@ -37,6 +37,9 @@ type Pooled struct {
 	// the next fault (checker.Gap.Overlaps), overall and by fault kind.
 	Overlapping    int
 	OverlapByFault map[string]int
+	// Alone is the percentiles of the samples that did not run into the
+	// next fault: outages that one fault caused on its own.
+	Alone checker.Percentiles
 }
 
 // Aggregate is the runs summed up.
@@ -187,6 +190,7 @@ func Sum(runs []*Run) *Aggregate {
 
 type pooling struct {
 	all         []int64
+	alone       []int64
 	byKind      map[string][]int64
 	overlap     map[string]int
 	overlaps    int
@@ -206,6 +210,8 @@ func (p *pooling) addGaps(gs []checker.Gap, unrecovered, assumed int) {
 		if g.Overlaps {
 			p.overlaps++
 			p.overlap[g.Fault]++
+		} else {
+			p.alone = append(p.alone, g.Nanos)
 		}
 	}
 	p.unrecovered += unrecovered
@@ -214,7 +220,8 @@ func (p *pooling) addGaps(gs []checker.Gap, unrecovered, assumed int) {
 
 func (p *pooling) done() Pooled {
 	out := Pooled{Percentiles: checker.PercentilesOf(p.all), ByFault: map[string]checker.Percentiles{},
-		Unrecovered: p.unrecovered, Assumed: p.assumed, Overlapping: p.overlaps, OverlapByFault: map[string]int{}}
+		Unrecovered: p.unrecovered, Assumed: p.assumed, Overlapping: p.overlaps, OverlapByFault: map[string]int{},
+		Alone: checker.PercentilesOf(p.alone)}
 	for k, n := range p.overlap {
 		out.OverlapByFault[k] = n
 	}

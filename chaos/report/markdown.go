@@ -152,6 +152,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		p("| %s | %s | %d | %s | %s | %s | %d |\n", fig, kind, pc.N, Dur(pc.P50Nanos), Dur(pc.P99Nanos), Dur(pc.MaxNanos), over)
 	}
 	row("after a leader fault", "**all**", a.Leader.Percentiles, a.Leader.Overlapping)
+	row("after a leader fault, cleared before the next fault", "all", a.Leader.Alone, 0)
 	for _, k := range sortedKeys(a.Leader.ByFault) {
 		row("after a leader fault", k, a.Leader.ByFault[k], a.Leader.OverlapByFault[k])
 	}

@@ -343,6 +343,10 @@ func TestPoolingOverlaps(t *testing.T) {
 		got.Unrecovered != 1 || got.Assumed != 2 || got.ByFault["pause"].N != 2 {
 		t.Errorf("pooled %+v", got)
 	}
+	// Only the kill's sample cleared before the next fault.
+	if got.Alone.N != 1 || got.Alone.MaxNanos != 5 {
+		t.Errorf("samples that did not run into the next fault: %+v, want the one of 5ns", got.Alone)
+	}
 }
 
 func TestParseSeeds(t *testing.T) {
