@@ -183,7 +183,8 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		p("make chaos SEED=<first seed> RUNS=<runs> LAYOUT=<layout> DURATION=<duration> QUIET=<quiet>\n")
 	}
 	p("```\n\n")
-	p("runs the seeds into chaos-out/ and writes this file. To regenerate it from the runs of an output directory OUT (the `-out` of chaos/cmd/chaos), after more seeds or a change to the checker:\n\n```\ngo run ./chaos/cmd/report -in OUT -out docs/reliability.md\n```\n")
+	p("runs the seeds into chaos-out/ and writes this file. To regenerate it from the runs of an output directory OUT (the `-out` of chaos/cmd/chaos), after more seeds or a change to the checker:\n\n```\ngo run ./chaos/cmd/report -in OUT -out docs/reliability.md\n```\n\n")
+	p("`scripts/chaos-batch FIRST LAST OUT docs/reliability.md` runs a mixed batch and writes this file: both layouts, every third seed on the crash filesystem build (`-tags crashfs`), every fifth with the corrupt fault as well; each run's `config.json` records how it ran.\n")
 	_, err := w.Write(b.Bytes())
 	return err
 }
