@@ -138,7 +138,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("## Produce unavailability\n\n")
 	p("**After a leader fault**: for each fault that removed a partition's leader — its targets (the nodes killed, shut down, paused, cut off or whose packets it dropped) included the node that led the partition just before the fault, as the history records it — the time from the fault's start to the first send acknowledged on that partition after it. ")
 	p("**Recovery after kill-all**: a kill-all keeps every node down until its heal, by design, so it is measured from the heal (every node restarted) to the first acknowledged send on each partition. ")
-	p("Samples of all runs are pooled; percentiles are nearest-rank. The figure is what a producer sees: it includes the clients' retries and metadata refreshes (four producers, each sending one record at a time with 10 ms between sends).\n\n")
+	p("Samples of all runs are pooled; percentiles are nearest-rank. The figure is what a producer sees: it includes the clients' retries and metadata refreshes (four producer clients, each sending one record at a time to every partition from a loop of its own, 10 ms between sends).\n\n")
 	if a.Leader.N > 0 && a.Leader.N < 100 {
 		p("With fewer than 100 samples, as here (%d after leader faults), the nearest-rank p99 is the maximum.\n\n", a.Leader.N)
 	}
