@@ -17,39 +17,57 @@ import (
 	"github.com/samsa-io/samsa/chaos/history"
 )
 
+// builtBinary is samsa built once per test binary with one set of tags.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
+	buildsMu sync.Mutex
+	builds   = map[string]*builtBinary{} // by tags, comma-joined
 )
 
 // buildSamsa builds the binary the nodes run, once per test binary.
-func buildSamsa(t *testing.T) string {
+func buildSamsa(t *testing.T) string { return buildTagged(t) }
+
+// buildTagged builds samsa with tags, once per test binary and tag set.
+func buildTagged(t *testing.T, tags ...string) string {
 	t.Helper()
 	if err := Probe(); err != nil {
 		t.Fatal(err) // the harness needs root, ip and iptables: CI runs as root
 	}
-	buildOnce.Do(func() {
+	buildsMu.Lock()
+	b := builds[strings.Join(tags, ",")]
+	if b == nil {
+		b = &builtBinary{}
+		builds[strings.Join(tags, ",")] = b
+	}
+	buildsMu.Unlock()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "chaos-harness-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		builtBin = filepath.Join(dir, "samsa")
+		b.path = filepath.Join(dir, "samsa")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		buildErr = Build(ctx, "../..", builtBin)
+		b.err = Build(ctx, "../..", b.path, tags...)
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return builtBin
+	return b.path
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	for _, b := range builds {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 	os.Exit(code)
 }

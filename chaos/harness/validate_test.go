@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,35 +16,8 @@ import (
 	"github.com/samsa-io/samsa/client"
 )
 
-var (
-	brokenOnce sync.Once
-	brokenBin  string
-	brokenErr  error
-)
-
 // buildBroken builds samsa with BrokenTag, once per test binary.
-func buildBroken(t *testing.T) string {
-	t.Helper()
-	if err := Probe(); err != nil {
-		t.Fatal(err) // the harness needs root, ip and iptables: CI runs as root
-	}
-	brokenOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "chaos-harness-broken")
-		if err != nil {
-			brokenErr = err
-			return
-		}
-		brokenBin = filepath.Join(dir, "samsa")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		brokenErr = Build(ctx, "../..", brokenBin, BrokenTag)
-	})
-	if brokenErr != nil {
-		t.Fatal(brokenErr)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(brokenBin)) })
-	return brokenBin
-}
+func buildBroken(t *testing.T) string { return buildTagged(t, BrokenTag) }
 
 // longLeaderCut reports whether a schedule cuts off a partition's leader
 // for longer than the broker session (so that another replica is elected

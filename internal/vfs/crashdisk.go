@@ -824,18 +824,9 @@ func (f *diskFile) Seek(offset int64, whence int) (int64, error) {
 		return 0, err
 	}
 	defer f.unlock()
-	pos := offset
-	switch whence {
-	case io.SeekCurrent:
-		pos += f.pos
-	case io.SeekEnd:
-		pos += f.n.size
-	case io.SeekStart:
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: syscall.EINVAL}
-	}
-	if pos < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: syscall.EINVAL}
+	pos, err := seekTo(f.name, offset, whence, f.pos, f.n.size)
+	if err != nil {
+		return 0, err
 	}
 	f.pos = pos
 	return pos, nil

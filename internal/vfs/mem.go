@@ -746,21 +746,30 @@ func (f *memFile) Seek(offset int64, whence int) (int64, error) {
 	if err := f.usable("seek"); err != nil {
 		return 0, err
 	}
-	pos := offset
-	switch whence {
-	case io.SeekCurrent:
-		pos += f.pos
-	case io.SeekEnd:
-		pos += int64(len(f.n.data))
-	case io.SeekStart:
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: syscall.EINVAL}
-	}
-	if pos < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: syscall.EINVAL}
+	pos, err := seekTo(f.name, offset, whence, f.pos, int64(len(f.n.data)))
+	if err != nil {
+		return 0, err
 	}
 	f.pos = pos
 	return pos, nil
+}
+
+// seekTo is Seek's new position for a file at pos of size bytes, or
+// EINVAL for an unknown whence or a position before the start.
+func seekTo(name string, offset int64, whence int, pos, size int64) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += size
+	case io.SeekStart:
+	default:
+		return 0, &fs.PathError{Op: "seek", Path: name, Err: syscall.EINVAL}
+	}
+	if offset < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: name, Err: syscall.EINVAL}
+	}
+	return offset, nil
 }
 
 func (f *memFile) Truncate(size int64) error {
