@@ -126,12 +126,7 @@ func TestRunCombined(t *testing.T) {
 		t.Fatalf("ready hook saw %d nodes", len(pids))
 	}
 
-	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := history.Read(f)
-	f.Close()
+	ops, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

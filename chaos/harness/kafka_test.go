@@ -277,12 +277,7 @@ func TestRunKafka(t *testing.T) {
 	if cluster == nil {
 		t.Fatal("the ready hook never ran")
 	}
-	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := history.Read(f)
-	f.Close()
+	ops, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

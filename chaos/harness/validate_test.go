@@ -56,12 +56,7 @@ func TestValidationFindsLoss(t *testing.T) {
 	if sum.Faults[PartitionLeader] == 0 {
 		t.Fatalf("no %s fault was injected", PartitionLeader)
 	}
-	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := history.Read(f)
-	f.Close()
+	ops, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -146,6 +147,16 @@ func (w *Writer) Flush() error {
 // MaxLine bounds one entry of a history being read (a poll of many records
 // is the longest).
 const MaxLine = 64 << 20
+
+// ReadFile reads the history in the file at path (Read).
+func ReadFile(path string) ([]Op, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Read(f)
+}
 
 // Read parses a history. It rejects, with the line number, a line that is
 // not an entry, an unknown type or function, and indexes out of order.

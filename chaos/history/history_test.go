@@ -2,6 +2,8 @@ package history
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -87,4 +89,24 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("%d entries became %d", len(ops), len(again))
 		}
 	})
+}
+
+func TestReadFile(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	w.Add(Op{Process: 1, Type: Invoke, F: Send, Topic: "t", Value: 7})
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := ReadFile(path)
+	if err != nil || len(ops) != 1 || ops[0].Value != 7 {
+		t.Fatalf("ReadFile: %v, %+v", err, ops)
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("ReadFile of a missing file: no error")
+	}
 }

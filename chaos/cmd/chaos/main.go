@@ -222,12 +222,7 @@ func main() {
 // judge checks a run's history with the checker and writes its results
 // beside it (results.json); it returns the one-line verdict.
 func judge(dir string) (verdict string, valid bool, err error) {
-	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		return "", false, err
-	}
-	ops, err := history.Read(f)
-	f.Close()
+	ops, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		return "", false, err
 	}
