@@ -520,13 +520,13 @@ func (nm *nemesis) inject(ctx context.Context, s Step) (heal func() (string, err
 	case Corrupt:
 		n := nm.c.Node(nodes[0])
 		n.kill()
-		damage, cerr := corruptFile(n.DataDir(), s.Pick)
+		damage, restore, cerr := corruptFile(n.DataDir(), s.Pick)
 		detail = fmt.Sprintf("kill -9 [%d]; %s; restart at heal%s", n.ID, damage, why)
 		nm.invoke(s.Kind, detail, node)
 		if cerr != nil {
-			return nil, detail, node, errors.Join(cerr, n.start())
+			return nil, detail, node, errors.Join(cerr, restore(), n.start())
 		}
-		return plain(n.start), detail, node, nil
+		return func() (string, error) { return restartCorrupted(n, restore, corruptGrace) }, detail, node, nil
 	case Pause, PauseLeader:
 		detail = fmt.Sprintf("SIGSTOP %v for %v%s", nodes, s.Dur.Round(time.Millisecond), why)
 		nm.invoke(s.Kind, detail, node)

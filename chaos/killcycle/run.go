@@ -466,3 +466,47 @@ func readRound(ctx context.Context, addr string, rec *recorder, process int) err
 	}
 	return nil
 }
+
+// Record is a run kept for the reliability report (chaos/report reads
+// every killcycle-*.json of its input directories): how it ran and what
+// its checker found.
+type Record struct {
+	Target        string         `json:"target"` // "samsa" or "kafka"
+	Version       string         `json:"version,omitempty"`
+	Seed          uint64         `json:"seed"`
+	Started       string         `json:"started"` // RFC 3339, UTC
+	Cycles        int            `json:"cycles"`
+	Acked         int            `json:"acked"`
+	Indeterminate int            `json:"indeterminate"`
+	Failed        int            `json:"failed"`
+	Rounds        int            `json:"read_rounds"`
+	Anomalies     map[string]int `json:"anomalies"`
+	Examples      []string       `json:"examples,omitempty"`
+	KillsInFlight int            `json:"kills_in_flight"`
+	SamsaCycles   int            `json:"samsa_client_cycles"`
+	RestartP50    time.Duration  `json:"restart_p50_ns"`
+	RestartP99    time.Duration  `json:"restart_p99_ns"`
+	RestartMax    time.Duration  `json:"restart_max_ns"`
+	Elapsed       time.Duration  `json:"elapsed_ns"`
+	OK            bool           `json:"ok"`
+	Line          string         `json:"line"`
+}
+
+// Record is r as a Record of a run of cfg started at start.
+func (r Result) Record(cfg Config, version string, start time.Time) Record {
+	target := "samsa"
+	if cfg.Kafka != "" {
+		target = "kafka"
+	}
+	anomalies := map[string]int{}
+	for _, k := range kinds {
+		anomalies[k] = r.Anomalies[k]
+	}
+	return Record{
+		Target: target, Version: version, Seed: cfg.Seed, Started: start.UTC().Format(time.RFC3339),
+		Cycles: r.Cycles, Acked: r.Acked, Indeterminate: r.Indeterminate, Failed: r.Failed, Rounds: r.Rounds,
+		Anomalies: anomalies, Examples: r.Examples, KillsInFlight: r.KillsInFlight, SamsaCycles: r.SamsaCycles,
+		RestartP50: quantile(r.Restarts, 0.5), RestartP99: quantile(r.Restarts, 0.99), RestartMax: quantile(r.Restarts, 1),
+		Elapsed: r.Elapsed, OK: r.OK(), Line: r.Line(),
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/samsa-io/samsa/chaos/checker"
+	"github.com/samsa-io/samsa/chaos/killcycle"
 )
 
 // Goal is what the report judges the runs by: no anomaly of any kind in
@@ -68,6 +69,12 @@ type Aggregate struct {
 	// Rejudged are the seeds whose results.json says otherwise than the
 	// checker now does.
 	Rejudged []uint64
+	// KillCycles are the single-node kill-cycle records of the inputs
+	// (LoadKillCycles), in file name order.
+	KillCycles []killcycle.Record
+	// FromRecord counts the runs judged by their recorded results.json
+	// (Run.FromRecord).
+	FromRecord int
 	// Errors are the reasons of errored runs, by seed.
 	Errors map[uint64]string
 	// FirstDay and LastDay are the dates (UTC) the runs started, "" if
@@ -102,6 +109,9 @@ func Sum(runs []*Run) *Aggregate {
 			a.Errors[r.Seed] = r.Err
 		}
 		a.Crashes += r.Crashes
+		if r.FromRecord {
+			a.FromRecord++
+		}
 		if c := r.Config; c != nil {
 			t := c.Target
 			if c.Version != "" {

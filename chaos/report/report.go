@@ -1,11 +1,14 @@
-// Package report aggregates the runs of a chaos output directory (as
-// chaos/cmd/chaos writes it: OUT/seed-N/{config.json, history.jsonl,
+// Package report aggregates the runs of chaos output directories (as
+// chaos/cmd/chaos writes them: OUT/seed-N/{config.json, history.jsonl,
 // results.json, summary.txt}) into one reliability report, rendered as
 // Markdown for docs/reliability.md.
 //
 // Each run's history is judged again with chaos/checker (the history is
 // the record; results.json may come from an older checker), unless
-// Options.Recorded asks for the results.json the run wrote. A run is
+// Options.Recorded asks for the results.json the run wrote. A run kept
+// without its history (scripts/chaos-keep keeps a run's config, summary
+// and results in the repository; histories are megabytes) is judged by the
+// results.json it recorded, and the report says how many were. A run is
 // invalid when its history shows an anomaly, errored when it did not
 // complete (its summary says so, or its history cannot be read) without
 // showing one, valid otherwise.
@@ -58,7 +61,10 @@ type Run struct {
 	// Recorded is the validity results.json recorded (nil if missing):
 	// when it disagrees with Result, the checker has changed since.
 	Recorded *bool
-	Crashes  int // node exits the harness did not cause (summary)
+	// FromRecord says Result is the recorded results.json, because the
+	// history was not kept (or Options.Recorded asked for it).
+	FromRecord bool
+	Crashes    int // node exits the harness did not cause (summary)
 }
 
 // Status is how a run ended.
@@ -92,31 +98,45 @@ type Options struct {
 
 // Load reads every seed-N directory of dir.
 func Load(dir string, opts Options) ([]*Run, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
+	return LoadAll([]string{dir}, opts)
+}
+
+// LoadAll reads every seed-N directory of each of dirs: the runs of one
+// batch and those kept from earlier ones, say. A seed found in two of them
+// is an error: the report would count it twice.
+func LoadAll(dirs []string, opts Options) ([]*Run, error) {
 	var runs []*Run
-	for _, e := range ents {
-		s, ok := strings.CutPrefix(e.Name(), "seed-")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		seed, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(opts.Seeds) > 0 && !slices.Contains(opts.Seeds, seed) {
-			continue
-		}
-		r, err := LoadRun(filepath.Join(dir, e.Name()), seed, opts)
+	where := map[uint64]string{}
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
 		if err != nil {
 			return nil, err
 		}
-		runs = append(runs, r)
+		for _, e := range ents {
+			s, ok := strings.CutPrefix(e.Name(), "seed-")
+			if !ok || !e.IsDir() {
+				continue
+			}
+			seed, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				continue
+			}
+			if len(opts.Seeds) > 0 && !slices.Contains(opts.Seeds, seed) {
+				continue
+			}
+			if other, dup := where[seed]; dup {
+				return nil, fmt.Errorf("seed %d is in both %s and %s", seed, other, dir)
+			}
+			where[seed] = dir
+			r, err := LoadRun(filepath.Join(dir, e.Name()), seed, opts)
+			if err != nil {
+				return nil, err
+			}
+			runs = append(runs, r)
+		}
 	}
 	if len(runs) == 0 {
-		return nil, fmt.Errorf("%s: no seed-N directories", dir)
+		return nil, fmt.Errorf("%s: no seed-N directories", strings.Join(dirs, ", "))
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].Seed < runs[j].Seed })
 	return runs, nil
@@ -170,13 +190,17 @@ func LoadRun(dir string, seed uint64, opts Options) (*Run, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	hpath := filepath.Join(dir, "history.jsonl")
+	if _, err := os.Stat(hpath); errors.Is(err, fs.ErrNotExist) && recorded != nil {
+		opts.Recorded = true // kept without its history
+	}
 	if opts.Recorded {
 		if recorded == nil {
 			errs = append(errs, "no results.json")
 		}
-		r.Result = recorded
+		r.Result, r.FromRecord = recorded, recorded != nil
 	} else {
-		f, err := os.Open(filepath.Join(dir, "history.jsonl"))
+		f, err := os.Open(hpath)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			errs = append(errs, "no history.jsonl")

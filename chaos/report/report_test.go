@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/samsa-io/samsa/chaos/checker"
 	"github.com/samsa-io/samsa/chaos/history"
+	"github.com/samsa-io/samsa/chaos/killcycle"
 )
 
 // hist builds a history: every entry 1µs after the last unless at moves
@@ -218,7 +220,7 @@ func TestMarkdown(t *testing.T) {
 		"The checker now judges seeds 1 otherwise",
 		"With fewer than 100 samples, as here (3 after leader faults), the nearest-rank p99 is the maximum.",
 		"make chaos SEED=<first seed>", // seeds not contiguous
-		"go run ./chaos/cmd/report -in OUT -out docs/reliability.md",
+		"go run ./chaos/cmd/report -in OUT,docs/reliability-runs -out docs/reliability.md",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -363,6 +365,88 @@ func TestParseSeeds(t *testing.T) {
 	for _, bad := range []string{"x", "3-1", "1-", "-2", "0-99999999999"} {
 		if _, err := ParseSeeds(bad); err == nil {
 			t.Errorf("ParseSeeds(%q) accepted", bad)
+		}
+	}
+}
+
+// TestKeptRuns checks runs kept without their histories (scripts/chaos-keep)
+// added to a new batch: judged by their results.json, counted once, said
+// so in the report; a seed in two inputs is refused.
+func TestKeptRuns(t *testing.T) {
+	batch, kept := t.TempDir(), t.TempDir()
+	valid := true
+	writeRun(t, batch, 1, goodHistory(5), complete(1), &valid)
+	writeRun(t, kept, 2, goodHistory(6), complete(2), &valid)
+	writeRun(t, kept, 3, goodHistory(7), complete(3), &valid)
+	for _, s := range []int{2, 3} {
+		must(t, os.Remove(filepath.Join(kept, fmt.Sprintf("seed-%d", s), "history.jsonl")))
+	}
+	runs, err := LoadAll([]string{batch, kept}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Sum(runs)
+	if a.Runs != 3 || a.FromRecord != 2 || len(a.ByStatus[Valid]) != 3 || a.Leader.N != 3 {
+		t.Fatalf("runs %d, from record %d, valid %v, leader samples %d", a.Runs, a.FromRecord, a.ByStatus[Valid], a.Leader.N)
+	}
+	var b bytes.Buffer
+	must(t, Markdown(&b, a))
+	if want := "The histories of 1 runs are judged by chaos/checker; 2 runs kept without their histories"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q", want)
+	}
+	// A kept run that recorded no results stays errored.
+	must(t, os.Remove(filepath.Join(kept, "seed-3", "results.json")))
+	runs, _ = LoadAll([]string{batch, kept}, Options{})
+	if a := Sum(runs); len(a.ByStatus[Errored]) != 1 || a.ByStatus[Errored][0] != 3 {
+		t.Errorf("errored %v, want [3]", a.ByStatus[Errored])
+	}
+	writeRun(t, kept, 1, goodHistory(5), complete(1), &valid)
+	if _, err := LoadAll([]string{batch, kept}, Options{}); err == nil || !strings.Contains(err.Error(), "seed 1 is in both") {
+		t.Errorf("a seed in two inputs: %v", err)
+	}
+}
+
+// TestKillCyclesAndShortfalls checks the kill-cycle section and what the
+// verdict says the inputs lack.
+func TestKillCyclesAndShortfalls(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir, 1, goodHistory(5), complete(1), nil)
+	a, err := Write(io.Discard, []string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Join(a.Shortfalls(), "; ")
+	if !strings.Contains(short, "1 of the 200 cluster runs") || !strings.Contains(short, "no single-node kill -9 cycles recorded") {
+		t.Errorf("shortfalls %q", short)
+	}
+	write := func(name string, r killcycle.Record) {
+		b, _ := json.Marshal(r)
+		must(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	write("killcycle-seed-1.json", killcycle.Record{Target: "samsa", Seed: 1, Started: "2026-12-03T15:00:00Z", Cycles: 600, Acked: 5000, Rounds: 7, OK: true,
+		Anomalies: map[string]int{"lost": 0}})
+	a, _ = Write(io.Discard, []string{dir}, Options{})
+	if short := strings.Join(a.Shortfalls(), "; "); !strings.Contains(short, "600 of the 1000 single-node kill -9 cycles") {
+		t.Errorf("shortfalls %q", short)
+	}
+	write("killcycle-seed-2.json", killcycle.Record{Target: "samsa", Seed: 2, Started: "2026-12-03T16:00:00Z", Cycles: 500, Acked: 4000, Rounds: 6,
+		Anomalies: map[string]int{"lost": 3}})
+	write("killcycle-seed-3.json", killcycle.Record{Target: "kafka", Seed: 3, Cycles: 5000, Rounds: 1, OK: true})
+	var b bytes.Buffer
+	a, _ = Write(&b, []string{dir}, Options{})
+	short = strings.Join(a.Shortfalls(), "; ")
+	if strings.Contains(short, "kill -9 cycles asked for") || !strings.Contains(short, "anomalies or no read round (seeds 2)") {
+		t.Errorf("shortfalls %q", short)
+	}
+	for _, want := range []string{
+		"## Single node: kill -9 cycles",
+		"| samsa | 2 | 2026-12-03 | 500 | 4000 | 0 | 0 | 6 | 0 | **lost 3** |",
+		"samsa: 1100 cycles in 2 runs, 9000 acknowledged sends, 3 anomalies.",
+		"kafka: 5000 cycles in 1 runs",
+		"**Figures incomplete**",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
 	}
 }

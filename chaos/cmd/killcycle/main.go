@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -36,6 +37,8 @@ func run() int {
 	flag.DurationVar(&cfg.StartTimeout, "start-timeout", time.Minute, "how long a start may take until the node serves")
 	flag.IntVar(&cfg.Producers, "producers", 3, "franz-go producers per cycle, at most")
 	flag.IntVar(&cfg.InFlight, "inflight", 8, "outstanding sends per producer, at most")
+	record := flag.String("record", "", "also write the verdict as JSON to this file, for the reliability report (docs/reliability-runs/killcycle-seed-N.json)")
+	version := flag.String("version", "", "the version of the node under test, for -record")
 	flag.Parse()
 	if cfg.MaxRun < cfg.MinRun || cfg.Cycles < 1 {
 		fmt.Fprintln(os.Stderr, "killcycle: need -cycles ≥ 1 and -max-run ≥ -min-run")
@@ -66,6 +69,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(os.Stderr, "killcycle: seed %d, %d cycles, in %s\n", cfg.Seed, cfg.Cycles, *dir)
+	started := time.Now()
 	res, err := killcycle.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "killcycle: %v (run kept in %s)\n", err, *dir)
@@ -83,6 +87,16 @@ func run() int {
 		return 2
 	}
 	fmt.Println(res.Line())
+	if *record != "" {
+		b, err := json.MarshalIndent(res.Record(cfg, *version, started), "", "  ")
+		if err == nil {
+			err = os.WriteFile(*record, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "killcycle: -record: %v\n", err)
+			return 2
+		}
+	}
 	if !res.OK() {
 		fmt.Println(strings.Join(res.Examples, "\n"))
 		fmt.Printf("seed %d; history, data and node log kept in %s\n", cfg.Seed, *dir)

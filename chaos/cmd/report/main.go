@@ -1,5 +1,6 @@
-// Command report aggregates the runs of a chaos output directory (the -out
-// of chaos/cmd/chaos) into the reliability report, docs/reliability.md:
+// Command report aggregates the runs of chaos output directories (the -out
+// of chaos/cmd/chaos; several, comma-separated, such as a new batch and
+// the runs kept in docs/reliability-runs) into the reliability report, docs/reliability.md:
 // runs, faults injected, operations, anomalies by kind, produce
 // unavailability after leader faults and recovery after kill-all, the
 // goal's verdict and how to reproduce it (package chaos/report). Each
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/samsa-io/samsa/chaos/report"
 )
@@ -27,7 +29,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	in := fs.String("in", "chaos-out", "the chaos output directory (seed-N/ subdirectories)")
+	in := fs.String("in", "chaos-out", "chaos output directories (seed-N/ subdirectories), comma-separated")
 	out := fs.String("out", "", "where to write the Markdown report (default: standard output)")
 	recorded := fs.Bool("recorded", false, "use each run's results.json instead of judging its history again")
 	seedList := fs.String("seeds", "", "only these seeds, e.g. 1-10,15 (default: every seed-N of -in)")
@@ -46,9 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := report.Options{Recorded: *recorded, Seeds: seeds}
 	if *out == "" {
-		a, err = report.Write(stdout, *in, opts)
+		a, err = report.Write(stdout, strings.Split(*in, ","), opts)
 	} else {
-		a, err = report.WriteFile(*out, *in, opts)
+		a, err = report.WriteFile(*out, strings.Split(*in, ","), opts)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "report: %v\n", err)
