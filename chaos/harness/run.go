@@ -90,6 +90,15 @@ type Config struct {
 	// Gap is each producer's pause after a send completes (default
 	// 10 ms; negative: none).
 	Gap time.Duration
+	// RequestTimeout is how long a producer waits for a Produce response
+	// before it retries the batch on a fresh connection, the broker's own
+	// acks=all wait included (default DefaultRequestTimeout; negative:
+	// each client's default, franz-go 10 s + 10 s and samsa's 30 s +
+	// 30 s). Jepsen's Kafka and Redpanda tests set the Java producer's
+	// request.timeout.ms to 3 s for the same reason: a paused or cut-off
+	// leader otherwise holds each producer's in-flight batch for as long
+	// as the client waits, whatever the cluster has done since.
+	RequestTimeout time.Duration
 	// Kinds are the fault kinds to schedule (nil: Kinds).
 	Kinds []string
 	// Unsafe are the unsafe modes of the run (UnsafeModes; nil: none),
@@ -168,6 +177,10 @@ func Run(ctx context.Context, cfg Config) (sum Summary) {
 		cfg.Gap = 10 * time.Millisecond
 	}
 	cfg.Gap = max(cfg.Gap, 0)
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	cfg.RequestTimeout = max(cfg.RequestTimeout, 0)
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -267,7 +280,7 @@ func runCluster(ctx context.Context, cfg Config, set settings, c *Cluster, h *hi
 		return err
 	}
 	defer adm.Close()
-	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf, set: set}
+	w := &workload{h: h, bootstrap: c.Bootstrap(), topic: Topic, logf: logf, set: set, requestTimeout: cfg.RequestTimeout}
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup

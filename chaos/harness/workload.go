@@ -109,6 +109,42 @@ type workload struct {
 	next      atomic.Int64 // the last value handed out
 	logf      func(format string, args ...any)
 	set       settings // acks of the producers
+	// requestTimeout bounds the wait for a Produce response (0: the
+	// clients' defaults); see Config.RequestTimeout.
+	requestTimeout time.Duration
+}
+
+// DefaultRequestTimeout is Config.RequestTimeout's default: the Java
+// producer's request.timeout.ms in Jepsen's Kafka tests.
+const DefaultRequestTimeout = 3 * time.Second
+
+// Produce request timeouts for a total wait of t: the broker's acks=all
+// wait (the request's timeout field) is two thirds of it, the rest is the
+// client's margin for the response to arrive (franz-go's
+// RequestTimeoutOverhead, samsa's RequestTimeout). Retries back off as the
+// Java producer's defaults do: 100 ms doubling to at most 1 s.
+func splitTimeout(t time.Duration) (broker, margin time.Duration) {
+	return t * 2 / 3, t - t*2/3
+}
+
+func (w *workload) franzTimeouts() []kgo.Opt {
+	if w.requestTimeout <= 0 {
+		return nil
+	}
+	broker, margin := splitTimeout(w.requestTimeout)
+	return []kgo.Opt{kgo.ProduceRequestTimeout(broker), kgo.RequestTimeoutOverhead(margin),
+		kgo.RetryBackoffFn(func(tries int) time.Duration {
+			return min(100*time.Millisecond<<min(tries, 4), time.Second)
+		})}
+}
+
+func (w *workload) samsaTimeouts() []client.Option {
+	if w.requestTimeout <= 0 {
+		return nil
+	}
+	broker, margin := splitTimeout(w.requestTimeout)
+	return []client.Option{client.ProduceRequestTimeout(broker), client.RequestTimeout(margin),
+		client.RetryBackoff(100*time.Millisecond, time.Second)}
 }
 
 // sendTimeout bounds one send, retries included.
@@ -118,7 +154,7 @@ const sendTimeout = 10 * time.Second
 // without idempotence in the acks1 mode) until ctx ends: one client, and
 // one loop per partition, process first+p, sending one value at a time.
 func (w *workload) produceFranz(ctx context.Context, first, partitions int, gap time.Duration) error {
-	cl, err := kgo.NewClient(append(w.set.franzAcks(),
+	cl, err := kgo.NewClient(append(append(w.set.franzAcks(), w.franzTimeouts()...),
 		kgo.SeedBrokers(w.bootstrap...),
 		kgo.DefaultProduceTopic(w.topic),
 		kgo.RecordDeliveryTimeout(sendTimeout),
@@ -166,7 +202,7 @@ func perPartition(partitions int, loop func(p int32)) {
 // acks=1 without idempotence in the acks1 mode) until ctx ends, as
 // produceFranz does.
 func (w *workload) produceSamsa(ctx context.Context, first, partitions int, gap time.Duration) error {
-	p, err := client.NewProducer(append(w.set.samsaAcks(),
+	p, err := client.NewProducer(append(append(w.set.samsaAcks(), w.samsaTimeouts()...),
 		client.SeedBrokers(w.bootstrap...),
 		client.DeliveryTimeout(sendTimeout),
 		client.Linger(0),

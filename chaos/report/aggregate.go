@@ -50,7 +50,7 @@ type Aggregate struct {
 	ByStatus map[Status][]uint64
 	// Settings seen, each with the number of runs: targets (with their
 	// version), layouts, durations, quiet periods, fault kind sets.
-	Targets, Layouts, Durations, Quiets, FaultSets map[string]int
+	Targets, Layouts, Durations, Quiets, FaultSets, RequestTimeouts map[string]int
 	// Faults are the faults injected by kind (the closing heal-all not
 	// counted), FaultRuns the runs with at least one of each kind.
 	Faults, FaultRuns map[string]int
@@ -97,7 +97,7 @@ type RunLine struct {
 func Sum(runs []*Run) *Aggregate {
 	a := &Aggregate{
 		Runs: len(runs), ByStatus: map[Status][]uint64{},
-		Targets: map[string]int{}, Layouts: map[string]int{}, Durations: map[string]int{}, Quiets: map[string]int{}, FaultSets: map[string]int{},
+		Targets: map[string]int{}, Layouts: map[string]int{}, Durations: map[string]int{}, Quiets: map[string]int{}, FaultSets: map[string]int{}, RequestTimeouts: map[string]int{},
 		Faults: map[string]int{}, FaultRuns: map[string]int{}, Anomalies: map[string]Total{}, Errors: map[uint64]string{},
 	}
 	var leader, killAll, fromStart pooling
@@ -119,6 +119,11 @@ func Sum(runs []*Run) *Aggregate {
 			}
 			a.Targets[t]++
 			a.Durations[c.Duration]++
+			rt := c.RequestTimeout
+			if rt == "" {
+				rt = "client defaults (not recorded)"
+			}
+			a.RequestTimeouts[rt]++
 			a.Quiets[c.Quiet]++
 			a.FaultSets[strings.Join(c.Faults, ", ")]++
 			if len(c.Started) >= 10 {
@@ -133,6 +138,7 @@ func Sum(runs []*Run) *Aggregate {
 		} else {
 			a.Targets["not recorded"]++
 			a.Durations["not recorded"]++
+			a.RequestTimeouts["not recorded"]++
 			a.Quiets["not recorded"]++
 			a.FaultSets["not recorded"]++
 		}

@@ -73,6 +73,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("| Target | %s |\n", several(a.Targets))
 	p("| Layout | %s |\n", several(a.Layouts))
 	p("| Duration under faults, per run | %s |\n", several(a.Durations))
+	p("| Producers' Produce request timeout | %s (the wait for a response before the batch is retried; Jepsen's Kafka tests use 3s; retries back off from 100ms to 1s) |\n", several(a.RequestTimeouts))
 	p("| Quiet period after the heal | %s |\n", several(a.Quiets))
 	p("| Fault kinds scheduled | %s |\n", several(a.FaultSets))
 	nodes := "three combined broker and controller nodes"

@@ -42,6 +42,9 @@ type Config struct {
 	Quiet    string   `json:"quiet"`
 	Faults   []string `json:"faults"`
 	Started  string   `json:"started"`
+	// RequestTimeout is the producers' Produce request timeout ("" in
+	// runs from before it was recorded: the clients' defaults).
+	RequestTimeout string `json:"request_timeout,omitempty"`
 }
 
 // Run is one seed's run.

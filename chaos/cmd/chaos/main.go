@@ -66,6 +66,7 @@ func main() {
 	broken := flag.Bool("broken", false, "build samsa with -tags "+harness.BrokenTag+" (the leader advances the high watermark without its followers); runs are expected to lose writes")
 	producers := flag.Int("producers", 4, "producer clients (half franz-go, half samsa's client), each sending one record at a time to every partition from a loop of its own")
 	gap := flag.Duration("gap", 10*time.Millisecond, "each producer's pause between sends (0: none)")
+	reqTimeout := flag.Duration("request-timeout", harness.DefaultRequestTimeout, "how long a producer waits for a Produce response before it retries (0: each client's default)")
 	flag.Parse()
 	unsafeModes, err := harness.ParseUnsafe(*unsafe)
 	if err != nil {
@@ -178,9 +179,12 @@ func main() {
 			fatal(err)
 		}
 		cfg := harness.Config{Seed: s, Layout: *layout, Target: *target, Duration: *duration, Quiet: *quiet, Dir: dir,
-			Samsa: bin, Kafka: cp, Kinds: kinds, Unsafe: unsafeModes, Producers: *producers, Gap: *gap}
+			Samsa: bin, Kafka: cp, Kinds: kinds, Unsafe: unsafeModes, Producers: *producers, Gap: *gap, RequestTimeout: *reqTimeout}
 		if *gap <= 0 {
 			cfg.Gap = -1 // none (Config's 0 is the default)
+		}
+		if *reqTimeout <= 0 {
+			cfg.RequestTimeout = -1 // the clients' defaults
 		}
 		if !*quietLog {
 			cfg.Logf = func(format string, args ...any) {
@@ -208,7 +212,7 @@ func main() {
 		}
 	}
 	if *reportPath != "" {
-		a, err := report.WriteFile(*reportPath, *out, report.Options{Seeds: ran})
+		a, err := report.WriteFile(*reportPath, []string{*out}, report.Options{Seeds: ran})
 		if err != nil {
 			fatal(fmt.Errorf("report: %w", err))
 		}
@@ -264,6 +268,9 @@ type RunConfig struct {
 	Quiet    string   `json:"quiet"`
 	Faults   []string `json:"faults"`
 	Started  string   `json:"started"`
+	// RequestTimeout is the producers' Produce request timeout
+	// (harness.Config.RequestTimeout): a duration or "client defaults".
+	RequestTimeout string `json:"request_timeout,omitempty"`
 }
 
 func writeConfig(dir string, cfg harness.Config, version string) error {
@@ -277,6 +284,14 @@ func writeConfig(dir string, cfg harness.Config, version string) error {
 	rc := RunConfig{Target: cfg.Target, Version: version, Seed: cfg.Seed, Layout: cfg.Layout,
 		Duration: cfg.Duration.String(), Quiet: cfg.Quiet.String(), Faults: kinds,
 		Started: time.Now().UTC().Format(time.RFC3339)}
+	switch {
+	case cfg.RequestTimeout == 0:
+		rc.RequestTimeout = harness.DefaultRequestTimeout.String()
+	case cfg.RequestTimeout < 0:
+		rc.RequestTimeout = "client defaults"
+	default:
+		rc.RequestTimeout = cfg.RequestTimeout.String()
+	}
 	b, err := json.MarshalIndent(&rc, "", "  ")
 	if err != nil {
 		return err
