@@ -203,7 +203,14 @@ type Gap struct {
 	// outage may be that fault's (set in Unavailability.Leader and
 	// KillAll only).
 	Overlaps bool `json:"overlaps,omitempty"`
+	// During says the fault started while another was still active (set
+	// where Overlaps is). A sample with neither is an outage its fault
+	// caused alone.
+	During bool `json:"during,omitempty"`
 }
+
+// Alone says no other fault was active at any time during the outage.
+func (g Gap) Alone() bool { return !g.Overlaps && !g.During }
 
 // Percentiles summarize a set of samples (nearest rank).
 type Percentiles struct {

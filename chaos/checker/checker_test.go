@@ -734,3 +734,50 @@ func TestWhoseLeader(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailabilityOverlappingFaults checks the samples of two faults at
+// once: the heal of the first ends the first (not the later one, as a
+// one-at-a-time reading would), a fault started while another was active
+// is During, and only a sample with neither flag is Alone.
+func TestUnavailabilityOverlappingFaults(t *testing.T) {
+	h := &hist{}
+	nem := func(typ history.Type, kind, detail string, targets, leaders []int32) {
+		h.add(history.Op{Process: history.Nemesis, Type: typ, F: history.Fault, Fault: kind, Detail: detail, Targets: targets, Leaders: leaders})
+	}
+	h.at(0).send(0, 1, 0, 0)
+	// A pause of p0's leader, alone: back after 4 ms.
+	h.at(10_000_000)
+	nem(history.Invoke, "pause", "SIGSTOP [1] for 5s", []int32{1}, []int32{1})
+	h.at(14_000_000).send(0, 2, 0, 1)
+	nem(history.OK, "pause", "SIGSTOP [1] for 5s", nil, nil)
+	// A ring partition, then a kill of the leader during it; the ring
+	// heals first (its completion names it), then the kill.
+	h.at(20_000_000)
+	nem(history.Invoke, "partition-ring", "ring [1 2 3]", []int32{1, 2, 3}, []int32{2})
+	h.at(21_000_000)
+	nem(history.Invoke, "kill", "kill -9 [2], restart at heal (during another fault)", []int32{2}, []int32{2})
+	h.at(23_000_000)
+	nem(history.OK, "partition-ring", "ring [1 2 3]", nil, nil)
+	h.at(29_000_000).send(0, 3, 0, 2)
+	h.at(30_000_000)
+	nem(history.OK, "kill", "kill -9 [2], restart at heal (during another fault); node 2 started", nil, nil)
+	h.at(40_000_000).send(0, 4, 0, 3)
+	h.final(rec(0, 0, 1), rec(0, 1, 2), rec(0, 2, 3), rec(0, 3, 4))
+	r := Check(h.ops, Options{})
+	if !r.Valid() {
+		t.Fatalf("invalid: %s", describe(r))
+	}
+	var got []string
+	for _, g := range r.Unavailability.Leader.Samples {
+		got = append(got, fmt.Sprintf("%s %d during=%v overlaps=%v alone=%v", g.Fault, g.Nanos/1_000_000, g.During, g.Overlaps, g.Alone()))
+	}
+	want := []string{
+		"pause 4 during=false overlaps=false alone=true",
+		// The ring removed p0's leader (2) and ran into the kill.
+		"partition-ring 9 during=false overlaps=true alone=false",
+		"kill 8 during=true overlaps=false alone=false",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

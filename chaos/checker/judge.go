@@ -400,6 +400,12 @@ func (c *checker) judgeUnavailability() {
 			continue
 		}
 		overlaps := func(ack int64) bool { return nextStart[fi] >= 0 && ack > nextStart[fi] }
+		during := false
+		for _, g := range c.faults[:fi] {
+			if g.kind != healAll && (g.healed < 0 || g.healed > f.time) {
+				during = true
+			}
+		}
 		for _, t := range parts {
 			if ack, ok := next(t, f.time); !ok {
 				u.Unrecovered++
@@ -417,7 +423,7 @@ func (c *checker) judgeUnavailability() {
 					killAll.m.Unrecovered++
 				} else if f.healed <= c.lastSend {
 					ack, ok := next(t, f.healed)
-					killAll.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.healed, Overlaps: overlaps(ack)}, ok, false)
+					killAll.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.healed, Overlaps: overlaps(ack), During: during}, ok, false)
 				}
 				continue
 			}
@@ -426,7 +432,7 @@ func (c *checker) judgeUnavailability() {
 				continue
 			}
 			ack, ok := next(t, f.time)
-			leader.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time, Overlaps: overlaps(ack)}, ok, assumed)
+			leader.add(Gap{FaultOp: f.op, Fault: f.kind, Topic: c.topics[t.topic], Partition: t.part, Nanos: ack - f.time, Overlaps: overlaps(ack), During: during}, ok, assumed)
 		}
 	}
 	p := percentiles(all)

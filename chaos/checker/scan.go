@@ -99,6 +99,7 @@ type fault struct {
 	// healed is the time of the entry that ended the fault (its heal), -1
 	// if none did.
 	healed int64
+	detail string
 }
 
 type replica struct {
@@ -284,11 +285,10 @@ func (c *checker) scan() {
 					kind = "unnamed"
 				}
 				c.faults = append(c.faults, fault{op: op.Index, time: op.Time, kind: kind,
-					targets: op.Targets, leaders: op.Leaders, whose: whoseLeader(op.Detail), healed: -1})
+					targets: op.Targets, leaders: op.Leaders, whose: whoseLeader(op.Detail), healed: -1, detail: op.Detail})
 				c.res.Stats.Faults[kind]++
-			} else if n := len(c.faults); n > 0 && c.faults[n-1].healed < 0 && (op.Fault == "" || op.Fault == c.faults[n-1].kind) {
-				// Faults come one at a time: a completion ends the last one.
-				c.faults[n-1].healed = op.Time
+			} else if f := c.healedBy(op); f != nil {
+				f.healed = op.Time
 			}
 		case history.Audit:
 			switch op.Type {
@@ -648,4 +648,26 @@ func whoseLeader(detail string) int32 {
 		return -1
 	}
 	return int32(n)
+}
+
+// healedBy is the fault a completion entry ends: two faults may be active
+// at once, so it is the latest one not yet healed of the entry's kind
+// whose detail the entry's starts with (a heal appends what it did),
+// else the latest unhealed one of its kind, else (a completion that
+// names no kind) the latest unhealed one.
+func (c *checker) healedBy(op *history.Op) *fault {
+	var kindOnly *fault
+	for i := len(c.faults) - 1; i >= 0; i-- {
+		f := &c.faults[i]
+		if f.healed >= 0 || (op.Fault != "" && op.Fault != f.kind) {
+			continue
+		}
+		if op.Fault == "" || strings.HasPrefix(op.Detail, f.detail) {
+			return f
+		}
+		if kindOnly == nil {
+			kindOnly = f
+		}
+	}
+	return kindOnly
 }

@@ -63,7 +63,7 @@ func TestReportCommand(t *testing.T) {
 	for _, want := range []string{
 		"**Goal met** over 1 runs",
 		"| Layout | isolated |",
-		"| after a leader fault | kill-leader | 1 | 2s | 2s | 2s | 0 |",
+		"| after a leader fault | kill-leader | 1 | 2s | 2s | 2s | 0 | 0 |",
 		"make chaos SEED=4 RUNS=1 LAYOUT=isolated DURATION=20s QUIET=5s",
 	} {
 		if !strings.Contains(string(md), want) {
