@@ -77,6 +77,12 @@ type Aggregate struct {
 	// KillCycles are the single-node kill-cycle records of the inputs
 	// (LoadKillCycles), in file name order.
 	KillCycles []killcycle.Record
+	// Kafka is the aggregate of the runs against the Kafka reference
+	// among the inputs (nil if none), reported apart.
+	Kafka *Aggregate
+	// KafkaOnly says every run is against the Kafka reference: the report
+	// is of Kafka's runs, with no comparison.
+	KafkaOnly bool
 	// FromRecord counts the runs judged by their recorded results.json
 	// (Run.FromRecord).
 	FromRecord int

@@ -185,6 +185,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("For comparison, the older figure — every fault (kill-all and the closing heal-all included) against every partition, from the fault's start — has %d samples: p50 %s, p99 %s, max %s. It charges a kill-all for the time its nodes are down on purpose and a fault that touches no leader for an earlier fault's outage.\n\n",
 		a.FromStart.N, Dur(a.FromStart.P50Nanos), Dur(a.FromStart.P99Nanos), Dur(a.FromStart.MaxNanos))
 
+	a.compareMarkdown(p)
 	a.killCycleMarkdown(p)
 
 	p("## Reproduce\n\n")
@@ -237,7 +238,18 @@ func Write(w io.Writer, dirs []string, opts Options) (*Aggregate, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := Sum(runs)
+	// Runs against the Kafka reference are its comparison, unless they
+	// are all there is (make chaos TARGET=kafka): then they are the subject.
+	samsa, kafka := splitKafka(runs)
+	kafkaOnly := len(samsa) == 0
+	if kafkaOnly {
+		samsa, kafka = kafka, nil
+	}
+	a := Sum(samsa)
+	a.KafkaOnly = kafkaOnly
+	if len(kafka) > 0 {
+		a.Kafka = Sum(kafka)
+	}
 	if a.KillCycles, err = LoadKillCycles(dirs); err != nil {
 		return nil, err
 	}

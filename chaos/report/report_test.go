@@ -489,3 +489,36 @@ func TestCompoundOutagesNotJudged(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaComparison checks that runs against the Kafka reference are
+// set apart from samsa's, and are the subject when they are all there is.
+func TestKafkaComparison(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir, 1, goodHistory(5), complete(1), nil)
+	writeRun(t, dir, 2, goodHistory(7000), complete(2), nil)
+	b, _ := os.ReadFile(filepath.Join(dir, "seed-2", "config.json"))
+	must(t, os.WriteFile(filepath.Join(dir, "seed-2", "config.json"), bytes.Replace(b, []byte(`"target":"samsa"`), []byte(`"target":"kafka"`), 1), 0o644))
+	var md bytes.Buffer
+	a, err := Write(&md, []string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Runs != 1 || a.Kafka == nil || a.Kafka.Runs != 1 || a.Leader.MaxNanos > 1e9 || a.Kafka.Leader.MaxNanos < 7e9 {
+		t.Fatalf("samsa %d runs (max %d), kafka %+v", a.Runs, a.Leader.MaxNanos, a.Kafka)
+	}
+	for _, want := range []string{
+		"## Comparison: the same harness against Apache Kafka",
+		"| Runs (valid / invalid / errored) | 1 / 0 / 0 | 1 / 0 / 0 |",
+		"| Unavailability after leader faults alone, p50 / p99 (samples) | 5ms / 5ms (1) | 7s / 7s (1) |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	must(t, os.RemoveAll(filepath.Join(dir, "seed-1")))
+	md.Reset()
+	a, err = Write(&md, []string{dir}, Options{})
+	if err != nil || a.Runs != 1 || !a.KafkaOnly || a.Kafka != nil || strings.Contains(md.String(), "## Comparison") {
+		t.Errorf("kafka only: err %v, runs %d, kafka-only %v, comparison section %v", err, a.Runs, a.KafkaOnly, strings.Contains(md.String(), "## Comparison"))
+	}
+}
