@@ -105,11 +105,16 @@ func Load(dir string, opts Options) ([]*Run, error) {
 }
 
 // LoadAll reads every seed-N directory of each of dirs: the runs of one
-// batch and those kept from earlier ones, say. A seed found in two of them
-// is an error: the report would count it twice.
+// batch and those kept from earlier ones, say. A seed of one target found
+// in two of them is an error: the report would count it twice. (The same
+// seed against samsa and against the Kafka reference is two runs.)
 func LoadAll(dirs []string, opts Options) ([]*Run, error) {
 	var runs []*Run
-	where := map[uint64]string{}
+	type key struct {
+		target string
+		seed   uint64
+	}
+	where := map[key]string{}
 	for _, dir := range dirs {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -127,14 +132,18 @@ func LoadAll(dirs []string, opts Options) ([]*Run, error) {
 			if len(opts.Seeds) > 0 && !slices.Contains(opts.Seeds, seed) {
 				continue
 			}
-			if other, dup := where[seed]; dup {
-				return nil, fmt.Errorf("seed %d is in both %s and %s", seed, other, dir)
-			}
-			where[seed] = dir
 			r, err := LoadRun(filepath.Join(dir, e.Name()), seed, opts)
 			if err != nil {
 				return nil, err
 			}
+			k := key{seed: seed}
+			if r.Config != nil && r.Config.Target == KafkaTarget {
+				k.target = KafkaTarget
+			}
+			if other, dup := where[k]; dup {
+				return nil, fmt.Errorf("seed %d is in both %s and %s", seed, other, dir)
+			}
+			where[k] = dir
 			runs = append(runs, r)
 		}
 	}

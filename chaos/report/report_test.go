@@ -515,6 +515,14 @@ func TestKafkaComparison(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
 	}
+	// The same seed against Kafka, kept elsewhere, is another run.
+	other := t.TempDir()
+	writeRun(t, other, 1, goodHistory(6), complete(1), nil)
+	b, _ = os.ReadFile(filepath.Join(other, "seed-1", "config.json"))
+	must(t, os.WriteFile(filepath.Join(other, "seed-1", "config.json"), bytes.Replace(b, []byte(`"target":"samsa"`), []byte(`"target":"kafka"`), 1), 0o644))
+	if runs, err := LoadAll([]string{dir, other}, Options{}); err != nil || len(runs) != 3 {
+		t.Errorf("seed 1 of samsa and of kafka: %d runs, %v", len(runs), err)
+	}
 	must(t, os.RemoveAll(filepath.Join(dir, "seed-1")))
 	md.Reset()
 	a, err = Write(&md, []string{dir}, Options{})
