@@ -121,7 +121,9 @@ func LoadAll(dirs []string, opts Options) ([]*Run, error) {
 			return nil, err
 		}
 		for _, e := range ents {
-			s, ok := strings.CutPrefix(e.Name(), "seed-")
+			// seed-N, or kafka-seed-N for a run against the Kafka
+			// reference kept beside samsa's (scripts/chaos-keep).
+			s, ok := strings.CutPrefix(strings.TrimPrefix(e.Name(), KafkaTarget+"-"), "seed-")
 			if !ok || !e.IsDir() {
 				continue
 			}

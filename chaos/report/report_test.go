@@ -515,7 +515,8 @@ func TestKafkaComparison(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
 	}
-	// The same seed against Kafka, kept elsewhere, is another run.
+	// The same seed against Kafka, kept elsewhere or beside samsa's as
+	// kafka-seed-N (scripts/chaos-keep), is another run.
 	other := t.TempDir()
 	writeRun(t, other, 1, goodHistory(6), complete(1), nil)
 	b, _ = os.ReadFile(filepath.Join(other, "seed-1", "config.json"))
@@ -523,6 +524,11 @@ func TestKafkaComparison(t *testing.T) {
 	if runs, err := LoadAll([]string{dir, other}, Options{}); err != nil || len(runs) != 3 {
 		t.Errorf("seed 1 of samsa and of kafka: %d runs, %v", len(runs), err)
 	}
+	must(t, os.Rename(filepath.Join(other, "seed-1"), filepath.Join(dir, "kafka-seed-1")))
+	if runs, err := LoadAll([]string{dir}, Options{}); err != nil || len(runs) != 3 {
+		t.Errorf("kafka-seed-1 beside seed-1: %d runs, %v", len(runs), err)
+	}
+	must(t, os.RemoveAll(filepath.Join(dir, "kafka-seed-1")))
 	must(t, os.RemoveAll(filepath.Join(dir, "seed-1")))
 	md.Reset()
 	a, err = Write(&md, []string{dir}, Options{})

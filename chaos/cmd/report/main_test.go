@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/samsa-io/samsa/chaos/checker"
 	"github.com/samsa-io/samsa/chaos/history"
 )
 
@@ -94,5 +96,47 @@ func TestReportCommand(t *testing.T) {
 	}
 	if code := run([]string{"-in", dir, "extra"}, &stdout, &stderr); code != 2 {
 		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+// TestKeptRunsReport runs scripts/chaos-keep on a run directory and the
+// report on what it kept: the run, without its history, is judged by its
+// results.json and gives the same figures.
+func TestKeptRunsReport(t *testing.T) {
+	out, dest := t.TempDir(), filepath.Join(t.TempDir(), "kept")
+	writeSeed(t, out)
+	ops, err := history.ReadFile(filepath.Join(out, "seed-4", "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res bytes.Buffer
+	if err := checker.Check(ops, checker.Options{}).WriteJSON(&res); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "seed-4", "results.json"), res.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keep := exec.Command("../../../scripts/chaos-keep", out, dest)
+	if b, err := keep.CombinedOutput(); err != nil || !strings.Contains(string(b), "kept 1 runs") {
+		t.Fatalf("chaos-keep: %v: %s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "seed-4", "history.jsonl")); !os.IsNotExist(err) {
+		t.Errorf("the history was kept too: %v", err)
+	}
+	// A second keep leaves the kept run alone and says so.
+	if b, err := exec.Command("../../../scripts/chaos-keep", out, dest).CombinedOutput(); err == nil || !strings.Contains(string(b), "exists") {
+		t.Errorf("second chaos-keep: %v: %s", err, b)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-in", dest}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{
+		"Each run is judged by the results.json chaos/checker wrote",
+		"| after a leader fault | kill-leader | 1 | 2s | 2s | 2s | 0 | 0 |",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
+		}
 	}
 }
