@@ -203,7 +203,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		p("make chaos SEED=<first seed> RUNS=<runs> LAYOUT=<layout> DURATION=<duration> QUIET=<quiet>\n")
 	}
 	p("```\n\n")
-	p("runs the seeds into chaos-out/ and writes this file. To regenerate it from the runs of an output directory OUT (the `-out` of chaos/cmd/chaos) and those kept from earlier batches, after more seeds or a change to the checker:\n\n```\ngo run ./chaos/cmd/report -in OUT,docs/reliability-runs -out docs/reliability.md\n```\n\n`scripts/chaos-keep OUT` copies each run's config.json, summary.txt and results.json (not its history) into docs/reliability-runs/, so that runs made in several sessions add up to one report.\n\n")
+	p("runs the seeds into chaos-out/ and writes this file. To regenerate it from the runs of an output directory OUT (the `-out` of chaos/cmd/chaos) and those kept from earlier batches, after more seeds or a change to the checker:\n\n```\ngo run ./chaos/cmd/report -in OUT,docs/reliability-runs -out docs/reliability.md\n```\n\n`scripts/chaos-keep OUT` copies each run's config.json, summary.txt and results.json (not its history) into docs/reliability-runs/, so that runs made in several sessions add up to one report; from the runs kept there alone, `go run ./chaos/cmd/report -in docs/reliability-runs -out docs/reliability.md` writes this file again.\n\n")
 	p("`scripts/chaos-batch FIRST LAST OUT docs/reliability.md` runs a mixed batch and writes this file: both layouts, every third seed on the crash filesystem build (`-tags crashfs`), every fifth with the corrupt fault as well; each run's `config.json` records how it ran.\n")
 	_, err := w.Write(b.Bytes())
 	return err
