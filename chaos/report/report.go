@@ -16,9 +16,11 @@ package report
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -190,7 +192,7 @@ func LoadRun(dir string, seed uint64, opts Options) (*Run, error) {
 		return nil, err
 	}
 	var recorded *checker.Result
-	if b, err := os.ReadFile(filepath.Join(dir, "results.json")); err == nil {
+	if b, err := readResults(dir); err == nil {
 		var res struct {
 			Valid bool `json:"valid"`
 			checker.Result
@@ -245,4 +247,28 @@ func summaryFields(line string) map[string]string {
 		}
 	}
 	return m
+}
+
+// readResults reads a run's results.json, or the results.json.gz that
+// scripts/chaos-keep keeps instead.
+func readResults(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		return b, err
+	}
+	f, err := os.Open(filepath.Join(dir, "results.json.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("results.json.gz: %w", err)
+	}
+	// A kept results file is tens of kilobytes; bound it all the same.
+	b, err = io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("results.json.gz: %w", err)
+	}
+	return b, nil
 }
