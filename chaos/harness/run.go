@@ -94,7 +94,7 @@ type Config struct {
 	// before it retries the batch on a fresh connection, the broker's own
 	// acks=all wait included (default DefaultRequestTimeout; negative:
 	// each client's default, franz-go 10 s + 10 s and samsa's 30 s +
-	// 30 s). Jepsen's Kafka and Redpanda tests set the Java producer's
+	// 30 s). Jepsen's Redpanda test (which also runs against Kafka) sets the Java producer's
 	// request.timeout.ms to 3 s for the same reason: a paused or cut-off
 	// leader otherwise holds each producer's in-flight batch for as long
 	// as the client waits, whatever the cluster has done since.

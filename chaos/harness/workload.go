@@ -115,7 +115,7 @@ type workload struct {
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: the Java
-// producer's request.timeout.ms in Jepsen's Kafka tests.
+// producer's request.timeout.ms in Jepsen's Redpanda test, which also runs against Kafka.
 const DefaultRequestTimeout = 3 * time.Second
 
 // Produce request timeouts for a total wait of t: the broker's acks=all

@@ -77,7 +77,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 	p("| Target | %s |\n", several(a.Targets))
 	p("| Layout | %s |\n", several(a.Layouts))
 	p("| Duration under faults, per run | %s |\n", several(a.Durations))
-	p("| Producers' Produce request timeout | %s (the wait for a response before the batch is retried; Jepsen's Kafka tests use 3s; retries back off from 100ms to 1s) |\n", several(a.RequestTimeouts))
+	p("| Producers' Produce request timeout | %s (the wait for a response before the batch is retried; Jepsen's Redpanda test, which also runs against Kafka, uses 3s; retries back off from 100ms to 1s) |\n", several(a.RequestTimeouts))
 	p("| Quiet period after the heal | %s |\n", several(a.Quiets))
 	p("| Fault kinds scheduled | %s |\n", several(a.FaultSets))
 	nodes := "three combined broker and controller nodes"
@@ -180,7 +180,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 			a.Leader.Unrecovered, a.KillAll.Unrecovered)
 	}
 	if a.Leader.Assumed > 0 {
-		p("%d of the leader-fault samples come from faults whose history did not record who led the partition (older runs); they are counted as if the fault removed the leader.\n\n", a.Leader.Assumed)
+		p("%d of the leader-fault samples come from faults whose history did not record who led the partition (the harness could not learn the leaders when the fault started, or an older run); they are counted as if the fault removed the leader.\n\n", a.Leader.Assumed)
 	}
 	p("For comparison, the older figure — every fault (kill-all and the closing heal-all included) against every partition, from the fault's start — has %d samples: p50 %s, p99 %s, max %s. It charges a kill-all for the time its nodes are down on purpose and a fault that touches no leader for an earlier fault's outage.\n\n",
 		a.FromStart.N, Dur(a.FromStart.P50Nanos), Dur(a.FromStart.P99Nanos), Dur(a.FromStart.MaxNanos))
