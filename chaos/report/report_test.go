@@ -247,14 +247,10 @@ func TestGoalMet(t *testing.T) {
 	}
 	var b bytes.Buffer
 	must(t, Markdown(&b, a))
-	for _, want := range []string{
+	lacks(t, b.String(),
 		"**Goal met** over 3 runs: 0 anomalies; unavailability after leader faults alone p50 8ms, p99 9ms (3 samples).",
 		"make chaos SEED=7 RUNS=3 LAYOUT=combined DURATION=30s QUIET=5s",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, b.String())
-		}
-	}
+	)
 	// A p99 over the goal fails it.
 	writeRun(t, dir, 10, goodHistory(11_000), complete(10), nil)
 	runs, _ = Load(dir, Options{})
@@ -439,17 +435,13 @@ func TestKillCyclesAndShortfalls(t *testing.T) {
 	if strings.Contains(short, "kill -9 cycles asked for") || !strings.Contains(short, "anomalies or no read round (seeds 2)") {
 		t.Errorf("shortfalls %q", short)
 	}
-	for _, want := range []string{
+	lacks(t, b.String(),
 		"## Single node: kill -9 cycles",
 		"| samsa | 2 | 2026-12-03 | 500 | 4000 | 0 | 0 | 6 | 0 | **lost 3** |",
 		"samsa: 1100 cycles in 2 runs, 9000 acknowledged sends, 3 anomalies.",
 		"kafka: 5000 cycles in 1 runs",
 		"**Figures incomplete**",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, b.String())
-		}
-	}
+	)
 }
 
 // TestCompoundOutagesNotJudged checks that a long outage of two faults at
@@ -480,14 +472,10 @@ func TestCompoundOutagesNotJudged(t *testing.T) {
 	if a.Leader.Alone.N != 1 || a.Leader.Compound.N != 1 || a.Leader.During != 1 || a.Leader.P99Nanos < 15e9 {
 		t.Errorf("alone %+v, compound %+v, during %d, all p99 %d", a.Leader.Alone, a.Leader.Compound, a.Leader.During, a.Leader.P99Nanos)
 	}
-	for _, want := range []string{
+	lacks(t, b.String(),
 		"| after a leader fault | compound | 1 | 15s | 15s | 15s | 0 | 1 |",
 		"compound outages (two faults at once, not judged) p99 15s",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, b.String())
-		}
-	}
+	)
 }
 
 // TestKafkaComparison checks that runs against the Kafka reference are
@@ -496,8 +484,7 @@ func TestKafkaComparison(t *testing.T) {
 	dir := t.TempDir()
 	writeRun(t, dir, 1, goodHistory(5), complete(1), nil)
 	writeRun(t, dir, 2, goodHistory(7000), complete(2), nil)
-	b, _ := os.ReadFile(filepath.Join(dir, "seed-2", "config.json"))
-	must(t, os.WriteFile(filepath.Join(dir, "seed-2", "config.json"), bytes.Replace(b, []byte(`"target":"samsa"`), []byte(`"target":"kafka"`), 1), 0o644))
+	asKafka(t, filepath.Join(dir, "seed-2"))
 	var md bytes.Buffer
 	a, err := Write(&md, []string{dir}, Options{})
 	if err != nil {
@@ -506,21 +493,16 @@ func TestKafkaComparison(t *testing.T) {
 	if a.Runs != 1 || a.Kafka == nil || a.Kafka.Runs != 1 || a.Leader.MaxNanos > 1e9 || a.Kafka.Leader.MaxNanos < 7e9 {
 		t.Fatalf("samsa %d runs (max %d), kafka %+v", a.Runs, a.Leader.MaxNanos, a.Kafka)
 	}
-	for _, want := range []string{
+	lacks(t, md.String(),
 		"## Comparison: the same harness against Apache Kafka",
 		"| Runs (valid / invalid / errored) | 1 / 0 / 0 | 1 / 0 / 0 |",
 		"| Unavailability after leader faults alone, p50 / p99 (samples) | 5ms / 5ms (1) | 7s / 7s (1) |",
-	} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, md.String())
-		}
-	}
+	)
 	// The same seed against Kafka, kept elsewhere or beside samsa's as
 	// kafka-seed-N (scripts/chaos-keep), is another run.
 	other := t.TempDir()
 	writeRun(t, other, 1, goodHistory(6), complete(1), nil)
-	b, _ = os.ReadFile(filepath.Join(other, "seed-1", "config.json"))
-	must(t, os.WriteFile(filepath.Join(other, "seed-1", "config.json"), bytes.Replace(b, []byte(`"target":"samsa"`), []byte(`"target":"kafka"`), 1), 0o644))
+	asKafka(t, filepath.Join(other, "seed-1"))
 	if runs, err := LoadAll([]string{dir, other}, Options{}); err != nil || len(runs) != 3 {
 		t.Errorf("seed 1 of samsa and of kafka: %d runs, %v", len(runs), err)
 	}
@@ -535,4 +517,23 @@ func TestKafkaComparison(t *testing.T) {
 	if err != nil || a.Runs != 1 || !a.KafkaOnly || a.Kafka != nil || strings.Contains(md.String(), "## Comparison") {
 		t.Errorf("kafka only: err %v, runs %d, kafka-only %v, comparison section %v", err, a.Runs, a.KafkaOnly, strings.Contains(md.String(), "## Comparison"))
 	}
+}
+
+// lacks reports each of wants that the report md does not contain.
+func lacks(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// asKafka makes the run in dir (written by writeRun) a run against the
+// Kafka reference.
+func asKafka(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "config.json"), bytes.Replace(b, []byte(`"target":"samsa"`), []byte(`"target":"kafka"`), 1), 0o644))
 }
