@@ -583,3 +583,107 @@ func TestConsumerGroupDeleteAndConvertAcrossRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerGroupCommitWithLostEpoch (KIP-1251, as Kafka 4.4 checks
+// commits): a member whose heartbeat answer carrying its new epoch was
+// lost commits with its previous epoch. A commit of the partitions it
+// owned at that epoch and still owns is accepted; one that also names a
+// partition it revoked meanwhile (now another member's) is
+// STALE_MEMBER_EPOCH for every partition, and writes nothing, as Kafka
+// 4.4's validator fails the request at the first such partition. A newer
+// epoch than the member's is refused too.
+func TestConsumerGroupCommitWithLostEpoch(t *testing.T) {
+	c := samsatest.StartCluster(t, 1, samsatest.ClusterConfig("offsets.topic.num.partitions", "1"),
+		samsatest.ClusterConfig("offsets.topic.replication.factor", "1"))
+	adm := admin(t, c.Bootstrap()...)
+	if res, err := adm.CreateTopic(ctx(t), 4, 1, nil, "orders"); err != nil || res.Err != nil {
+		t.Fatalf("create orders: %v %v", err, res.Err)
+	}
+	td, err := adm.ListTopics(ctx(t), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	p := &groupProbe{t: t, cl: cl, group: "lost-epoch", topic: td["orders"].ID}
+	coord := p.coordinator(1)
+
+	ra := p.heartbeat(coord, "a", 0, nil)
+	all := p.assigned(ra)
+	oldEpoch := ra.MemberEpoch
+	rb := p.heartbeat(coord, "b", 0, nil)
+	kept := p.assigned(p.heartbeat(coord, "a", oldEpoch, all))
+	revoked := slices.DeleteFunc(slices.Clone(all), func(x int32) bool { return slices.Contains(kept, x) })
+	if len(kept) != 2 || len(revoked) != 2 {
+		t.Fatalf("a keeps %v of %v", kept, all)
+	}
+	// a's revocation is acknowledged and a moves to the new epoch: the
+	// answer saying so is the one "lost" (a goes on with oldEpoch).
+	if ra = p.heartbeat(coord, "a", oldEpoch, kept); ra.MemberEpoch <= oldEpoch {
+		t.Fatalf("a stayed at epoch %d", ra.MemberEpoch)
+	}
+	if got := p.assigned(p.heartbeat(coord, "b", rb.MemberEpoch, []int32{})); !slices.Equal(got, revoked) {
+		t.Fatalf("b gets %v, want a's revoked %v", got, revoked)
+	}
+
+	commit := func(epoch int32, parts []int32) map[int32]int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(9)
+		req.Group, req.MemberID, req.Generation = p.group, "a", epoch
+		ct := kmsg.NewOffsetCommitRequestTopic()
+		ct.Topic, ct.TopicID = "orders", p.topic // kgo sends the newest version both sides know
+		for _, part := range parts {
+			cp := kmsg.NewOffsetCommitRequestTopicPartition()
+			cp.Partition, cp.Offset = part, int64(100+part)
+			ct.Partitions = append(ct.Partitions, cp)
+		}
+		req.Topics = append(req.Topics, ct)
+		resp := p.send(coord, req).(*kmsg.OffsetCommitResponse)
+		out := map[int32]int16{}
+		for _, tp := range resp.Topics {
+			for _, pp := range tp.Partitions {
+				out[pp.Partition] = pp.ErrorCode
+			}
+		}
+		return out
+	}
+	for part, code := range commit(oldEpoch, all) {
+		if code != kerr.StaleMemberEpoch.Code {
+			t.Errorf("commit of partition %d with b's at the lost epoch: %v", part, kerr.ErrorForCode(code))
+		}
+	}
+	for part, code := range commit(oldEpoch, kept) {
+		if code != 0 {
+			t.Errorf("commit of a's partition %d at the lost epoch: %v", part, kerr.ErrorForCode(code))
+		}
+	}
+	for part, code := range commit(ra.MemberEpoch+1, all) {
+		if code != kerr.StaleMemberEpoch.Code {
+			t.Errorf("commit of partition %d at a newer epoch: %v", part, kerr.ErrorForCode(code))
+		}
+	}
+
+	// Only the kept partitions' offsets were written.
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.SetVersion(8)
+	fg := kmsg.NewOffsetFetchRequestGroup()
+	fg.Group = p.group
+	fetch.Groups = append(fetch.Groups, fg)
+	fresp := p.send(coord, fetch).(*kmsg.OffsetFetchResponse)
+	offs := map[int32]int64{}
+	for _, tp := range fresp.Groups[0].Topics {
+		for _, pp := range tp.Partitions {
+			offs[pp.Partition] = pp.Offset
+		}
+	}
+	want := map[int32]int64{}
+	for _, part := range kept {
+		want[part] = int64(100 + part)
+	}
+	if !maps.Equal(offs, want) {
+		t.Fatalf("committed offsets %v, want %v (a's kept partitions only)", offs, want)
+	}
+}

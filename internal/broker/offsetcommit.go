@@ -7,7 +7,10 @@ package broker
 // failures apply to every partition: UNKNOWN_MEMBER_ID,
 // ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID (v7+
 // static members), and for an unknown group with a generation
-// ILLEGAL_GENERATION (v9+: GROUP_ID_NOT_FOUND). Unknown topics or
+// ILLEGAL_GENERATION (v9+: GROUP_ID_NOT_FOUND). A KIP-848 member with an
+// older member epoch is checked per partition (KIP-1251): the request is
+// accepted if it owned every partition at that epoch, else it is
+// STALE_MEMBER_EPOCH (for all of them, as Kafka 4.4 answers). Unknown topics or
 // partitions get UNKNOWN_TOPIC_OR_PARTITION, metadata over
 // offset.metadata.max.bytes (4096) OFFSET_METADATA_TOO_LARGE. The rest are
 // written as one batch to the group's __consumer_offsets partition and
@@ -35,9 +38,10 @@ func init() { register(kmsg.OffsetCommit, 2, 10, keepsFrame, (*Broker).handleOff
 
 // commitPart is one partition of an OffsetCommit, kept until answered.
 type commitPart struct {
-	tp   group.TopicPartition
-	off  group.Offset
-	code *int16
+	tp      group.TopicPartition
+	topicID [16]byte
+	off     group.Offset
+	code    *int16
 }
 
 func (b *Broker) handleOffsetCommit(r *request, kreq kmsg.Request) {
@@ -78,7 +82,8 @@ func (b *Broker) handleOffsetCommit(r *request, kreq kmsg.Request) {
 				if rp.Metadata != nil {
 					off.Metadata = *rp.Metadata
 				}
-				parts = append(parts, commitPart{tp: group.TopicPartition{Topic: t.Name, Partition: rp.Partition}, off: off, code: &sp.ErrorCode})
+				parts = append(parts, commitPart{tp: group.TopicPartition{Topic: t.Name, Partition: rp.Partition},
+					topicID: t.ID, off: off, code: &sp.ErrorCode})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -115,10 +120,24 @@ func (c *coordinator) commit(version int16, req *kmsg.OffsetCommitRequest, parts
 		e = &groupEntry{g: group.New(req.Group, &c.cfg, now)}
 		c.groups[req.Group] = e
 	}
-	if code := e.validateCommit(now, req, version); code != 0 {
+	code, check := e.validateCommit(now, req, version)
+	if code != 0 {
 		c.mu.Unlock()
 		fail(code)
 		return
+	}
+	for _, p := range parts {
+		// An older member epoch: every partition must have been the
+		// member's at that epoch. Kafka 4.4 fails the whole request at the
+		// first that was not (its validator throws), and so does samsa.
+		if check == nil {
+			break
+		}
+		if code := check(p.topicID, p.tp.Partition); code != 0 {
+			c.mu.Unlock()
+			fail(code)
+			return
+		}
 	}
 	if len(parts) == 0 {
 		c.mu.Unlock()
@@ -178,10 +197,11 @@ func commitErrorCode(err error) int16 {
 }
 
 // validateCommit checks the committer against a classic group (member id
-// and generation) or a KIP-848 group (member id and member epoch).
-func (e *groupEntry) validateCommit(now time.Time, req *kmsg.OffsetCommitRequest, version int16) int16 {
+// and generation) or a KIP-848 group (member id and member epoch, and for
+// an older epoch each partition by check).
+func (e *groupEntry) validateCommit(now time.Time, req *kmsg.OffsetCommitRequest, version int16) (int16, func([16]byte, int32) int16) {
 	if e.cg != nil {
 		return e.cg.ValidateCommit(req.MemberID, req.Generation, version)
 	}
-	return e.g.ValidateCommit(now, req.MemberID, req.InstanceID, req.Generation)
+	return e.g.ValidateCommit(now, req.MemberID, req.InstanceID, req.Generation), nil
 }

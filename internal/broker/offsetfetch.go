@@ -234,5 +234,5 @@ func (c *coordinator) checkFetchMember(groupID, member string, epoch int32) int1
 	if e == nil || e.cg == nil || (member == "" && epoch < 0) {
 		return 0
 	}
-	return e.cg.ValidateCommit(member, epoch, 9)
+	return e.cg.ValidateFetch(member, epoch)
 }

@@ -51,6 +51,33 @@ type TopicMeta struct {
 // Assignment maps topic ids to sorted partitions.
 type Assignment map[[16]byte][]int32
 
+// Epochs maps topic ids and partitions to the member epoch at which the
+// partition was assigned (KIP-1251's assignment epochs).
+type Epochs map[[16]byte]map[int32]int32
+
+func (e Epochs) get(topic [16]byte, p int32) (int32, bool) {
+	v, ok := e[topic][p]
+	return v, ok
+}
+
+func (e Epochs) set(topic [16]byte, p, epoch int32) {
+	if e[topic] == nil {
+		e[topic] = map[int32]int32{}
+	}
+	e[topic][p] = epoch
+}
+
+func (e Epochs) drop(a Assignment) {
+	for id, ps := range a {
+		for _, p := range ps {
+			delete(e[id], p)
+		}
+		if len(e[id]) == 0 {
+			delete(e, id)
+		}
+	}
+}
+
 // Heartbeat is a ConsumerGroupHeartbeat.
 type CGHeartbeat struct {
 	Version          int16
@@ -91,9 +118,13 @@ type CGMember struct {
 	Assignor         *string    // the server assignor it asked for
 	Assigned         Assignment // what the member was told it owns
 	Pending          Assignment // revoked, not yet acknowledged
-	expires          time.Time
-	revokeBy         time.Time
-	dirty            bool // Assigned changed since last sent
+	// epochs holds the epoch each partition of Assigned and Pending was
+	// assigned at: a commit with an older member epoch is accepted for
+	// the partitions it already owned then (KIP-1251).
+	epochs   Epochs
+	expires  time.Time
+	revokeBy time.Time
+	dirty    bool // Assigned changed since last sent
 }
 
 // ConsumerGroup is one KIP-848 group.
@@ -218,7 +249,7 @@ func (g *ConsumerGroup) admit(now time.Time, req CGHeartbeat) (*CGMember, CGResu
 			return fail(kerr.GroupMaxSizeReached, "")
 		}
 		// Subscription set here so that joining bumps the epoch once.
-		m := &CGMember{ID: id, Assigned: Assignment{}, Pending: Assignment{}}
+		m := &CGMember{ID: id, Assigned: Assignment{}, Pending: Assignment{}, epochs: Epochs{}}
 		if req.Subscribed != nil {
 			m.Subscribed = slices.Sorted(slices.Values(req.Subscribed))
 		}
@@ -354,6 +385,7 @@ func (g *ConsumerGroup) maybeReassign(topics map[string]TopicMeta) {
 // nobody else still owns.
 func (g *ConsumerGroup) reconcile(now time.Time, m *CGMember, owned Assignment) {
 	if len(m.Pending) > 0 && owned != nil && !intersects(owned, m.Pending) {
+		m.epochs.drop(m.Pending)
 		m.Pending = Assignment{}
 		m.revokeBy = time.Time{}
 	}
@@ -373,6 +405,7 @@ func (g *ConsumerGroup) reconcile(now time.Time, m *CGMember, owned Assignment) 
 		for _, p := range ps {
 			if !g.ownedByOther(m.ID, id, p) {
 				m.Assigned[id] = insertSorted(m.Assigned[id], p)
+				m.epochs.set(id, p, g.assignmentEpoch) // the epoch m moves to below
 				m.dirty = true
 			}
 		}
@@ -435,21 +468,51 @@ func (g *ConsumerGroup) Tick(now time.Time) {
 }
 
 // ValidateCommit checks an OffsetCommit's member id and epoch (the
-// request's generation field). STALE_MEMBER_EPOCH from v9, else
-// ILLEGAL_GENERATION.
-func (g *ConsumerGroup) ValidateCommit(memberID string, epoch int32, version int16) int16 {
+// request's generation field), as Kafka 4.4's ConsumerGroup does: a
+// member of this protocol must commit with v9 or later
+// (UNSUPPORTED_VERSION); an epoch newer than the member's is
+// STALE_MEMBER_EPOCH for the whole request. An older one is checked per
+// partition (KIP-1251), by the check returned: a member whose answer
+// carrying a new epoch was lost (say, the coordinator died after writing
+// it) still commits the partitions it owned at that epoch, and no zombie
+// commit lands on a partition another member has owned since.
+func (g *ConsumerGroup) ValidateCommit(memberID string, epoch int32, version int16) (int16, func(topic [16]byte, p int32) int16) {
+	if epoch < 0 && len(g.members) == 0 {
+		return 0, nil
+	}
+	m := g.members[memberID]
+	if m == nil {
+		return kerr.UnknownMemberID.Code, nil
+	}
+	if version < 9 {
+		return kerr.UnsupportedVersion.Code, nil
+	}
+	switch {
+	case epoch == m.Epoch:
+		return 0, nil
+	case epoch > m.Epoch:
+		return kerr.StaleMemberEpoch.Code, nil
+	}
+	return 0, func(topic [16]byte, p int32) int16 {
+		if at, ok := m.epochs.get(topic, p); ok && epoch >= at {
+			return 0
+		}
+		return kerr.StaleMemberEpoch.Code // not owned, or assigned after epoch
+	}
+}
+
+// ValidateFetch checks an OffsetFetch's member id and epoch: the epoch
+// must be the member's own (Kafka's validateOffsetFetch).
+func (g *ConsumerGroup) ValidateFetch(memberID string, epoch int32) int16 {
 	if epoch < 0 && len(g.members) == 0 {
 		return 0
 	}
 	m := g.members[memberID]
-	if m == nil {
+	switch {
+	case m == nil:
 		return kerr.UnknownMemberID.Code
-	}
-	if epoch != m.Epoch {
-		if version >= 9 {
-			return kerr.StaleMemberEpoch.Code
-		}
-		return kerr.IllegalGeneration.Code
+	case epoch != m.Epoch:
+		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
 }

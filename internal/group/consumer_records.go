@@ -15,7 +15,9 @@ package group
 //	   {TopicPartitions}
 //	8  ConsumerGroupCurrentMemberAssignmentKey{group, member} →
 //	   {MemberEpoch, PreviousMemberEpoch, State, AssignedPartitions,
-//	   PartitionsPendingRevocation}
+//	   PartitionsPendingRevocation}, each partition list with its tag 0,
+//	   AssignmentEpochs (KIP-1251: the epoch each partition was assigned
+//	   at; absent in older records, which then mean the member epoch)
 //	16 ConsumerGroupRegularExpressionKey: Kafka's resolved regex cache,
 //	   which samsa recomputes from the metadata; skipped
 //
@@ -87,6 +89,7 @@ type CGCurrent struct {
 	State            int8
 	Assigned         Assignment
 	Pending          Assignment
+	Epochs           Epochs // of Assigned's and Pending's partitions
 }
 
 // CGRecordKV is a record to append: Value nil is a tombstone.
@@ -145,7 +148,7 @@ func cgMemberMetadataValue(m CGMemberMeta) []byte {
 
 func cgTargetMemberValue(a Assignment) []byte {
 	b := kbin.AppendInt16(nil, 0)
-	b = appendTopicPartitions(b, a)
+	b = appendTopicPartitions(b, a, nil)
 	return kbin.AppendUvarint(b, 0)
 }
 
@@ -154,14 +157,23 @@ func cgCurrentValue(c CGCurrent) []byte {
 	b = kbin.AppendInt32(b, c.Epoch)
 	b = kbin.AppendInt32(b, c.PrevEpoch)
 	b = kbin.AppendInt8(b, c.State)
-	b = appendTopicPartitions(b, c.Assigned)
-	b = appendTopicPartitions(b, c.Pending)
+	b = appendTopicPartitions(b, c.Assigned, c.epochOf)
+	b = appendTopicPartitions(b, c.Pending, c.epochOf)
 	return kbin.AppendUvarint(b, 0)
 }
 
+// epochOf is partition p's assignment epoch, the member epoch if unknown.
+func (c *CGCurrent) epochOf(topic [16]byte, p int32) int32 {
+	if e, ok := c.Epochs.get(topic, p); ok {
+		return e
+	}
+	return c.Epoch
+}
+
 // appendTopicPartitions writes an Assignment as []TopicPartitions, topics
-// in id order so equal assignments encode equally.
-func appendTopicPartitions(b []byte, a Assignment) []byte {
+// in id order so equal assignments encode equally; with epochOf, each
+// topic's AssignmentEpochs follow as its tag 0.
+func appendTopicPartitions(b []byte, a Assignment, epochOf func([16]byte, int32) int32) []byte {
 	ids := make([][16]byte, 0, len(a))
 	for id, ps := range a {
 		if len(ps) > 0 {
@@ -177,7 +189,18 @@ func appendTopicPartitions(b []byte, a Assignment) []byte {
 		for _, p := range ps {
 			b = kbin.AppendInt32(b, p)
 		}
-		b = kbin.AppendUvarint(b, 0)
+		if epochOf == nil {
+			b = kbin.AppendUvarint(b, 0)
+			continue
+		}
+		epochs := kbin.AppendCompactArrayLen(nil, len(ps))
+		for _, p := range ps {
+			epochs = kbin.AppendInt32(epochs, epochOf(id, p))
+		}
+		b = kbin.AppendUvarint(b, 1) // one tagged field
+		b = kbin.AppendUvarint(b, 0) // tag 0: AssignmentEpochs
+		b = kbin.AppendUvarint(b, uint32(len(epochs)))
+		b = append(b, epochs...)
 	}
 	return b
 }
@@ -198,7 +221,10 @@ func readTags(r *kbin.Reader) []byte {
 	return tag0
 }
 
-func readTopicPartitions(r *kbin.Reader) Assignment {
+// readTopicPartitions reads []TopicPartitions; with epochs non-nil, the
+// AssignmentEpochs of each topic go there (a list of another length than
+// the partitions' is ignored, as Kafka does, leaving the member epoch).
+func readTopicPartitions(r *kbin.Reader, epochs Epochs) Assignment {
 	a := Assignment{}
 	n := r.CompactArrayLen()
 	for i := int32(0); i < n && r.Ok(); i++ {
@@ -208,7 +234,19 @@ func readTopicPartitions(r *kbin.Reader) Assignment {
 		for j := int32(0); j < np && r.Ok(); j++ {
 			ps = append(ps, r.Int32())
 		}
-		readTags(r)
+		if tag0 := readTags(r); epochs != nil && tag0 != nil {
+			tr := kbin.Reader{Src: tag0}
+			ne := tr.CompactArrayLen() // -1: null
+			es := make([]int32, 0, max(0, min(int(ne), len(tag0)/4)))
+			for j := int32(0); j < ne && tr.Ok(); j++ {
+				es = append(es, tr.Int32())
+			}
+			if tr.Complete() == nil && len(es) == len(ps) {
+				for j, p := range ps {
+					epochs.set(id, p, es[j])
+				}
+			}
+		}
 		if len(ps) > 0 {
 			a[id] = insertAll(a[id], ps)
 		}
@@ -274,13 +312,14 @@ func decodeCG(kind int16, key, value []byte) (Record, error) {
 		rec.AssignmentEpoch = vr.Int32()
 		readTags(&vr)
 	case CGTargetMemberKind:
-		rec.Target = readTopicPartitions(&vr)
+		rec.Target = readTopicPartitions(&vr, nil)
 		readTags(&vr)
 	case CGCurrentAssignmentKind:
 		c := &rec.Current
 		c.Epoch, c.PrevEpoch, c.State = vr.Int32(), vr.Int32(), vr.Int8()
-		c.Assigned = readTopicPartitions(&vr)
-		c.Pending = readTopicPartitions(&vr)
+		c.Epochs = Epochs{}
+		c.Assigned = readTopicPartitions(&vr, c.Epochs)
+		c.Pending = readTopicPartitions(&vr, c.Epochs)
 		readTags(&vr)
 	}
 	if err := vr.Complete(); err != nil {
@@ -349,7 +388,7 @@ func RestoreConsumerGroup(id string, cfg *ConsumerConfig, s *CGState, now time.T
 		m := &CGMember{ID: mid, InstanceID: meta.InstanceID, RackID: meta.RackID, ClientID: meta.ClientID,
 			ClientHost: meta.ClientHost, Subscribed: slices.Sorted(slices.Values(meta.Subscribed)),
 			RebalanceTimeout: meta.RebalanceTimeout, Assignor: meta.Assignor,
-			Assigned: Assignment{}, Pending: Assignment{}, expires: now.Add(cfg.SessionTimeout)}
+			Assigned: Assignment{}, Pending: Assignment{}, epochs: Epochs{}, expires: now.Add(cfg.SessionTimeout)}
 		if len(meta.Subscribed) == 0 {
 			m.Subscribed = nil
 		}
@@ -359,6 +398,13 @@ func RestoreConsumerGroup(id string, cfg *ConsumerConfig, s *CGState, now time.T
 		if c := s.Current[mid]; c != nil {
 			m.Epoch, m.prevEpoch = c.Epoch, c.PrevEpoch
 			m.Assigned, m.Pending = copyAssignment(c.Assigned), copyAssignment(c.Pending)
+			for _, a := range []Assignment{m.Assigned, m.Pending} {
+				for id, ps := range a {
+					for _, p := range ps {
+						m.epochs.set(id, p, c.epochOf(id, p))
+					}
+				}
+			}
 			if len(m.Pending) > 0 {
 				m.revokeBy = now.Add(max(m.RebalanceTimeout, time.Second))
 			}
@@ -413,7 +459,8 @@ func (g *ConsumerGroup) memberRecords(out []CGRecordKV, m *CGMember) []CGRecordK
 	if t, ok := g.target[m.ID]; ok {
 		out = append(out, CGRecordKV{CGKey(CGTargetMemberKind, g.ID, m.ID), cgTargetMemberValue(t)})
 	}
-	cur := CGCurrent{Epoch: m.Epoch, PrevEpoch: m.prevEpoch, State: g.memberState(m), Assigned: m.Assigned, Pending: m.Pending}
+	cur := CGCurrent{Epoch: m.Epoch, PrevEpoch: m.prevEpoch, State: g.memberState(m), Assigned: m.Assigned, Pending: m.Pending,
+		Epochs: m.epochs}
 	return append(out, CGRecordKV{CGKey(CGCurrentAssignmentKind, g.ID, m.ID), cgCurrentValue(cur)})
 }
 

@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func sameMembers(t *testing.T, a, b *ConsumerGroup) {
 			!eqPtr(x.RackID, y.RackID) || x.RackID == nil || x.ClientID != y.ClientID || x.ClientHost != y.ClientHost ||
 			!slices.Equal(x.Subscribed, y.Subscribed) || x.RebalanceTimeout != y.RebalanceTimeout ||
 			!sameAssignment(x.Assigned, y.Assigned) || !sameAssignment(x.Pending, y.Pending) ||
-			!sameAssignment(a.Target(x.ID), b.Target(y.ID)) {
+			!sameAssignment(a.Target(x.ID), b.Target(y.ID)) || !maps.EqualFunc(x.epochs, y.epochs, maps.Equal) {
 			t.Fatalf("member %s: %+v vs %+v (targets %v %v)", x.ID, x, y, a.Target(x.ID), b.Target(y.ID))
 		}
 	}
@@ -269,11 +270,31 @@ func TestConsumerGroupRecordsKafkaBytes(t *testing.T) {
 		!slices.Equal(g.Target("m")[id], []int32{0, 2}) || g.State() != "Stable" {
 		t.Fatalf("restored from Kafka's records: %+v member %+v", g, m)
 	}
-	// samsa's encoding of the same member is Kafka's bytes minus the
-	// tagged field samsa does not write.
-	cur := cgCurrentValue(CGCurrent{Epoch: 5, PrevEpoch: 4, Assigned: Assignment{id: {2, 0}}})
-	if want := mustHex("0000" + "00000005" + "00000004" + "00" + "02" + tid + "03" + "00000000" + "00000002" + "00" + "01" + "00"); !bytes.Equal(cur, want) {
-		t.Fatalf("current assignment encoding:\n got %x\nwant %x", cur, want)
+	// That record has no AssignmentEpochs (as written before KIP-1251):
+	// the partitions count as assigned at the member epoch.
+	for _, p := range []int32{0, 2} {
+		if e, ok := m.epochs.get(id, p); !ok || e != 5 {
+			t.Fatalf("partition %d restored with assignment epoch %d (%v), want the member epoch 5", p, e, ok)
+		}
+	}
+	// Kafka 4.4's bytes for epoch 5, previous 4, STABLE, assigned t → [0,
+	// 2] at epochs [3, 5], pending t → [1] at [2] (printed by its
+	// MessageUtil.toVersionPrefixedBytes): samsa writes the same bytes and
+	// reads the same epochs back.
+	kafka44 := mustHex("0000" + "00000005" + "00000004" + "00" +
+		"02" + tid + "03" + "00000000" + "00000002" + "01" + "00" + "09" + "03" + "00000003" + "00000005" +
+		"02" + tid + "02" + "00000001" + "01" + "00" + "05" + "02" + "00000002" + "00")
+	epochs := Epochs{}
+	epochs.set(id, 0, 3)
+	epochs.set(id, 2, 5)
+	epochs.set(id, 1, 2)
+	cur := cgCurrentValue(CGCurrent{Epoch: 5, PrevEpoch: 4, Assigned: Assignment{id: {2, 0}}, Pending: Assignment{id: {1}}, Epochs: epochs})
+	if !bytes.Equal(cur, kafka44) {
+		t.Fatalf("current assignment encoding:\n got %x\nwant %x", cur, kafka44)
+	}
+	d, err := Decode(key(8, "g", "m"), kafka44)
+	if err != nil || !maps.EqualFunc(d.CG.Current.Epochs, epochs, maps.Equal) {
+		t.Fatalf("Kafka 4.4's assignment epochs read as %v (%v), want %v", d.CG.Current.Epochs, err, epochs)
 	}
 	// A future value version or a truncated value is an error, not a panic.
 	if _, err := Decode(key(3, "g"), mustHex("0001")); err == nil {

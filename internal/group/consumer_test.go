@@ -208,3 +208,69 @@ func TestConsumerGroupFullHeartbeatResendsAssignment(t *testing.T) {
 		t.Fatalf("a full request gets the assignment again: %+v", r)
 	}
 }
+
+// KIP-1251: a commit with an older member epoch (the answer that carried
+// the new one was lost) is accepted for the partitions the member owned
+// at that epoch and refused, per partition, for the rest; the assignment
+// epochs survive a coordinator's reload.
+func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
+	f := newCGFixture(t)
+	f.g = NewConsumerGroup("g", f.cfg, f.now)
+	f.hb("a", 0, nil)                      // epoch 1: a owns 0-3
+	f.hb("b", 0, nil)                      // epoch 2: b waits
+	r := f.hb("a", 1, []int32{0, 1, 2, 3}) // a must revoke two, keeps epoch 1
+	kept := r.Assignment[f.tid]
+	revoked := f.g.members["a"].Pending[f.tid]
+	if len(kept) != 2 || len(revoked) != 2 {
+		t.Fatalf("a keeps %v, revokes %v", kept, revoked)
+	}
+	// While revoking, a's pending partitions are still a's at epoch 1.
+	if code, check := f.g.ValidateCommit("a", 1, 9); code != 0 || check != nil {
+		t.Fatalf("a at its own epoch: %d %v", code, check != nil)
+	}
+	f.hb("a", 1, kept)      // revocation done: a moves to epoch 2
+	f.hb("b", 2, []int32{}) // b gets the revoked two at epoch 2
+	if f.g.State() != "Stable" || f.g.members["a"].Epoch != 2 {
+		t.Fatalf("state %s, a at %d", f.g.State(), f.g.members["a"].Epoch)
+	}
+	check := func(g *ConsumerGroup) {
+		t.Helper()
+		code, part := g.ValidateCommit("a", 1, 9) // a lost the answer with epoch 2
+		if code != 0 || part == nil {
+			t.Fatalf("older epoch: %d, per-partition check %v", code, part != nil)
+		}
+		for _, p := range kept {
+			if c := part(f.tid, p); c != 0 {
+				t.Errorf("a's partition %d (assigned at 1) committed at epoch 1: %d", p, c)
+			}
+		}
+		for _, p := range revoked {
+			if c := part(f.tid, p); c != kerr.StaleMemberEpoch.Code {
+				t.Errorf("b's partition %d committed by a at epoch 1: %d, want STALE_MEMBER_EPOCH", p, c)
+			}
+		}
+		if c := part([16]byte{9}, 0); c != kerr.StaleMemberEpoch.Code {
+			t.Errorf("a topic a does not own: %d", c)
+		}
+		// b's partitions were assigned at 2: epoch 1 is older than that.
+		_, bpart := g.ValidateCommit("b", 1, 9)
+		if bpart == nil || bpart(f.tid, revoked[0]) != kerr.StaleMemberEpoch.Code {
+			t.Error("b committed a partition at an epoch before it was assigned")
+		}
+		for _, c := range []struct {
+			member  string
+			epoch   int32
+			version int16
+			want    *kerr.Error
+		}{{"a", 3, 9, kerr.StaleMemberEpoch}, {"a", 2, 8, kerr.UnsupportedVersion}, {"zz", 2, 9, kerr.UnknownMemberID}} {
+			if code, part := g.ValidateCommit(c.member, c.epoch, c.version); code != c.want.Code || part != nil {
+				t.Errorf("%s epoch %d v%d: %d, want %s", c.member, c.epoch, c.version, code, c.want.Message)
+			}
+		}
+		if code := g.ValidateFetch("a", 1); code != kerr.StaleMemberEpoch.Code {
+			t.Errorf("OffsetFetch at an older epoch: %d", code)
+		}
+	}
+	check(f.g)
+	check(RestoreConsumerGroup("g", f.cfg, f.log.state(t), f.now))
+}
