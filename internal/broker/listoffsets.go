@@ -11,6 +11,14 @@ package broker
 // first offset whose timestamp is at least it, or -1. A special timestamp
 // sent below its version, or any other negative one, is
 // UNSUPPORTED_VERSION, as Kafka 4.1 and 4.4 answer.
+//
+// KIP-207: a leader whose high watermark is still below the offset its
+// leader epoch began at (elected, its followers not yet caught up) does
+// not know the committed end: a consumer's latest is OFFSET_NOT_AVAILABLE
+// (retriable) rather than an end offset older than one already seen, and
+// so is a timestamp or max-timestamp lookup with no answer below the high
+// watermark. Earliest, and a follower's latest (the log end), are
+// answered as ever.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -57,8 +65,13 @@ func (b *Broker) listOffset(p *partition, version int16, ts int64, fromReplica b
 		return
 	}
 	epoch := p.leaderEpoch.Load()
+	lagging := !fromReplica && p.hwBelowEpochStart()
 	switch ts {
 	case -1:
+		if lagging {
+			sp.ErrorCode = kerr.OffsetNotAvailable.Code
+			return
+		}
 		sp.Offset, sp.LeaderEpoch = p.hw.Load(), epoch
 		if fromReplica {
 			sp.Offset = p.log.LogEndOffset()
@@ -69,12 +82,27 @@ func (b *Broker) listOffset(p *partition, version int16, ts int64, fromReplica b
 		off, mts := p.log.MaxTimestamp()
 		if off >= 0 && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, mts, epoch
+		} else if lagging {
+			sp.ErrorCode = kerr.OffsetNotAvailable.Code
 		}
 	case -5, -6:
 	default:
 		off, fts, ok := p.log.OffsetForTimestamp(ts)
 		if ok && off < p.hw.Load() {
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, fts, epoch
+		} else if lagging {
+			sp.ErrorCode = kerr.OffsetNotAvailable.Code
 		}
 	}
+}
+
+// hwBelowEpochStart reports a leader whose high watermark has not yet
+// reached the log end it started its leader epoch with (KIP-207).
+func (p *partition) hwBelowEpochStart() bool {
+	if !p.leading.Load() {
+		return false
+	}
+	p.repMu.Lock()
+	defer p.repMu.Unlock()
+	return p.rl != nil && p.hw.Load() < p.rl.EpochStartOffset()
 }
