@@ -63,6 +63,7 @@ func Markdown(w io.Writer, a *Aggregate) error {
 		p("**Figures incomplete**: %s (the goal's figures are at least %d cluster runs and %d single-node kill -9 cycles with no anomaly).\n\n", strings.Join(short, "; "), GoalRuns, GoalKillCycles)
 	}
 
+	p("What the runs found while they were being built, each with its fix and regression test, is in `docs/reliability-findings.md`.\n\n")
 	p("## Setup\n\n")
 	p("| | |\n|---|---|\n")
 	p("| Runs | %d (%d valid, %d invalid, %d errored) |\n", a.Runs, len(a.ByStatus[Valid]), len(a.ByStatus[Invalid]), len(a.ByStatus[Errored]))
