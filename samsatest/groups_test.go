@@ -107,6 +107,54 @@ func (p *groupProbe) heartbeat(node int32, member string, epoch int32, owned []i
 	return resp
 }
 
+// startGroupProbe starts a cluster of n nodes with n partitions of
+// __consumer_offsets (one replica each) and a topic "orders" of 4
+// partitions, and returns a probe of group on it.
+func startGroupProbe(t *testing.T, n int, group string) (*samsatest.Cluster, *groupProbe) {
+	t.Helper()
+	c := samsatest.StartCluster(t, n, samsatest.ClusterConfig("offsets.topic.num.partitions", fmt.Sprint(n)),
+		samsatest.ClusterConfig("offsets.topic.replication.factor", "1"))
+	adm := admin(t, c.Bootstrap()...)
+	if res, err := adm.CreateTopic(ctx(t), 4, 1, nil, "orders"); err != nil || res.Err != nil {
+		t.Fatalf("create orders: %v %v", err, res.Err)
+	}
+	td, err := adm.ListTopics(ctx(t), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return c, &groupProbe{t: t, cl: cl, group: group, topic: td["orders"].ID}
+}
+
+// commit commits offset 100+p for each partition p of orders as member at
+// epoch and returns each partition's error code.
+func (p *groupProbe) commit(node int32, member string, epoch int32, parts []int32) map[int32]int16 {
+	p.t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(9)
+	req.Group, req.MemberID, req.Generation = p.group, member, epoch
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic, ct.TopicID = "orders", p.topic // by name up to v9, by id from v10 (kgo sends the newest both know)
+	for _, part := range parts {
+		cp := kmsg.NewOffsetCommitRequestTopicPartition()
+		cp.Partition, cp.Offset = part, int64(100+part)
+		ct.Partitions = append(ct.Partitions, cp)
+	}
+	req.Topics = append(req.Topics, ct)
+	resp := p.send(node, req).(*kmsg.OffsetCommitResponse)
+	out := map[int32]int16{}
+	for _, tp := range resp.Topics {
+		for _, pp := range tp.Partitions {
+			out[pp.Partition] = pp.ErrorCode
+		}
+	}
+	return out
+}
+
 // assigned is the sorted partitions of the answer's assignment.
 func (p *groupProbe) assigned(resp *kmsg.ConsumerGroupHeartbeatResponse) []int32 {
 	if resp.Assignment == nil {
@@ -179,22 +227,7 @@ func deref(s *string) string {
 // assignments afterwards, the members heartbeat on with their epochs (no
 // fencing, no rejoin, no new epoch), and the offsets are there.
 func TestConsumerGroupSurvivesCoordinatorRestart(t *testing.T) {
-	c := samsatest.StartCluster(t, 3, samsatest.ClusterConfig("offsets.topic.num.partitions", "3"),
-		samsatest.ClusterConfig("offsets.topic.replication.factor", "1"))
-	adm := admin(t, c.Bootstrap()...)
-	if res, err := adm.CreateTopic(ctx(t), 4, 1, nil, "orders"); err != nil || res.Err != nil {
-		t.Fatalf("create orders: %v %v", err, res.Err)
-	}
-	td, err := adm.ListTopics(ctx(t), "orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	p := &groupProbe{t: t, cl: cl, group: "persist-848", topic: td["orders"].ID}
+	c, p := startGroupProbe(t, 3, "persist-848")
 	coord := p.coordinator(1)
 
 	// a takes everything; b joins and waits until a revoked half.
@@ -239,23 +272,9 @@ func TestConsumerGroupSurvivesCoordinatorRestart(t *testing.T) {
 	}
 
 	// a commits offsets with its member epoch.
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.SetVersion(9)
-	commit.Group, commit.MemberID, commit.Generation = p.group, "a", ra.MemberEpoch
-	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic, ct.TopicID = "orders", p.topic // by name up to v9, by id from v10
-	for _, part := range kept {
-		cp := kmsg.NewOffsetCommitRequestTopicPartition()
-		cp.Partition, cp.Offset = part, int64(100+part)
-		ct.Partitions = append(ct.Partitions, cp)
-	}
-	commit.Topics = append(commit.Topics, ct)
-	cresp := p.send(coord, commit).(*kmsg.OffsetCommitResponse)
-	for _, tp := range cresp.Topics {
-		for _, pp := range tp.Partitions {
-			if pp.ErrorCode != 0 {
-				t.Fatalf("commit %s/%d: %v", tp.Topic, pp.Partition, kerr.ErrorForCode(pp.ErrorCode))
-			}
+	for part, code := range p.commit(coord, "a", ra.MemberEpoch, kept) {
+		if code != 0 {
+			t.Fatalf("commit orders/%d: %v", part, kerr.ErrorForCode(code))
 		}
 	}
 
@@ -593,22 +612,7 @@ func TestConsumerGroupDeleteAndConvertAcrossRestart(t *testing.T) {
 // 4.4's validator fails the request at the first such partition. A newer
 // epoch than the member's is refused too.
 func TestConsumerGroupCommitWithLostEpoch(t *testing.T) {
-	c := samsatest.StartCluster(t, 1, samsatest.ClusterConfig("offsets.topic.num.partitions", "1"),
-		samsatest.ClusterConfig("offsets.topic.replication.factor", "1"))
-	adm := admin(t, c.Bootstrap()...)
-	if res, err := adm.CreateTopic(ctx(t), 4, 1, nil, "orders"); err != nil || res.Err != nil {
-		t.Fatalf("create orders: %v %v", err, res.Err)
-	}
-	td, err := adm.ListTopics(ctx(t), "orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	p := &groupProbe{t: t, cl: cl, group: "lost-epoch", topic: td["orders"].ID}
+	_, p := startGroupProbe(t, 1, "lost-epoch")
 	coord := p.coordinator(1)
 
 	ra := p.heartbeat(coord, "a", 0, nil)
@@ -629,27 +633,7 @@ func TestConsumerGroupCommitWithLostEpoch(t *testing.T) {
 		t.Fatalf("b gets %v, want a's revoked %v", got, revoked)
 	}
 
-	commit := func(epoch int32, parts []int32) map[int32]int16 {
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.SetVersion(9)
-		req.Group, req.MemberID, req.Generation = p.group, "a", epoch
-		ct := kmsg.NewOffsetCommitRequestTopic()
-		ct.Topic, ct.TopicID = "orders", p.topic // kgo sends the newest version both sides know
-		for _, part := range parts {
-			cp := kmsg.NewOffsetCommitRequestTopicPartition()
-			cp.Partition, cp.Offset = part, int64(100+part)
-			ct.Partitions = append(ct.Partitions, cp)
-		}
-		req.Topics = append(req.Topics, ct)
-		resp := p.send(coord, req).(*kmsg.OffsetCommitResponse)
-		out := map[int32]int16{}
-		for _, tp := range resp.Topics {
-			for _, pp := range tp.Partitions {
-				out[pp.Partition] = pp.ErrorCode
-			}
-		}
-		return out
-	}
+	commit := func(epoch int32, parts []int32) map[int32]int16 { return p.commit(coord, "a", epoch, parts) }
 	for part, code := range commit(oldEpoch, all) {
 		if code != kerr.StaleMemberEpoch.Code {
 			t.Errorf("commit of partition %d with b's at the lost epoch: %v", part, kerr.ErrorForCode(code))

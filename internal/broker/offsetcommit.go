@@ -120,24 +120,10 @@ func (c *coordinator) commit(version int16, req *kmsg.OffsetCommitRequest, parts
 		e = &groupEntry{g: group.New(req.Group, &c.cfg, now)}
 		c.groups[req.Group] = e
 	}
-	code, check := e.validateCommit(now, req, version)
-	if code != 0 {
+	if code := e.validateCommit(now, req, version, parts); code != 0 {
 		c.mu.Unlock()
 		fail(code)
 		return
-	}
-	for _, p := range parts {
-		// An older member epoch: every partition must have been the
-		// member's at that epoch. Kafka 4.4 fails the whole request at the
-		// first that was not (its validator throws), and so does samsa.
-		if check == nil {
-			break
-		}
-		if code := check(p.topicID, p.tp.Partition); code != 0 {
-			c.mu.Unlock()
-			fail(code)
-			return
-		}
 	}
 	if len(parts) == 0 {
 		c.mu.Unlock()
@@ -198,10 +184,16 @@ func commitErrorCode(err error) int16 {
 
 // validateCommit checks the committer against a classic group (member id
 // and generation) or a KIP-848 group (member id and member epoch, and for
-// an older epoch each partition by check).
-func (e *groupEntry) validateCommit(now time.Time, req *kmsg.OffsetCommitRequest, version int16) (int16, func([16]byte, int32) int16) {
+// an older epoch the partitions committed).
+func (e *groupEntry) validateCommit(now time.Time, req *kmsg.OffsetCommitRequest, version int16, parts []commitPart) int16 {
 	if e.cg != nil {
-		return e.cg.ValidateCommit(req.MemberID, req.Generation, version)
+		return e.cg.ValidateCommit(req.MemberID, req.Generation, version, func(yield func([16]byte, int32) bool) {
+			for _, p := range parts {
+				if !yield(p.topicID, p.tp.Partition) {
+					return
+				}
+			}
+		})
 	}
-	return e.g.ValidateCommit(now, req.MemberID, req.InstanceID, req.Generation), nil
+	return e.g.ValidateCommit(now, req.MemberID, req.InstanceID, req.Generation)
 }

@@ -22,6 +22,7 @@ package group
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"regexp"
 	"slices"
@@ -468,37 +469,39 @@ func (g *ConsumerGroup) Tick(now time.Time) {
 }
 
 // ValidateCommit checks an OffsetCommit's member id and epoch (the
-// request's generation field), as Kafka 4.4's ConsumerGroup does: a
-// member of this protocol must commit with v9 or later
-// (UNSUPPORTED_VERSION); an epoch newer than the member's is
-// STALE_MEMBER_EPOCH for the whole request. An older one is checked per
-// partition (KIP-1251), by the check returned: a member whose answer
-// carrying a new epoch was lost (say, the coordinator died after writing
-// it) still commits the partitions it owned at that epoch, and no zombie
-// commit lands on a partition another member has owned since.
-func (g *ConsumerGroup) ValidateCommit(memberID string, epoch int32, version int16) (int16, func(topic [16]byte, p int32) int16) {
+// request's generation field) and the partitions it commits (topic id
+// and partition), as Kafka 4.4's ConsumerGroup does: a member of this
+// protocol must commit with v9 or later (UNSUPPORTED_VERSION); an epoch
+// newer than the member's is STALE_MEMBER_EPOCH. An older one is checked
+// per partition (KIP-1251): a member whose answer carrying a new epoch
+// was lost (say, the coordinator died after writing it) still commits the
+// partitions it owned at that epoch, and no zombie commit lands on a
+// partition another member has owned since. One partition it did not own
+// then makes the whole request STALE_MEMBER_EPOCH (Kafka's validator
+// throws at the first).
+func (g *ConsumerGroup) ValidateCommit(memberID string, epoch int32, version int16, parts iter.Seq2[[16]byte, int32]) int16 {
 	if epoch < 0 && len(g.members) == 0 {
-		return 0, nil
+		return 0
 	}
 	m := g.members[memberID]
 	if m == nil {
-		return kerr.UnknownMemberID.Code, nil
+		return kerr.UnknownMemberID.Code
 	}
 	if version < 9 {
-		return kerr.UnsupportedVersion.Code, nil
+		return kerr.UnsupportedVersion.Code
 	}
 	switch {
 	case epoch == m.Epoch:
-		return 0, nil
+		return 0
 	case epoch > m.Epoch:
-		return kerr.StaleMemberEpoch.Code, nil
+		return kerr.StaleMemberEpoch.Code
 	}
-	return 0, func(topic [16]byte, p int32) int16 {
-		if at, ok := m.epochs.get(topic, p); ok && epoch >= at {
-			return 0
+	for topic, p := range parts {
+		if at, ok := m.epochs.get(topic, p); !ok || epoch < at {
+			return kerr.StaleMemberEpoch.Code // not owned, or assigned after epoch
 		}
-		return kerr.StaleMemberEpoch.Code // not owned, or assigned after epoch
 	}
+	return 0
 }
 
 // ValidateFetch checks an OffsetFetch's member id and epoch: the epoch

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -225,8 +226,8 @@ func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
 		t.Fatalf("a keeps %v, revokes %v", kept, revoked)
 	}
 	// While revoking, a's pending partitions are still a's at epoch 1.
-	if code, check := f.g.ValidateCommit("a", 1, 9); code != 0 || check != nil {
-		t.Fatalf("a at its own epoch: %d %v", code, check != nil)
+	if code := f.g.ValidateCommit("a", 1, 9, one(f.tid, revoked[0])); code != 0 {
+		t.Fatalf("a at its own epoch: %d", code)
 	}
 	f.hb("a", 1, kept)      // revocation done: a moves to epoch 2
 	f.hb("b", 2, []int32{}) // b gets the revoked two at epoch 2
@@ -235,9 +236,11 @@ func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
 	}
 	check := func(g *ConsumerGroup) {
 		t.Helper()
-		code, part := g.ValidateCommit("a", 1, 9) // a lost the answer with epoch 2
-		if code != 0 || part == nil {
-			t.Fatalf("older epoch: %d, per-partition check %v", code, part != nil)
+		part := func(topic [16]byte, p int32) int16 {
+			return g.ValidateCommit("a", 1, 9, one(topic, p)) // a lost the answer with epoch 2
+		}
+		if code := g.ValidateCommit("a", 1, 9, maps.All(map[[16]byte]int32{})); code != 0 {
+			t.Fatalf("older epoch, no partition: %d", code)
 		}
 		for _, p := range kept {
 			if c := part(f.tid, p); c != 0 {
@@ -253,8 +256,7 @@ func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
 			t.Errorf("a topic a does not own: %d", c)
 		}
 		// b's partitions were assigned at 2: epoch 1 is older than that.
-		_, bpart := g.ValidateCommit("b", 1, 9)
-		if bpart == nil || bpart(f.tid, revoked[0]) != kerr.StaleMemberEpoch.Code {
+		if g.ValidateCommit("b", 1, 9, one(f.tid, revoked[0])) != kerr.StaleMemberEpoch.Code {
 			t.Error("b committed a partition at an epoch before it was assigned")
 		}
 		for _, c := range []struct {
@@ -263,7 +265,7 @@ func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
 			version int16
 			want    *kerr.Error
 		}{{"a", 3, 9, kerr.StaleMemberEpoch}, {"a", 2, 8, kerr.UnsupportedVersion}, {"zz", 2, 9, kerr.UnknownMemberID}} {
-			if code, part := g.ValidateCommit(c.member, c.epoch, c.version); code != c.want.Code || part != nil {
+			if code := g.ValidateCommit(c.member, c.epoch, c.version, one(f.tid, kept[0])); code != c.want.Code {
 				t.Errorf("%s epoch %d v%d: %d, want %s", c.member, c.epoch, c.version, code, c.want.Message)
 			}
 		}
@@ -273,4 +275,9 @@ func TestConsumerGroupCommitAssignmentEpochs(t *testing.T) {
 	}
 	check(f.g)
 	check(RestoreConsumerGroup("g", f.cfg, f.log.state(t), f.now))
+}
+
+// one is a commit of partition p of topic alone.
+func one(topic [16]byte, p int32) func(yield func([16]byte, int32) bool) {
+	return func(yield func([16]byte, int32) bool) { yield(topic, p) }
 }
